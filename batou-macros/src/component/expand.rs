@@ -1,0 +1,259 @@
+//! Code generation for `#[component]`.
+
+use super::model::Component;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+/// Generates the struct and everything batou needs to know about it.
+pub fn generate(c: &Component) -> TokenStream {
+    let ident = &c.ident;
+    let name = &c.name;
+    let type_name = ident.to_string();
+    let p = quote!(::batou::component::__private);
+
+    // The struct itself, with our helper attributes removed and the hidden
+    // attribute state appended.
+    let mut item = super::model::strip_helper_attributes(c.item.clone());
+    if let syn::Fields::Named(named) = &mut item.fields {
+        named.named.push(syn::parse_quote! {
+            #[doc(hidden)]
+            pub __batou: #p::AttrState
+        });
+    }
+
+    let attrs: Vec<_> = c.attributes().collect();
+    let n_attrs = attrs.len();
+
+    // Attribute metadata.
+    let infos = attrs.iter().map(|(f, o)| {
+        let aname = f.ident.to_string();
+        let ty = &f.ty;
+        let ty_str = quote!(#ty).to_string().replace(' ', "");
+        let required = o.default.is_none() && !o.optional && c.namevar.as_ref() != Some(&f.ident);
+        let namevar = c.namevar.as_ref() == Some(&f.ident);
+        let expand = o.expand;
+        quote! {
+            #p::AttributeInfo {
+                name: #aname,
+                type_name: #ty_str,
+                required: #required,
+                namevar: #namevar,
+                expand: #expand,
+            }
+        }
+    });
+
+    // Field initialisers for `__batou_with_defaults`.
+    let mut index = 0usize;
+    let inits = c.fields.iter().map(|f| {
+        let fid = &f.ident;
+        let ty = &f.ty;
+        match &f.attribute {
+            None => quote! { #fid: ::core::default::Default::default() },
+            Some(o) => {
+                let i = index;
+                index += 1;
+                let aname = fid.to_string();
+                if let Some(default) = &o.default {
+                    let span = syn::spanned::Spanned::span(default);
+                    quote_spanned! {span=>
+                        #fid: match #p::IntoAttribute::<#ty>::into_attribute(#default) {
+                            ::core::result::Result::Ok(v) => { __state.mark(#i); v }
+                            ::core::result::Result::Err(e) => {
+                                __state.push_error(#aname, e);
+                                ::core::default::Default::default()
+                            }
+                        }
+                    }
+                } else if o.optional {
+                    quote! { #fid: { __state.mark(#i); ::core::option::Option::None } }
+                } else {
+                    quote! { #fid: ::core::default::Default::default() }
+                }
+            }
+        }
+    });
+
+    // Setters and conversions.
+    let mut setters = Vec::new();
+    let mut set_arms = Vec::new();
+    let mut values = Vec::new();
+    let mut namevar_value = quote!(::core::option::Option::None);
+    let mut ctor = quote! {
+        /// Creates the component with its default attribute values.
+        pub fn new() -> Self {
+            Self::__batou_with_defaults()
+        }
+    };
+    let mut default_impl = quote! {
+        impl ::core::default::Default for #ident {
+            fn default() -> Self { Self::__batou_with_defaults() }
+        }
+    };
+    for (i, (f, _o)) in attrs.iter().enumerate() {
+        let fid = &f.ident;
+        let ty = &f.ty;
+        let aname = fid.to_string();
+        let is_namevar = c.namevar.as_ref() == Some(fid);
+        set_arms.push(quote! {
+            #aname => ::core::option::Option::Some(
+                <#ty as #p::ConfigValue>::from_config(raw).map(|v| {
+                    self.#fid = v;
+                    self.__batou.mark(#i);
+                })
+            ),
+        });
+        values.push(quote! { (#aname, #p::ConfigValue::to_template(&self.#fid)) });
+        if is_namevar {
+            namevar_value = quote!(::core::option::Option::Some(#p::ConfigValue::to_template(&self.#fid)));
+            let doc = format!("Creates the component with its namevar `{aname}`.");
+            ctor = quote! {
+                #[doc = #doc]
+                pub fn new(#fid: impl #p::IntoAttribute<#ty>) -> Self {
+                    let mut this = Self::__batou_with_defaults();
+                    match #p::IntoAttribute::<#ty>::into_attribute(#fid) {
+                        ::core::result::Result::Ok(v) => { this.#fid = v; this.__batou.mark(#i); }
+                        ::core::result::Result::Err(e) => this.__batou.push_error(#aname, e),
+                    }
+                    this
+                }
+            };
+            default_impl = quote!();
+        } else {
+            let doc = format!("Sets the attribute `{aname}`.");
+            setters.push(quote! {
+                #[doc = #doc]
+                #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
+                pub fn #fid(mut self, value: impl #p::IntoAttribute<#ty>) -> Self {
+                    match #p::IntoAttribute::<#ty>::into_attribute(value) {
+                        ::core::result::Result::Ok(v) => { self.#fid = v; self.__batou.mark(#i); }
+                        ::core::result::Result::Err(e) => self.__batou.push_error(#aname, e),
+                    }
+                    self
+                }
+            });
+        }
+    }
+
+    // The compile-time override check macro.
+    let check_macro = format_ident!("__batou_component_{}", name, span = Span::call_site());
+    let known: Vec<String> = attrs.iter().map(|(f, _)| f.ident.to_string()).collect();
+    let known_list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    let fallback = format!("component `{name}` has no attribute `");
+    let fallback_tail = format!("` (known attributes: {known_list})");
+    let check_arms = known.iter().map(|k| quote! { (#k, $loc:literal) => {}; });
+
+    let defdir = defdir_relative_to_manifest();
+
+    quote! {
+        #item
+
+        #[allow(dead_code)]
+        impl #ident {
+            #[doc(hidden)]
+            fn __batou_with_defaults() -> Self {
+                #[allow(unused_mut)]
+                let mut __state = #p::AttrState::new(#n_attrs);
+                Self {
+                    #(#inits,)*
+                    __batou: __state,
+                }
+            }
+
+            #ctor
+
+            #(#setters)*
+        }
+
+        #default_impl
+
+        impl #p::ComponentMeta for #ident {
+            const NAME: &'static str = #name;
+            const TYPE_NAME: &'static str = #type_name;
+            const ATTRIBUTES: &'static [#p::AttributeInfo] = &[#(#infos),*];
+
+            fn instantiate() -> Self {
+                Self::__batou_with_defaults()
+            }
+            fn attr_state(&self) -> &#p::AttrState {
+                &self.__batou
+            }
+            fn attr_state_mut(&mut self) -> &mut #p::AttrState {
+                &mut self.__batou
+            }
+            fn set_attribute(
+                &mut self,
+                name: &str,
+                raw: &str,
+            ) -> ::core::option::Option<::core::result::Result<(), #p::ConversionError>> {
+                #[allow(unreachable_code, unused_variables)]
+                match name {
+                    #(#set_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+            fn attribute_values(&self) -> ::std::vec::Vec<(&'static str, #p::Value)> {
+                ::std::vec![#(#values),*]
+            }
+            fn namevar_value(&self) -> ::core::option::Option<#p::Value> {
+                #namevar_value
+            }
+        }
+
+        const _: () = {
+            fn __batou_factory() -> ::std::boxed::Box<dyn #p::DynComponent> {
+                ::std::boxed::Box::new(<#ident as #p::ComponentMeta>::instantiate())
+            }
+            #p::inventory::submit! {
+                #p::Registration {
+                    name: #name,
+                    type_name: #type_name,
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                    manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+                    defdir: #defdir,
+                    attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
+                    factory: __batou_factory,
+                }
+            }
+        };
+
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #check_macro {
+            #(#check_arms)*
+            ($key:literal, $loc:literal) => {
+                ::core::compile_error!(::core::concat!($loc, ": ", #fallback, $key, #fallback_tail));
+            };
+        }
+    }
+}
+
+/// The directory of the file being compiled, relative to the crate's
+/// manifest directory ("" when it cannot be determined; the runtime then
+/// falls back to `file!()`).
+fn defdir_relative_to_manifest() -> String {
+    let Some(file) = proc_macro::Span::call_site().local_file() else {
+        return String::new();
+    };
+    let file = if file.is_absolute() {
+        file
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(file),
+            Err(_) => return String::new(),
+        }
+    };
+    let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") else {
+        return String::new();
+    };
+    let dir = file.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    match dir.strip_prefix(&manifest) {
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => String::new(),
+    }
+}

@@ -1,0 +1,32 @@
+//! Procedural macros of batou.
+//!
+//! - `#[component]` turns a struct with `#[attribute(...)]` fields into a batou
+//!   component: constructor, builder setters, override conversion, template
+//!   exposure, registration through `inventory`, and a hidden macro that the
+//!   compile-time environment check calls.
+//! - `check_environments!()` reads every `environments/*/environment.cfg` of
+//!   the crate being compiled and makes `cargo build` fail when an override
+//!   names an unknown component or attribute.
+//!
+//! Like serde_derive, the code is split into parsing into a model
+//! (`component::model`), validation (`component::check`) and generation
+//! (`component::expand`). Use these macros through the `batou` crate, which
+//! re-exports them.
+
+mod component;
+mod environments;
+
+use proc_macro::TokenStream;
+
+/// Declares a batou component. See `batou::component` for the full guide.
+#[proc_macro_attribute]
+pub fn component(args: TokenStream, input: TokenStream) -> TokenStream {
+    component::expand(args.into(), input.into()).into()
+}
+
+/// Checks every `[component:NAME]` override of `environments/*/environment.cfg`
+/// against the components known to the crate at compile time.
+#[proc_macro]
+pub fn check_environments(input: TokenStream) -> TokenStream {
+    environments::expand(input.into()).into()
+}

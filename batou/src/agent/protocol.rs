@@ -1,0 +1,133 @@
+//! The controller ↔ agent protocol: length-prefixed JSON frames over the
+//! agent's stdin/stdout (a local pipe, or later an SSH channel).
+//!
+//! Every frame is a 4-byte big-endian length followed by that many bytes of
+//! JSON. The first exchange is `Hello` in both directions; the agent refuses
+//! a different [`PROTOCOL_VERSION`].
+
+use crate::environment::Environment;
+use crate::output::Line;
+use crate::report::Report;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// Bumped on every incompatible change of [`Request`] or [`Response`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame accepted (64 MiB): protects against garbage on the channel.
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// Controller → agent.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// First message.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the controller.
+        protocol: u32,
+        /// batou version of the controller.
+        version: String,
+    },
+    /// Configure the model for a host.
+    Configure {
+        /// Project directory on the agent's machine.
+        project_root: String,
+        /// The loaded environment (overrides and secrets included).
+        environment: Box<Environment>,
+        /// The host the agent serves.
+        host: String,
+    },
+    /// Deploy one root component.
+    Deploy {
+        /// Root component name.
+        root: String,
+        /// `-P`: verify only.
+        predict: bool,
+    },
+    /// Finish.
+    Bye,
+}
+
+/// Agent → controller.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to `Hello`.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the agent.
+        protocol: u32,
+        /// batou version of the agent.
+        version: String,
+    },
+    /// The model is configured (errors empty) or not.
+    Configured {
+        /// Configuration errors.
+        errors: Vec<Report>,
+    },
+    /// A line of deployment output.
+    Output(Line),
+    /// A root finished: `None` on success, else the lines of the error.
+    Deployed {
+        /// The error report, if the root failed.
+        error: Option<Vec<Line>>,
+    },
+    /// The agent cannot handle the request.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Writes one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    let len = u32::try_from(body.len()).map_err(|_| std::io::Error::other("frame too large"))?;
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> std::io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Deploy { root: "tick".into(), predict: true }).unwrap();
+        write_frame(&mut buf, &Request::Bye).unwrap();
+        let mut r = buf.as_slice();
+        let a: Request = read_frame(&mut r).unwrap().unwrap();
+        assert!(matches!(a, Request::Deploy { ref root, predict: true } if root == "tick"));
+        assert!(matches!(read_frame::<Request>(&mut r).unwrap(), Some(Request::Bye)));
+        assert!(read_frame::<Request>(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_frames_are_refused() {
+        let mut buf = (u32::MAX).to_be_bytes().to_vec();
+        buf.extend_from_slice(b"xx");
+        let err = read_frame::<Request>(&mut buf.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+}

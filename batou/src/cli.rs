@@ -1,0 +1,48 @@
+//! The command line (clap): `batou [-d] deploy [...] ENV`, and the hidden
+//! `agent` mode the controller starts on each host.
+
+use clap::{Parser, Subcommand};
+
+/// batou: multi-host, multi-environment deployments.
+#[derive(Debug, Parser)]
+#[command(name = "batou", version = crate::VERSION, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Enable debug mode (more output, backtraces).
+    #[arg(short, long, global = true)]
+    pub debug: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy an environment.
+    Deploy {
+        /// Alternative platform to choose during deployment ("" for none).
+        #[arg(short, long)]
+        platform: Option<String>,
+        /// Override the environment's timeout setting.
+        #[arg(short, long)]
+        timeout: Option<u64>,
+        /// Allow deploying with dirty working copy or outgoing changes.
+        #[arg(short = 'D', long)]
+        dirty: bool,
+        /// Only perform a deployment model and environment consistency check.
+        /// Connects to no host.
+        #[arg(short, long = "consistency-only")]
+        consistency_only: bool,
+        /// Only predict what updates would happen. Do not change anything.
+        #[arg(short = 'P', long = "predict-only")]
+        predict_only: bool,
+        /// Defines number of jobs running parallel to deploy.
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Environment to deploy.
+        environment: String,
+    },
+    /// Serve the controller over stdin/stdout (started by batou itself).
+    #[command(hide = true)]
+    Agent,
+}

@@ -1,0 +1,199 @@
+//! The context of `configure`.
+
+use super::{Component, ComponentMeta, DynComponent};
+use crate::model::ModelEnv;
+use crate::template::{ComponentValue, TemplateError, Value};
+use crate::Result;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A handle to a sub-component added with [`Configure::add`]; use it at
+/// deploy time with [`Deploy::sub_component`](super::Deploy::sub_component).
+pub struct Child<C> {
+    pub(crate) index: usize,
+    _type: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for Child<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C> Copy for Child<C> {}
+
+impl<C> std::fmt::Debug for Child<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Child({})", self.index)
+    }
+}
+
+/// What `configure` can see and do: add sub-components, render templates,
+/// map paths, log.
+pub struct Configure<'a> {
+    pub(crate) env: &'a ModelEnv,
+    pub(crate) host: &'a crate::environment::Host,
+    pub(crate) host_value: &'a Value,
+    pub(crate) root_name: &'a str,
+    pub(crate) features: &'a [String],
+    pub(crate) crumbs: &'a str,
+    pub(crate) workdir: PathBuf,
+    pub(crate) defdir: PathBuf,
+    pub(crate) parent: Option<Value>,
+    pub(crate) added: Vec<Box<dyn DynComponent>>,
+    pub(crate) logs: &'a mut Vec<String>,
+}
+
+impl<'a> Configure<'a> {
+    /// Adds a sub-component. Sub-components are configured right after this
+    /// component's `configure` returns, and deployed before it, in the order
+    /// they were added.
+    pub fn add<C: Component>(&mut self, component: C) -> Child<C> {
+        self.added.push(Box::new(component));
+        Child {
+            index: self.added.len() - 1,
+            _type: PhantomData,
+        }
+    }
+
+    /// The host's name as written in the environment.
+    pub fn host_name(&self) -> &str {
+        &self.host.name
+    }
+
+    /// The host this model is configured for.
+    pub fn host(&self) -> &crate::environment::Host {
+        self.host
+    }
+
+    /// The environment's name.
+    pub fn environment_name(&self) -> &str {
+        &self.env.environment.name
+    }
+
+    /// The root component's name.
+    pub fn root_name(&self) -> &str {
+        self.root_name
+    }
+
+    /// The root's features (`component:feature` in the environment).
+    pub fn features(&self) -> &[String] {
+        self.features
+    }
+
+    /// The breadcrumbs of this component (`Tick > File('work/tick/tick.sh')`).
+    pub fn breadcrumbs(&self) -> &str {
+        self.crumbs
+    }
+
+    /// The working directory (`work/<root>` unless changed).
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Changes the working directory of this component and of the
+    /// sub-components it adds afterwards.
+    pub fn set_workdir(&mut self, path: impl AsRef<Path>) {
+        self.workdir = self.map(path);
+    }
+
+    /// The definition directory: where the component's source file lives
+    /// (templates and `source=` files are found there).
+    pub fn defdir(&self) -> &Path {
+        &self.defdir
+    }
+
+    /// The project directory (where `environments/` is).
+    pub fn project_root(&self) -> &Path {
+        &self.env.project_root
+    }
+
+    /// Maps a path: `~` is the home directory, relative paths are relative
+    /// to the working directory.
+    pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
+        crate::model::map_path(&self.workdir, path.as_ref())
+    }
+
+    /// Resolves a source file name: relative names are relative to the
+    /// definition directory.
+    pub fn resolve_source(&self, path: impl AsRef<Path>) -> PathBuf {
+        let p = crate::model::expand_user(path.as_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            self.defdir.join(p)
+        }
+    }
+
+    /// The template value of the parent component (what `{{ component }}`
+    /// means for templates rendered on behalf of the parent).
+    pub fn parent(&self) -> Option<&Value> {
+        self.parent.as_ref()
+    }
+
+    /// The value templates see as `component` for a component.
+    pub fn value_of<C: ComponentMeta + ?Sized>(&self, component: &C) -> Value {
+        Value::from_object(ComponentValue {
+            type_name: C::TYPE_NAME,
+            host: self.host.name.clone(),
+            crumbs: self.crumbs.to_string(),
+            attributes: component.attribute_values(),
+            workdir: self.workdir.clone(),
+            defdir: self.defdir.clone(),
+        })
+    }
+
+    /// Expands a template string with `component` = the given component.
+    pub fn expand<C: ComponentMeta + ?Sized>(&self, component: &C, template: &str) -> Result<String> {
+        let value = self.value_of(component);
+        Ok(self.render("<string>", template, value, None)?)
+    }
+
+    /// Renders a template file (relative to the definition directory) with
+    /// `component` = the given component.
+    pub fn template<C: ComponentMeta + ?Sized>(&self, component: &C, file: impl AsRef<Path>) -> Result<String> {
+        let path = self.resolve_source(file);
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| crate::Error::io(format!("reading template {}", path.display()), e))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(self.render(&name, &source, self.value_of(component), None)?)
+    }
+
+    /// Renders a template source with an explicit `component` value and
+    /// optional extra variables (a map value).
+    pub fn render(
+        &self,
+        name: &str,
+        source: &str,
+        component: Value,
+        extra: Option<&Value>,
+    ) -> std::result::Result<String, TemplateError> {
+        let mut ctx: Vec<(String, Value)> = vec![
+            ("component".into(), component),
+            ("host".into(), self.host_value.clone()),
+            ("environment".into(), self.env.environment_value.clone()),
+        ];
+        if let Some(extra) = extra {
+            if let Ok(keys) = extra.try_iter() {
+                for k in keys {
+                    if let (Some(key), Ok(v)) = (k.as_str(), extra.get_item(&k)) {
+                        ctx.push((key.to_string(), v));
+                    }
+                }
+            }
+        }
+        let ctx = Value::from_iter(ctx);
+        self.env.templates.render(name, source, ctx)
+    }
+
+    /// Logs a message; configure-time logs are printed after the model is
+    /// configured.
+    pub fn log(&mut self, message: impl Into<String>) {
+        self.logs.push(message.into());
+    }
+
+    /// Secret values of the environment (for masking diffs).
+    pub fn secret_data(&self) -> &Arc<std::collections::BTreeSet<String>> {
+        &self.env.secret_data
+    }
+}

@@ -1,0 +1,274 @@
+//! The context of `verify`, `update`, `enter` and `exit`.
+
+use super::{Child, Component};
+use crate::model::{DeployRun, Node};
+use crate::output::{Color, Line, Style};
+use crate::{Error, Result};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A command that failed: what was run, its exit code and its output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("command failed with return code {}: {command}", .returncode.map_or("?".to_string(), |c| c.to_string()))]
+pub struct CmdExecutionError {
+    /// The command line.
+    pub command: String,
+    /// Its exit code (`None`: killed by a signal or could not start).
+    pub returncode: Option<i32>,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+impl CmdExecutionError {
+    /// The lines batou prints for a failed command.
+    pub fn report_lines(&self) -> Vec<Line> {
+        let red = Style::color(Color::Red);
+        let mut out = vec![
+            Line::new(format!("ERROR: {}", self.command), Style::bold_color(Color::Red)),
+            Line::new(
+                format!(
+                    "    Return code: {}",
+                    self.returncode.map_or("killed by a signal".to_string(), |c| c.to_string())
+                ),
+                red,
+            ),
+            Line::new("STDOUT", red),
+        ];
+        out.extend(self.stdout.lines().map(Line::plain));
+        out.push(Line::new("STDERR", red));
+        out.extend(self.stderr.lines().map(Line::plain));
+        out
+    }
+}
+
+/// Output of a successful command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CmdOutput {
+    /// Decoded stdout (invalid UTF-8 replaced).
+    pub stdout: String,
+    /// Decoded stderr.
+    pub stderr: String,
+    /// Exit code.
+    pub returncode: Option<i32>,
+}
+
+/// Options of [`Deploy::cmd_with`].
+#[derive(Debug, Clone, Default)]
+pub struct CmdOptions {
+    /// A non-zero exit is not an error.
+    pub ignore_returncode: bool,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Working directory (default: the component's workdir).
+    pub cwd: Option<PathBuf>,
+    /// Text for stdin (default: empty, so interactive commands see EOF).
+    pub stdin: Option<String>,
+}
+
+/// What `verify`/`update` can see and do.
+pub struct Deploy<'a> {
+    pub(crate) run: &'a DeployRun<'a>,
+    pub(crate) workdir: &'a Path,
+    pub(crate) defdir: &'a Path,
+    pub(crate) crumbs: &'a str,
+    pub(crate) children: &'a [Node],
+    pub(crate) pending: RefCell<Option<Line>>,
+}
+
+impl<'a> Deploy<'a> {
+    /// The host's name.
+    pub fn host_name(&self) -> &str {
+        self.run.host_name
+    }
+
+    /// Whether this is `deploy -P`: `update` is not called, components
+    /// that would be updated are reported as changed.
+    pub fn predicting(&self) -> bool {
+        self.run.predict
+    }
+
+    /// The working directory.
+    pub fn workdir(&self) -> &Path {
+        self.workdir
+    }
+
+    /// The definition directory.
+    pub fn defdir(&self) -> &Path {
+        self.defdir
+    }
+
+    /// The project directory on this host.
+    pub fn project_root(&self) -> &Path {
+        &self.run.env.project_root
+    }
+
+    /// The breadcrumbs of this component.
+    pub fn breadcrumbs(&self) -> &str {
+        self.crumbs
+    }
+
+    /// Maps a path like [`Configure::map`](super::Configure::map).
+    pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
+        crate::model::map_path(self.workdir, path.as_ref())
+    }
+
+    /// Prints a line in the deployment output (flushing this component's
+    /// breadcrumb line first).
+    pub fn line(&self, line: Line) {
+        if let Some(pending) = self.pending.borrow_mut().take() {
+            (self.run.sink)(pending);
+        }
+        (self.run.sink)(line);
+    }
+
+    /// Logs `host: message` during deployment.
+    pub fn log(&self, message: impl AsRef<str>) {
+        self.line(Line::plain(format!("{}: {}", self.run.host_fqdn, message.as_ref())));
+    }
+
+    /// Secret values of the environment (for masking diffs).
+    pub fn secret_data(&self) -> &std::collections::BTreeSet<String> {
+        &self.run.env.secret_data
+    }
+
+    /// Runs a shell command in the working directory; a non-zero exit is a
+    /// [`CmdExecutionError`].
+    pub fn cmd(&self, command: &str) -> Result<CmdOutput> {
+        self.cmd_with(command, CmdOptions::default())
+    }
+
+    /// Runs a shell command with options.
+    pub fn cmd_with(&self, command: &str, options: CmdOptions) -> Result<CmdOutput> {
+        let cwd = options.cwd.clone().unwrap_or_else(|| self.workdir.to_path_buf());
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(command).current_dir(&cwd);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if options.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let failed = |e: std::io::Error| {
+            Error::Cmd(CmdExecutionError {
+                command: command.to_string(),
+                returncode: None,
+                stdout: String::new(),
+                stderr: format!("could not run the command in {}: {e}", cwd.display()),
+            })
+        };
+        let mut child = cmd.spawn().map_err(failed)?;
+        if let Some(input) = &options.stdin {
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        }
+        let out = child.wait_with_output().map_err(failed)?;
+        let result = CmdOutput {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            returncode: out.status.code(),
+        };
+        if out.status.success() || options.ignore_returncode {
+            Ok(result)
+        } else {
+            Err(Error::Cmd(CmdExecutionError {
+                command: command.to_string(),
+                returncode: result.returncode,
+                stdout: result.stdout,
+                stderr: result.stderr,
+            }))
+        }
+    }
+
+    /// `verify` helper: a failing command means an update is needed.
+    pub fn assert_cmd(&self, command: &str) -> Result<()> {
+        match self.cmd(command) {
+            Ok(_) => Ok(()),
+            Err(Error::Cmd(e)) => Err(Error::update_needed(format!(
+                "`{}` returned {}",
+                e.command,
+                e.returncode.unwrap_or(-1)
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `verify` helper: the reference file must exist and be at least as new
+    /// (mtime) as every requirement.
+    pub fn assert_file_is_current(&self, reference: impl AsRef<Path>, requirements: &[&Path]) -> Result<()> {
+        let reference = self.map(reference);
+        let Some(ref_time) = mtime(&reference) else {
+            return Err(Error::update_needed(format!("{} does not exist", reference.display())));
+        };
+        for r in requirements {
+            let r = self.map(r);
+            if mtime(&r).is_some_and(|t| t > ref_time) {
+                return Err(Error::update_needed(format!(
+                    "{} is newer than {}",
+                    r.display(),
+                    reference.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `verify` helper: this component (its `last_updated`, passed in) must
+    /// be at least as new as the given sub-components.
+    pub fn assert_component_is_current(&self, mine: Option<f64>, requirements: &[usize]) -> Result<()> {
+        let Some(mine) = mine else {
+            return Err(Error::update_needed("never updated"));
+        };
+        for &i in requirements {
+            let Some(node) = self.children.get(i) else { continue };
+            let theirs = node.last_updated(self.run)?;
+            match theirs {
+                Some(t) if t > mine => {
+                    return Err(Error::update_needed(format!("{} is newer", node.crumbs)));
+                }
+                None => return Err(Error::update_needed(format!("{} was never updated", node.crumbs))),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `verify` helper: no sub-component changed in this run.
+    pub fn assert_no_subcomponent_changes(&self) -> Result<()> {
+        match self.children.iter().find(|c| c.changed) {
+            Some(c) => Err(Error::update_needed(format!("{} changed", c.crumbs))),
+            None => Ok(()),
+        }
+    }
+
+    /// `verify` helper: neither this component nor its sub-components
+    /// changed in this run (this component cannot have changed before its
+    /// own `verify`, so this equals [`Self::assert_no_subcomponent_changes`]).
+    pub fn assert_no_changes(&self) -> Result<()> {
+        self.assert_no_subcomponent_changes()
+    }
+
+    /// Whether any sub-component changed in this run.
+    pub fn sub_components_changed(&self) -> bool {
+        self.children.iter().any(|c| c.changed)
+    }
+
+    /// A sub-component added in `configure`, by its handle.
+    pub fn sub_component<C: Component>(&self, child: Child<C>) -> Option<&C> {
+        self.children.get(child.index)?.component.as_any().downcast_ref::<C>()
+    }
+
+    /// Whether a sub-component changed in this run.
+    pub fn changed<C>(&self, child: Child<C>) -> bool {
+        self.children.get(child.index).is_some_and(|c| c.changed)
+    }
+}
+
+/// Modification time in seconds since the epoch.
+pub(crate) fn mtime(path: &Path) -> Option<f64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    m.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+}

@@ -1,0 +1,324 @@
+//! `batou deploy ENV`: load, configure, connect, deploy, summarize.
+
+use crate::agent::client::AgentConnection;
+use crate::environment::{duplicate_components, Environment};
+use crate::model::{Model, ModelEnv};
+use crate::output::{format_duration, Color, Style, Terminal};
+use crate::report::{self, Report};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of `deploy`.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Environment name.
+    pub environment: String,
+    /// `-c`: check the model only.
+    pub consistency_only: bool,
+    /// `-P`: verify only.
+    pub predict_only: bool,
+    /// `-j`: parallel roots.
+    pub jobs: Option<usize>,
+    /// `-D`: skip VCS checks.
+    pub dirty: bool,
+    /// `-t`: timeout override.
+    pub timeout: Option<u64>,
+    /// `-p`: platform override (`Some("")` removes the platform).
+    pub platform: Option<String>,
+    /// `-d`.
+    pub debug: bool,
+}
+
+/// Where the deployment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the environment.
+    Load,
+    /// Configuring the model and connecting hosts.
+    Connect,
+    /// Deploying.
+    Deploy,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Load => "load",
+            Step::Connect => "connect",
+            Step::Deploy => "deploy",
+        }
+    }
+}
+
+/// The identification line: `batou/0.1.0 (rust 1.95, Linux 6.1.0 x86_64)`.
+pub fn self_id() -> String {
+    // SAFETY: uname fills the struct we own.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    let (sys, rel, mach) = if unsafe { libc::uname(&mut u) } == 0 {
+        let f = |s: &[libc::c_char]| {
+            let bytes: Vec<u8> = s.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        (f(&u.sysname), f(&u.release), f(&u.machine))
+    } else {
+        (std::env::consts::OS.into(), "?".into(), std::env::consts::ARCH.into())
+    };
+    format!(
+        "batou/{} (rust {}, {sys} {rel} {mach})",
+        crate::VERSION,
+        env!("CARGO_PKG_RUST_VERSION")
+    )
+}
+
+/// Runs `deploy` in `project_root`; returns the exit code.
+pub fn run(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> i32 {
+    let action = if opts.consistency_only {
+        "CONSISTENCY CHECK"
+    } else if opts.predict_only {
+        "DEPLOYMENT PREDICTION"
+    } else {
+        "DEPLOYMENT"
+    };
+    let _lock = match ProjectLock::acquire(project_root) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return 1;
+        }
+    };
+    term.plain(&self_id());
+    match run_steps(project_root, opts, term) {
+        Ok(()) => {
+            let color = if opts.consistency_only {
+                Color::Cyan
+            } else if opts.predict_only {
+                Color::Purple
+            } else {
+                Color::Green
+            };
+            term.section(&format!("{action} FINISHED"), Some(color));
+            0
+        }
+        Err(step) => {
+            term.section(&format!("{action} FAILED (during {})", step.name()), Some(Color::Red));
+            1
+        }
+    }
+}
+
+fn print_reports(term: &Terminal, reports: Vec<Report>) {
+    let merged = report::merge(reports);
+    report::print(term, &merged);
+}
+
+fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Result<(), Step> {
+    term.section("Preparing", None);
+    term.step("main", &format!("Loading environment `{}`...", opts.environment), Some("📦"));
+    let mut load_errors = duplicate_components();
+    let env = match Environment::load(project_root, &opts.environment) {
+        Ok(env) => Some(env),
+        Err(e) => {
+            load_errors.extend(e.0);
+            None
+        }
+    };
+    term.step("main", "Verifying repository ...", Some("🔍"));
+    term.step("main", "Loading secrets ...", Some("🔑"));
+    if !load_errors.is_empty() {
+        print_reports(term, load_errors);
+        return Err(Step::Load);
+    }
+    let Some(mut env) = env else { return Err(Step::Load) };
+    if let Some(t) = opts.timeout {
+        env.timeout = t;
+    }
+    if let Some(p) = &opts.platform {
+        env.platform = if p.is_empty() { None } else { Some(p.clone()) };
+    }
+    if let Some(j) = opts.jobs {
+        env.jobs = j.max(1);
+    }
+    if env.hosts.is_empty() {
+        term.error("No host found in environment.");
+        return Err(Step::Load);
+    }
+
+    // Configure the whole model here first: `-c` stops after this and
+    // never connects anywhere.
+    let started = Instant::now();
+    if opts.consistency_only {
+        term.section("Configuring model ...", None);
+    } else {
+        term.section("Connecting hosts and configuring model ...", None);
+    }
+    let (model, errors) = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
+    if !errors.is_empty() {
+        let n = errors.len();
+        print_reports(term, errors);
+        term.section(&format!("{n} ERRORS - CONFIGURATION FAILED"), Some(Color::Red));
+        return Err(Step::Connect);
+    }
+    for root in &model.roots {
+        for l in &root.logs {
+            term.plain(l);
+        }
+    }
+    if opts.consistency_only {
+        term.section("Summary", None);
+        term.plain(&format!(
+            "Consistency check took total={}",
+            format_duration(Some(started.elapsed().as_secs_f64()))
+        ));
+        return Ok(());
+    }
+
+    // Connect: one agent per host that is not ignored.
+    let connect_started = Instant::now();
+    let hosts: Vec<_> = env.hosts.iter().collect();
+    let n = hosts.len();
+    let mut agents = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        if host.ignore {
+            term.line(&crate::output::Line::new(
+                format!("⏭️ {}: Connection ignored ({}/{n})", host.name, i + 1),
+                Style::color(Color::Red),
+            ));
+            continue;
+        }
+        term.step(
+            &host.name,
+            &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
+            Some("🌐"),
+        );
+        if env.connect_method != "local" {
+            term.error(&format!(
+                "{}: connect_method `{}` is not available yet; use `local`",
+                host.name, env.connect_method
+            ));
+            return Err(Step::Connect);
+        }
+        let mut agent = match AgentConnection::spawn_local(&host.name, project_root) {
+            Ok(a) => a,
+            Err(e) => {
+                term.error(&e.to_string());
+                return Err(Step::Connect);
+            }
+        };
+        match agent.configure(&project_root.to_string_lossy(), &env) {
+            Ok(errors) if errors.is_empty() => {}
+            Ok(errors) => {
+                let n = errors.len();
+                print_reports(term, errors);
+                term.section(&format!("{n} ERRORS - CONFIGURATION FAILED"), Some(Color::Red));
+                return Err(Step::Connect);
+            }
+            Err(e) => {
+                term.error(&e.to_string());
+                return Err(Step::Connect);
+            }
+        }
+        agents.push((host.name.clone(), agent));
+    }
+    let connect_time = connect_started.elapsed().as_secs_f64();
+
+    // Deploy the roots in host order, then cfg order.
+    let deploy_started = Instant::now();
+    term.section(
+        if opts.predict_only {
+            "Predicting deployment actions"
+        } else {
+            "Deploying"
+        },
+        None,
+    );
+    let mut failed = false;
+    for root in &model.roots {
+        if root.host_ignored || root.ignore {
+            let why = if root.host_ignored { "Host ignored" } else { "Component ignored" };
+            term.line(&crate::output::Line::new(
+                format!("⏭️ {}: Skipping component {} ... ({why})", root.host, root.name),
+                Style::color(Color::Red),
+            ));
+            continue;
+        }
+        let Some((_, agent)) = agents.iter_mut().find(|(h, _)| *h == root.host) else { continue };
+        term.step(&root.host, &format!("Scheduling component {} ...", root.name), Some("⚪"));
+        match agent.deploy(&root.name, opts.predict_only, |line| term.line(&line)) {
+            Ok(None) => {}
+            Ok(Some(lines)) => {
+                for l in lines {
+                    term.line(&l);
+                }
+                failed = true;
+                break;
+            }
+            Err(e) => {
+                term.error(&e.to_string());
+                failed = true;
+                break;
+            }
+        }
+    }
+    for (_, agent) in agents {
+        agent.close();
+    }
+    if failed {
+        return Err(Step::Deploy);
+    }
+    let deploy_time = deploy_started.elapsed().as_secs_f64();
+    term.section("Summary", None);
+    term.plain(&format!(
+        "Deployment took total={}, connect={}, deploy={}",
+        format_duration(Some(connect_time + deploy_time)),
+        format_duration(Some(connect_time)),
+        format_duration(Some(deploy_time)),
+    ));
+    Ok(())
+}
+
+/// `.batou-lock`: one deployment per project directory at a time. Holds an
+/// exclusive lock and the PID for the whole run; emptied at the end.
+pub struct ProjectLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl ProjectLock {
+    /// Takes the lock or explains who holds it.
+    pub fn acquire(project_root: &Path) -> Result<ProjectLock, String> {
+        let path = project_root.join(".batou-lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("Could not open lock file {}: {e}", path.display()))?;
+        if file.try_lock().is_err() {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let who = match pid.trim() {
+                "" => String::new(),
+                p => format!(" (PID {p})"),
+            };
+            return Err(format!(
+                "Could not acquire lock .batou-lock\nAnother instance of batou{who} is currently running and locked the lockfile.\nExiting."
+            ));
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        Ok(ProjectLock { file, path })
+    }
+}
+
+impl Drop for ProjectLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+        let _ = &self.path;
+    }
+}

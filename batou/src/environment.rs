@@ -1,0 +1,602 @@
+//! `environments/<env>/environment.cfg` → [`Environment`].
+//!
+//! Every problem of a cfg file is collected (with the file and line) and
+//! reported together, as batou does, before `DEPLOYMENT FAILED (during load)`.
+//! Unlike batou, unknown keys are errors too: a typo must not be ignored.
+
+use crate::component::{registrations, Registration};
+use crate::report::{order, Report};
+use batou_cfg::{CfgFile, Entry, Section};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How the controller reaches a host.
+pub const CONNECT_METHODS: &[&str] = &["local", "ssh", "vagrant", "kitchen"];
+/// How the project is shipped to remote hosts.
+pub const UPDATE_METHODS: &[&str] = &["sync", "rsync", "rsync-ext", "git-bundle", "git-pull", "hg-bundle", "hg-pull"];
+
+const ENVIRONMENT_KEYS: &[&str] = &[
+    "connect_method",
+    "update_method",
+    "service_user",
+    "host_domain",
+    "platform",
+    "branch",
+    "timeout",
+    "target_directory",
+    "jobs",
+    "require_v4",
+    "require_v6",
+    "require_sudo",
+    "repository_url",
+    "repository_root",
+];
+const HOST_KEYS: &[&str] = &[
+    "components",
+    "ignore",
+    "platform",
+    "service_user",
+    "require_sudo",
+    "provisioner",
+    "provision-dynamic-hostname",
+    "provision-aliases",
+];
+
+/// A loaded environment: everything the model needs, serializable so the
+/// controller can hand it to agents over the channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// Name (the directory under `environments/`).
+    pub name: String,
+    /// The cfg file, relative to the project.
+    pub cfg_path: String,
+    /// `local`, `ssh`, `vagrant` or `kitchen`.
+    pub connect_method: String,
+    /// How the project is shipped.
+    pub update_method: String,
+    /// User the deployment runs as on the hosts.
+    pub service_user: Option<String>,
+    /// Appended to host names to form the fqdn; default platform.
+    pub host_domain: Option<String>,
+    /// Platform for platform-specific components.
+    pub platform: Option<String>,
+    /// Branch shipped by VCS update methods.
+    pub branch: Option<String>,
+    /// Timeout in seconds handed to components.
+    pub timeout: u64,
+    /// Where the project lives on remote hosts.
+    pub target_directory: String,
+    /// Parallel root deployments.
+    pub jobs: usize,
+    /// `True`, `False` or `optional`.
+    pub require_v4: String,
+    /// `True`, `False` or `optional`.
+    pub require_v6: String,
+    /// Hosts sorted by name.
+    pub hosts: Vec<Host>,
+    /// Attribute overrides per root component name.
+    pub overrides: BTreeMap<String, Vec<Override>>,
+    /// `[resolver]`: host name → addresses.
+    pub resolver: BTreeMap<String, Vec<String>>,
+    /// `[vfs]` entries.
+    pub vfs: BTreeMap<String, String>,
+}
+
+/// A host of the environment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    /// Name as written in the cfg.
+    pub name: String,
+    /// `name.host_domain`, or the name.
+    pub fqdn: String,
+    /// Not connected, not deployed (still configured).
+    pub ignore: bool,
+    /// Host-specific platform.
+    pub platform: Option<String>,
+    /// Host-specific service user.
+    pub service_user: Option<String>,
+    /// `data-*` keys.
+    pub data: BTreeMap<String, String>,
+    /// Root components in cfg order.
+    pub components: Vec<RootSpec>,
+}
+
+/// A root component assigned to a host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RootSpec {
+    /// Component name.
+    pub name: String,
+    /// `component:feature` features.
+    pub features: Vec<String>,
+    /// `!component`: configured but not deployed.
+    pub ignore: bool,
+}
+
+/// One `[component:x] key = value` override.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Override {
+    /// Attribute name.
+    pub key: String,
+    /// Raw value (expanded and converted at configure time).
+    pub value: String,
+    /// `file:line` of the key.
+    pub location: String,
+}
+
+/// Loading failed: the reports to print.
+#[derive(Debug, Clone)]
+pub struct LoadErrors(pub Vec<Report>);
+
+impl Environment {
+    /// The platform of a host: `-p`, then the host's, then the environment's.
+    pub fn platform_of(&self, host: &Host) -> Option<String> {
+        host.platform.clone().or_else(|| self.platform.clone())
+    }
+
+    /// Loads `environments/<name>/environment.cfg` below `project_root`.
+    pub fn load(project_root: &Path, name: &str) -> Result<Environment, LoadErrors> {
+        let name = name.strip_suffix(".cfg").unwrap_or(name);
+        let rel = format!("environments/{name}/environment.cfg");
+        let path = project_root.join(&rel);
+        if name.is_empty() || name.contains('/') || !path.is_file() {
+            return Err(LoadErrors(vec![
+                Report::new("Missing environment", order::CONFIGURATION).field("Environment", name)
+            ]));
+        }
+        let cfg = CfgFile::load(&path, &rel).map_err(|e| {
+            LoadErrors(vec![Report::new("Malformed environment configuration", order::CONFIGURATION)
+                .field("Location", format!("{}:{}", e.path, e.line))
+                .field("Message", e.message)])
+        })?;
+        let registry: BTreeMap<&str, &Registration> = registrations().into_iter().map(|r| (r.name, r)).collect();
+        Loader::new(name, &cfg, &|c| registry.contains_key(c)).run()
+    }
+}
+
+/// Reports two component types registered under one name.
+pub fn duplicate_components() -> Vec<Report> {
+    let all = registrations();
+    let mut out = Vec::new();
+    for pair in all.windows(2) {
+        if pair[0].name == pair[1].name {
+            out.push(
+                Report::new(format!("Duplicate component \"{}\"", pair[0].name), order::DUPLICATE_COMPONENT)
+                    .field("Occurrence", format!("{} ({})", pair[0].type_name, pair[0].location()))
+                    .field("Occurrence", format!("{} ({})", pair[1].type_name, pair[1].location()))
+                    .sort_by(vec![pair[0].name.to_string()]),
+            );
+        }
+    }
+    out
+}
+
+struct Loader<'a> {
+    cfg: &'a CfgFile,
+    known: &'a dyn Fn(&str) -> bool,
+    errors: Vec<Report>,
+    env: Environment,
+}
+
+impl<'a> Loader<'a> {
+    fn new(name: &str, cfg: &'a CfgFile, known: &'a dyn Fn(&str) -> bool) -> Self {
+        Loader {
+            cfg,
+            known,
+            errors: Vec::new(),
+            env: Environment {
+                name: name.to_string(),
+                cfg_path: cfg.path.display().to_string(),
+                connect_method: "ssh".into(),
+                update_method: "sync".into(),
+                service_user: None,
+                host_domain: None,
+                platform: None,
+                branch: None,
+                timeout: 3,
+                target_directory: "~/deployment".into(),
+                jobs: 1,
+                require_v4: "True".into(),
+                require_v6: "False".into(),
+                hosts: Vec::new(),
+                overrides: BTreeMap::new(),
+                resolver: BTreeMap::new(),
+                vfs: BTreeMap::new(),
+            },
+        }
+    }
+
+    fn loc(&self, line: usize) -> String {
+        self.cfg.location(line)
+    }
+
+    fn error(&mut self, report: Report, line: usize) {
+        let loc = self.loc(line);
+        let mut r = report.field("Location", loc.clone());
+        r.sort.1.push(loc);
+        self.errors.push(r);
+    }
+
+    fn invalid(&mut self, section: &Section, e: &Entry, message: String) {
+        self.error(
+            Report::new("Invalid value in environment configuration", order::CONFIGURATION)
+                .field("Section", section.name.clone())
+                .field("Key", e.key.clone())
+                .field("Value", e.value.clone())
+                .field("Message", message),
+            e.line,
+        );
+    }
+
+    fn run(mut self) -> Result<Environment, LoadErrors> {
+        let cfg = self.cfg;
+        // Sections that may appear once.
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in &cfg.sections {
+            if s.name.starts_with("host:") {
+                continue;
+            }
+            if let Some(first) = seen.get(s.name.as_str()) {
+                let first = self.loc(*first);
+                self.error(
+                    Report::new("Duplicate section in environment configuration", order::CONFIGURATION)
+                        .field("Section", s.name.clone())
+                        .field("First", first),
+                    s.line,
+                );
+            } else {
+                seen.insert(&s.name, s.line);
+            }
+        }
+        for s in &cfg.sections {
+            self.check_duplicate_keys(s);
+        }
+        // [environment] first: host_domain is needed for fqdns.
+        for s in cfg.sections.iter().filter(|s| s.name == "environment") {
+            self.environment_section(s);
+        }
+        let mut hosts: BTreeMap<String, (Host, usize)> = BTreeMap::new();
+        for s in &cfg.sections {
+            match s.name.as_str() {
+                "environment" => {}
+                "hosts" => self.hosts_section(s, &mut hosts),
+                "resolver" => self.resolver_section(s),
+                "vfs" => {
+                    for e in &s.entries {
+                        self.env.vfs.insert(e.key.clone(), e.value.clone());
+                    }
+                }
+                name if name.starts_with("host:") => self.host_section(s, &mut hosts),
+                name if name.starts_with("component:") => self.component_section(s),
+                name if name.starts_with("provisioner:") => {}
+                "" => {
+                    let line = s.entries.first().map_or(0, |e| e.line);
+                    self.error(
+                        Report::new("Key outside of any section in environment configuration", order::CONFIGURATION)
+                            .field("Key", s.entries.first().map(|e| e.key.clone()).unwrap_or_default()),
+                        line,
+                    );
+                }
+                _ => self.error(
+                    Report::new("Superfluous section in environment configuration", order::CONFIGURATION)
+                        .field("Section", s.name.clone()),
+                    s.line,
+                ),
+            }
+        }
+        self.env.hosts = hosts.into_values().map(|(h, _)| h).collect();
+        if self.errors.is_empty() {
+            Ok(self.env)
+        } else {
+            Err(LoadErrors(self.errors))
+        }
+    }
+
+    fn check_duplicate_keys(&mut self, s: &Section) {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in &s.entries {
+            if let Some(first) = seen.get(e.key.as_str()) {
+                let first = self.loc(*first);
+                self.error(
+                    Report::new("Duplicate key in environment configuration", order::CONFIGURATION)
+                        .field("Section", s.name.clone())
+                        .field("Key", e.key.clone())
+                        .field("First", first),
+                    e.line,
+                );
+            } else {
+                seen.insert(&e.key, e.line);
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, s: &Section, e: &Entry, known: &[&str]) {
+        self.error(
+            Report::new("Unknown key in environment configuration", order::CONFIGURATION)
+                .field("Section", s.name.clone())
+                .field("Key", e.key.clone())
+                .field("Known keys", known.join(", ")),
+            e.line,
+        );
+    }
+
+    fn environment_section(&mut self, s: &Section) {
+        for e in &s.entries {
+            let v = e.value.trim().to_string();
+            match e.key.as_str() {
+                "connect_method" => {
+                    if CONNECT_METHODS.contains(&v.as_str()) {
+                        self.env.connect_method = v;
+                    } else {
+                        self.invalid(s, e, format!("expected one of: {}", CONNECT_METHODS.join(", ")));
+                    }
+                }
+                "update_method" => {
+                    if UPDATE_METHODS.contains(&v.as_str()) {
+                        self.env.update_method = v;
+                    } else {
+                        self.invalid(s, e, format!("expected one of: {}", UPDATE_METHODS.join(", ")));
+                    }
+                }
+                "service_user" => self.env.service_user = non_empty(v),
+                "host_domain" => self.env.host_domain = non_empty(v),
+                "platform" => self.env.platform = non_empty(v),
+                "branch" => self.env.branch = non_empty(v),
+                "target_directory" => self.env.target_directory = v,
+                "timeout" => match v.parse::<u64>() {
+                    Ok(t) => self.env.timeout = t,
+                    Err(_) => self.invalid(s, e, "expected a whole number of seconds".into()),
+                },
+                "jobs" => match v.parse::<usize>() {
+                    Ok(j) if j > 0 => self.env.jobs = j,
+                    _ => self.invalid(s, e, "expected a positive whole number".into()),
+                },
+                "require_v4" | "require_v6" => {
+                    let norm = match v.to_ascii_lowercase().as_str() {
+                        "true" => Some("True"),
+                        "false" => Some("False"),
+                        "optional" => Some("optional"),
+                        _ => None,
+                    };
+                    match norm {
+                        Some(n) if e.key == "require_v4" => self.env.require_v4 = n.into(),
+                        Some(n) => self.env.require_v6 = n.into(),
+                        None => self.invalid(s, e, "expected True, False or optional".into()),
+                    }
+                }
+                "require_sudo" | "repository_url" | "repository_root" => {}
+                _ => self.unknown_key(s, e, ENVIRONMENT_KEYS),
+            }
+        }
+        if self.env.platform.is_none() {
+            self.env.platform = self.env.host_domain.clone();
+        }
+    }
+
+    fn new_host(&self, name: &str) -> Host {
+        Host {
+            name: name.to_string(),
+            fqdn: match &self.env.host_domain {
+                Some(d) => format!("{name}.{d}"),
+                None => name.to_string(),
+            },
+            ignore: false,
+            platform: None,
+            service_user: None,
+            data: BTreeMap::new(),
+            components: Vec::new(),
+        }
+    }
+
+    fn hosts_section(&mut self, s: &Section, hosts: &mut BTreeMap<String, (Host, usize)>) {
+        for e in &s.entries {
+            let (name, ignore) = match e.key.strip_prefix('!') {
+                Some(n) => (n.trim(), true),
+                None => (e.key.as_str(), false),
+            };
+            if name.is_empty() {
+                self.invalid(s, e, "empty host name".into());
+                continue;
+            }
+            let components = self.components_list(e);
+            let fresh = self.new_host(name);
+            let entry = hosts.entry(name.to_string()).or_insert((fresh, e.line));
+            entry.0.ignore |= ignore;
+            merge_components(&mut entry.0.components, components);
+        }
+    }
+
+    fn host_section(&mut self, s: &Section, hosts: &mut BTreeMap<String, (Host, usize)>) {
+        let name = s.name["host:".len()..].trim().to_string();
+        if name.is_empty() {
+            self.error(
+                Report::new("Invalid section in environment configuration", order::CONFIGURATION)
+                    .field("Section", s.name.clone())
+                    .field("Message", "a [host:NAME] section needs a host name"),
+                s.line,
+            );
+            return;
+        }
+        if let Some((_, first)) = hosts.get(&name) {
+            let first = self.loc(*first);
+            self.error(
+                Report::new(format!("Duplicate definition of host: {name}"), order::CONFIGURATION)
+                    .field("First", first)
+                    .on_host(name.clone()),
+                s.line,
+            );
+            return;
+        }
+        let mut host = self.new_host(&name);
+        for e in &s.entries {
+            match e.key.as_str() {
+                "components" => {
+                    let list = self.components_list(e);
+                    merge_components(&mut host.components, list);
+                }
+                "ignore" => match crate::component::ConfigValue::from_config(&e.value) {
+                    Ok(b) => host.ignore = b,
+                    Err(_) => self.invalid(s, e, "expected True or False".into()),
+                },
+                "platform" => host.platform = non_empty(e.value.clone()),
+                "service_user" => host.service_user = non_empty(e.value.clone()),
+                k if k.starts_with("data-") => {
+                    host.data.insert(k["data-".len()..].to_string(), e.value.clone());
+                }
+                k if HOST_KEYS.contains(&k) => {}
+                _ => self.unknown_key(s, e, &[HOST_KEYS, &["data-*"]].concat()),
+            }
+        }
+        hosts.insert(name, (host, s.line));
+    }
+
+    /// batou's list syntax: comma-separated, or one item per line;
+    /// items are `[!]name[:feature]`. Unlike batou, commas and newlines
+    /// may be mixed.
+    fn components_list(&mut self, e: &Entry) -> Vec<RootSpec> {
+        let mut out = Vec::new();
+        for item in e.value.split([',', '\n']).map(str::trim).filter(|i| !i.is_empty()) {
+            let (item, ignore) = match item.strip_prefix('!') {
+                Some(rest) => (rest.trim(), true),
+                None => (item, false),
+            };
+            let (name, feature) = match item.split_once(':') {
+                Some((n, f)) => (n.trim(), Some(f.trim().to_string())),
+                None => (item, None),
+            };
+            if !(self.known)(name) {
+                self.error(
+                    Report::new("Missing component", order::CONFIGURATION).field("Component", name.to_string()),
+                    e.line,
+                );
+                continue;
+            }
+            out.push(RootSpec {
+                name: name.to_string(),
+                features: feature.into_iter().collect(),
+                ignore,
+            });
+        }
+        out
+    }
+
+    fn component_section(&mut self, s: &Section) {
+        let name = s.name["component:".len()..].trim().to_string();
+        if !(self.known)(&name) {
+            self.error(
+                Report::new("Override section for unknown component found", order::CONFIGURATION)
+                    .field("Component", name),
+                s.line,
+            );
+            return;
+        }
+        let list = self.env.overrides.entry(name).or_default();
+        for e in &s.entries {
+            list.push(Override {
+                key: e.key.clone(),
+                value: e.value.clone(),
+                location: self.cfg.location(e.line),
+            });
+        }
+    }
+
+    fn resolver_section(&mut self, s: &Section) {
+        for e in &s.entries {
+            let mut addrs = Vec::new();
+            for a in e.value.split_whitespace() {
+                if a.parse::<std::net::IpAddr>().is_ok() {
+                    addrs.push(a.to_string());
+                } else {
+                    self.error(
+                        Report::new(format!("Not a valid IP address: {a}"), order::CONFIGURATION)
+                            .field("Host", e.key.clone()),
+                        e.line,
+                    );
+                }
+            }
+            self.env.resolver.insert(e.key.clone(), addrs);
+        }
+    }
+}
+
+fn non_empty(v: String) -> Option<String> {
+    if v.trim().is_empty() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Repeated names merge: features accumulate, one `!` ignores the root.
+fn merge_components(into: &mut Vec<RootSpec>, new: Vec<RootSpec>) {
+    for spec in new {
+        if let Some(existing) = into.iter_mut().find(|r| r.name == spec.name) {
+            existing.features.extend(spec.features);
+            existing.ignore |= spec.ignore;
+        } else {
+            into.push(spec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Environment, LoadErrors> {
+        let cfg = CfgFile::parse("environments/t/environment.cfg", text).unwrap();
+        let known = |c: &str| ["tick", "web", "db"].contains(&c);
+        Loader::new("t", &cfg, &known).run()
+    }
+
+    fn titles(e: LoadErrors) -> Vec<String> {
+        e.0.iter().map(|r| r.title.clone()).collect()
+    }
+
+    #[test]
+    fn defaults_and_hosts() {
+        let env = load(
+            "[environment]\nhost_domain = example.com\n[hosts]\nb = web, !db\n!a = tick\n[host:c]\ncomponents =\n  tick:f1\n  tick:f2\ndata-alias = x\n",
+        )
+        .unwrap();
+        assert_eq!(env.connect_method, "ssh");
+        assert_eq!(env.platform.as_deref(), Some("example.com"));
+        let names: Vec<_> = env.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(env.hosts[0].ignore);
+        assert_eq!(env.hosts[1].fqdn, "b.example.com");
+        assert!(env.hosts[1].components[1].ignore);
+        assert_eq!(env.hosts[2].components[0].features, ["f1", "f2"]);
+        assert_eq!(env.hosts[2].data["alias"], "x");
+    }
+
+    #[test]
+    fn all_errors_are_collected_with_locations() {
+        let err = load(
+            "[environment]\nconnect_method = telnet\nflavour = x\n[hosts]\nlocalhost = tikc\n[host:localhost]\ncomponents = tick\n[component:nope]\na = 1\n[bogus]\n",
+        )
+        .unwrap_err();
+        let t = titles(err.clone());
+        assert_eq!(
+            t,
+            [
+                "Invalid value in environment configuration",
+                "Unknown key in environment configuration",
+                "Missing component",
+                "Duplicate definition of host: localhost",
+                "Override section for unknown component found",
+                "Superfluous section in environment configuration",
+            ]
+        );
+        let loc = |i: usize| err.0[i].fields.iter().find(|(k, _)| k == "Location").unwrap().1.clone();
+        assert_eq!(loc(0), "environments/t/environment.cfg:2");
+        assert_eq!(loc(2), "environments/t/environment.cfg:5");
+        assert_eq!(loc(5), "environments/t/environment.cfg:10");
+    }
+
+    #[test]
+    fn resolver_rejects_bad_addresses() {
+        let err = load("[resolver]\nhost = 10.0.0.1 ::1 banana\n").unwrap_err();
+        assert_eq!(titles(err), ["Not a valid IP address: banana"]);
+    }
+}

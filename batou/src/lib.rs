@@ -1,0 +1,148 @@
+//! batou for Rust: multi-host, multi-environment deployments in which the
+//! deployment is a Rust crate.
+//!
+//! A deployment crate defines components with [`#[component]`](component),
+//! lists environments in `environments/<env>/environment.cfg`, and calls
+//! [`main()`]. The same executable is the controller (`deploy`) and the
+//! agent it starts on every host.
+//!
+//! ```no_run
+//! use batou::prelude::*;
+//!
+//! #[component]
+//! pub struct Hello {
+//!     #[attribute(default = "world")]
+//!     name: String,
+//! }
+//!
+//! impl Component for Hello {
+//!     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+//!         cx.log(format!("hello {}", self.name));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     batou::main()
+//! }
+//! ```
+
+extern crate self as batou;
+
+pub mod agent;
+pub mod cli;
+pub mod component;
+pub mod deploy;
+pub mod environment;
+mod error;
+pub mod model;
+pub mod output;
+pub mod report;
+pub mod template;
+
+pub use batou_macros::{check_environments, component};
+pub use error::{Error, IoContext, Result};
+
+/// The version of batou.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What component code usually needs.
+pub mod prelude {
+    pub use crate::component::{Child, Component, Configure, Deploy, Mode};
+    pub use crate::output::{Color, Line, Style};
+    pub use crate::{component, ensure, Error, IoContext, Result};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::model::DeploymentCrate;
+    pub use inventory;
+}
+
+/// Registers the deployment crate (emitted by `check_environments!()`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __private_register_deployment {
+    () => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::DeploymentCrate { manifest_dir: ::core::env!("CARGO_MANIFEST_DIR") }
+        }
+    };
+}
+
+/// The whole command line: call it from the deployment crate's `main`.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return std::process::ExitCode::from(code);
+        }
+    };
+    if !cli.debug {
+        // Panics are reported as errors, not as Rust backtraces.
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("ERROR: internal error: {info} (run with -d for a backtrace)");
+        }));
+    } else if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("{info}\n{}", std::backtrace::Backtrace::force_capture());
+        }));
+    }
+    let code = match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let _ = cli::Cli::command().print_help();
+            1
+        }
+        Some(cli::Command::Agent) => agent::server::serve(),
+        Some(cli::Command::Deploy {
+            platform,
+            timeout,
+            dirty,
+            consistency_only,
+            predict_only,
+            jobs,
+            environment,
+        }) => {
+            let root = match project_root() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("ERROR: {e}");
+                    return std::process::ExitCode::from(1);
+                }
+            };
+            let opts = deploy::DeployOptions {
+                environment,
+                consistency_only,
+                predict_only,
+                jobs,
+                dirty,
+                timeout,
+                platform,
+                debug: cli.debug,
+            };
+            deploy::run(&root, &opts, &output::Terminal::detect())
+        }
+    };
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// The project directory: the deployment crate's manifest directory when it
+/// exists here (so `cargo run` works from any subdirectory), else the
+/// current directory.
+fn project_root() -> std::io::Result<std::path::PathBuf> {
+    let cwd = std::env::current_dir()?;
+    if cwd.join("environments").is_dir() {
+        return Ok(cwd);
+    }
+    if let Some(d) = inventory::iter::<model::DeploymentCrate>.into_iter().next() {
+        let p = std::path::PathBuf::from(d.manifest_dir);
+        if p.join("environments").is_dir() {
+            return Ok(p);
+        }
+    }
+    Ok(cwd)
+}

@@ -1,0 +1,660 @@
+//! The model: root components configured into trees, and deploying them.
+//!
+//! Configuration is pure: it instantiates every root component of the
+//! environment from the registry, applies overrides (expanded as templates,
+//! then converted), runs `configure` and then configures the added
+//! sub-components, depth first. All problems become [`Report`]s.
+//!
+//! Deployment walks one root's tree post-order (sub-components first, in the
+//! order they were added) and runs enter → verify → update (if needed) →
+//! exit, printing batou's 🚀 breadcrumb only for components that changed.
+
+use crate::component::{py_repr, Configure, Deploy, DynComponent, Registration};
+use crate::environment::{Environment, Host, RootSpec};
+use crate::output::{format_duration, Color, Line, Style};
+use crate::report::{order, Report};
+use crate::template::{Templates, Value};
+use crate::Error;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Marker the deployment crate registers (via `check_environments!()`), so
+/// the runtime knows which components are the project's own.
+pub struct DeploymentCrate {
+    /// `CARGO_MANIFEST_DIR` of the deployment crate.
+    pub manifest_dir: &'static str,
+}
+
+inventory::collect!(DeploymentCrate);
+
+/// What configuring and deploying share: the environment, the project
+/// directory, the template engine.
+pub struct ModelEnv {
+    /// Project directory on this machine.
+    pub project_root: PathBuf,
+    /// The environment.
+    pub environment: Environment,
+    /// Template engine.
+    pub templates: Templates,
+    /// `environment` in templates.
+    pub environment_value: Value,
+    /// Secret values, for masking diffs.
+    pub secret_data: Arc<BTreeSet<String>>,
+    registry: HashMap<(&'static str, &'static str), &'static Registration>,
+    by_name: HashMap<&'static str, &'static Registration>,
+    deployment_manifest: Option<&'static str>,
+}
+
+impl ModelEnv {
+    /// Prepares configuring `environment` for a project directory.
+    pub fn new(project_root: PathBuf, environment: Environment) -> ModelEnv {
+        let regs = crate::component::registrations();
+        let registry = regs.iter().map(|r| ((r.name, r.type_name), *r)).collect();
+        let by_name = regs.iter().map(|r| (r.name, *r)).collect();
+        let environment_value = Value::from_iter([
+            ("name", Value::from(environment.name.as_str())),
+            ("base_dir", Value::from(project_root.to_string_lossy().as_ref())),
+            ("workdir_base", Value::from(project_root.join("work").to_string_lossy().as_ref())),
+            ("host_domain", Value::from(environment.host_domain.clone())),
+            ("platform", Value::from(environment.platform.clone())),
+            ("timeout", Value::from(environment.timeout)),
+            ("connect_method", Value::from(environment.connect_method.as_str())),
+        ]);
+        ModelEnv {
+            project_root,
+            environment,
+            templates: Templates::new(),
+            environment_value,
+            secret_data: Arc::new(BTreeSet::new()),
+            registry,
+            by_name,
+            deployment_manifest: inventory::iter::<DeploymentCrate>.into_iter().next().map(|d| d.manifest_dir),
+        }
+    }
+
+    fn host_value(&self, host: &Host) -> Value {
+        Value::from_iter([
+            ("name", Value::from(host.name.as_str())),
+            ("fqdn", Value::from(host.fqdn.as_str())),
+            ("platform", Value::from(self.environment.platform_of(host))),
+            ("data", Value::from(minijinja::value::Serde(&host.data))),
+        ])
+    }
+
+    /// The definition directory for a component type: its own source
+    /// directory if it belongs to the deployment crate (relative to the
+    /// project, so it also works on remote hosts), otherwise `None`
+    /// (library components inherit their parent's).
+    fn own_defdir(&self, reg: &Registration) -> Option<PathBuf> {
+        if self.deployment_manifest != Some(reg.manifest_dir) {
+            return None;
+        }
+        let compiled = reg.compiled_defdir();
+        let rel = compiled.strip_prefix(reg.manifest_dir).unwrap_or(&compiled);
+        Some(self.project_root.join(rel))
+    }
+}
+
+/// `~` expansion.
+pub fn expand_user(path: &Path) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    path.to_path_buf()
+}
+
+/// Relative paths are relative to `workdir`; `.` and `..` are resolved
+/// lexically.
+pub fn map_path(workdir: &Path, path: &Path) -> PathBuf {
+    let p = expand_user(path);
+    let joined = if p.is_absolute() { p } else { workdir.join(p) };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A configured component with its sub-components.
+pub struct Node {
+    pub(crate) component: Box<dyn DynComponent>,
+    pub(crate) children: Vec<Node>,
+    pub(crate) crumbs: String,
+    pub(crate) workdir: PathBuf,
+    pub(crate) defdir: PathBuf,
+    pub(crate) changed: bool,
+}
+
+impl Node {
+    pub(crate) fn last_updated(&self, run: &DeployRun) -> crate::Result<Option<f64>> {
+        let cx = Deploy {
+            run,
+            workdir: &self.workdir,
+            defdir: &self.defdir,
+            crumbs: &self.crumbs,
+            children: &self.children,
+            pending: RefCell::new(None),
+        };
+        self.component.dyn_last_updated(&cx)
+    }
+
+    /// Number of components in this tree.
+    pub fn count(&self) -> usize {
+        1 + self.children.iter().map(Node::count).sum::<usize>()
+    }
+}
+
+/// A root component on a host.
+pub struct Root {
+    /// Host name.
+    pub host: String,
+    /// Component name.
+    pub name: String,
+    /// Configured but not deployed.
+    pub ignore: bool,
+    /// The host is ignored.
+    pub host_ignored: bool,
+    /// The configured tree (`None` if configuring failed).
+    pub node: Option<Node>,
+    /// Configure-time log lines.
+    pub logs: Vec<String>,
+}
+
+/// The configured model of an environment.
+pub struct Model {
+    /// Shared context.
+    pub env: ModelEnv,
+    /// Roots in host order, then cfg order.
+    pub roots: Vec<Root>,
+}
+
+impl Model {
+    /// Configures every root of the environment. Returns the model and the
+    /// errors (empty when everything configured).
+    pub fn configure(env: ModelEnv) -> (Model, Vec<Report>) {
+        let mut roots = Vec::new();
+        let mut errors = Vec::new();
+        for host in &env.environment.hosts {
+            let host_value = env.host_value(host);
+            for spec in &host.components {
+                let mut logs = Vec::new();
+                let node = match configure_root(&env, host, &host_value, spec, &mut logs) {
+                    Ok(node) => Some(node),
+                    Err(mut e) => {
+                        errors.append(&mut e);
+                        None
+                    }
+                };
+                roots.push(Root {
+                    host: host.name.clone(),
+                    name: spec.name.clone(),
+                    ignore: spec.ignore,
+                    host_ignored: host.ignore,
+                    node,
+                    logs,
+                });
+            }
+        }
+        let failed: BTreeSet<&str> = roots.iter().filter(|r| r.node.is_none()).map(|r| r.name.as_str()).collect();
+        if !failed.is_empty() {
+            let list: Vec<_> = failed.into_iter().collect();
+            errors.push(Report::new(
+                format!("{} remaining unconfigured component(s): {}", list.len(), list.join(", ")),
+                order::REMAINING,
+            ));
+        }
+        (Model { env, roots }, errors)
+    }
+
+    /// Deploys one root (by host and name), streaming output to `sink`.
+    pub fn deploy_root(
+        &mut self,
+        host: &str,
+        name: &str,
+        predict: bool,
+        sink: &(dyn Fn(Line) + Sync),
+    ) -> Result<(), Vec<Line>> {
+        let Some(h) = self.env.environment.hosts.iter().find(|h| h.name == host) else {
+            return Err(vec![Line::new(format!("ERROR: unknown host {host}"), Style::bold_color(Color::Red))]);
+        };
+        let run = DeployRun {
+            env: &self.env,
+            host_name: &h.name,
+            host_fqdn: &h.fqdn,
+            predict,
+            sink,
+        };
+        let Some(root) = self.roots.iter_mut().find(|r| r.host == host && r.name == name) else {
+            return Err(vec![Line::new(
+                format!("ERROR: no component {name} on host {host}"),
+                Style::bold_color(Color::Red),
+            )]);
+        };
+        let Some(node) = root.node.as_mut() else {
+            return Err(vec![Line::new(
+                format!("ERROR: component {name} on host {host} is not configured"),
+                Style::bold_color(Color::Red),
+            )]);
+        };
+        deploy_node(node, &run).map(|_| ())
+    }
+}
+
+fn configure_root(
+    env: &ModelEnv,
+    host: &Host,
+    host_value: &Value,
+    spec: &RootSpec,
+    logs: &mut Vec<String>,
+) -> Result<Node, Vec<Report>> {
+    let Some(reg) = env.by_name.get(spec.name.as_str()) else {
+        return Err(vec![Report::new("Missing component", order::CONFIGURATION).field("Component", &spec.name)]);
+    };
+    let mut component = (reg.factory)();
+    let workdir = env.project_root.join("work").join(&spec.name);
+    let defdir = env.own_defdir(reg).unwrap_or_else(|| reg.compiled_defdir());
+    let crumbs = reg.type_name.to_string();
+    let mut errors = Vec::new();
+
+    // Overrides: expand (with the defaults visible as `component`), convert.
+    if let Some(overrides) = env.environment.overrides.get(&spec.name) {
+        let unknown: Vec<&str> = overrides
+            .iter()
+            .filter(|o| !component.attributes().iter().any(|a| a.name == o.key))
+            .map(|o| o.key.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            errors.push(
+                Report::new("Overrides for undefined attributes", order::OVERRIDES)
+                    .field("Component", &crumbs)
+                    .field("Attributes", unknown.join(", "))
+                    .field("Known", known_attributes(component.as_ref()))
+                    .on_host(&host.name)
+                    .sort_by(vec![host.name.clone(), crumbs.clone()]),
+            );
+        }
+        let defaults = Value::from_object(crate::template::ComponentValue {
+            type_name: reg.type_name,
+            host: host.name.clone(),
+            crumbs: crumbs.clone(),
+            attributes: component.dyn_attribute_values(),
+            workdir: workdir.clone(),
+            defdir: defdir.clone(),
+        });
+        for o in overrides {
+            let Some(info) = component.attributes().iter().find(|a| a.name == o.key) else { continue };
+            let value = if info.expand && (o.value.contains("{{") || o.value.contains("{%")) {
+                let cx_ctx = Value::from_iter([
+                    ("component", defaults.clone()),
+                    ("host", host_value.clone()),
+                    ("environment", env.environment_value.clone()),
+                ]);
+                match env.templates.render(&o.location, &o.value, cx_ctx) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(
+                            Report::new("Error while expanding attribute:", order::CONVERSION)
+                                .field("Message", e.message)
+                                .field("Attribute", format!("{crumbs}.{}", o.key))
+                                .field("Location", &o.location)
+                                .on_host(&host.name)
+                                .sort_by(vec![host.name.clone(), crumbs.clone(), o.key.clone()]),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                o.value.clone()
+            };
+            if let Some(Err(e)) = component.dyn_set_attribute(&o.key, &value) {
+                errors.push(conversion_report(&host.name, &crumbs, o.key.as_str(), &e, Some(&o.location), info));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut scope = Scope {
+        env,
+        host,
+        host_value,
+        root_name: &spec.name,
+        features: &spec.features,
+        logs,
+    };
+    scope.prepare(component, &crumbs, workdir, defdir, None)
+}
+
+fn known_attributes(c: &dyn DynComponent) -> String {
+    let names: Vec<_> = c.attributes().iter().map(|a| a.name).collect();
+    if names.is_empty() {
+        "(none)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn conversion_report(
+    host: &str,
+    crumbs: &str,
+    key: &str,
+    e: &crate::component::ConversionError,
+    location: Option<&str>,
+    info: &crate::component::AttributeInfo,
+) -> Report {
+    let mut r = Report::new(e.message.clone(), order::CONVERSION)
+        .field("Attribute", format!("{crumbs}.{key}"))
+        .field(
+            "Conversion",
+            e.conversion.clone().unwrap_or_else(|| format!("{}(...)", info.type_name)),
+        );
+    if let Some(l) = location {
+        r = r.field("Location", l);
+    }
+    r.on_host(host).sort_by(vec![host.to_string(), crumbs.to_string(), key.to_string()])
+}
+
+struct Scope<'a> {
+    env: &'a ModelEnv,
+    host: &'a Host,
+    host_value: &'a Value,
+    root_name: &'a str,
+    features: &'a [String],
+    logs: &'a mut Vec<String>,
+}
+
+impl Scope<'_> {
+    fn prepare(
+        &mut self,
+        mut component: Box<dyn DynComponent>,
+        crumbs: &str,
+        workdir: PathBuf,
+        defdir: PathBuf,
+        parent: Option<Value>,
+    ) -> Result<Node, Vec<Report>> {
+        let host = self.host.name.clone();
+        let mut errors = Vec::new();
+        for (attr, e) in component.dyn_attr_state_mut().take_errors() {
+            if let Some(info) = component.attributes().iter().find(|a| a.name == attr) {
+                errors.push(conversion_report(&host, crumbs, attr, &e, None, info));
+            }
+        }
+        let state = component.dyn_attr_state_mut().clone();
+        let missing: Vec<&str> = component
+            .attributes()
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| a.required && !state.is_set(*i))
+            .map(|(_, a)| a.name)
+            .collect();
+        if !missing.is_empty() {
+            errors.push(
+                Report::new("No override and no default given for required attributes", order::OVERRIDES)
+                    .field("Component", crumbs)
+                    .field("Attributes", missing.join(", "))
+                    .on_host(&host)
+                    .sort_by(vec![host.clone(), crumbs.to_string()]),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        let mut cx = Configure {
+            env: self.env,
+            host: self.host,
+            host_value: self.host_value,
+            root_name: self.root_name,
+            features: self.features,
+            crumbs,
+            workdir,
+            defdir,
+            parent,
+            added: Vec::new(),
+            logs: self.logs,
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| component.dyn_configure(&mut cx)));
+        let result = match result {
+            Ok(r) => r,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(no message)".into());
+                return Err(vec![Report::new(format!("panic in configure: {msg}"), order::UNKNOWN)
+                    .field("Host", &host)
+                    .field("Component", crumbs)
+                    .on_host(&host)
+                    .sort_by(vec![host.clone(), crumbs.to_string()])]);
+            }
+        };
+        if let Err(e) = result {
+            return Err(vec![configure_error_report(&host, self.root_name, crumbs, e)]);
+        }
+        // The final breadcrumb element: namevars may be mapped in configure.
+        let own = match component.dyn_breadcrumb(&cx) {
+            Some(n) => format!("{}({})", component.type_name(), py_repr(&n)),
+            None => component.type_name().to_string(),
+        };
+        let crumbs = match crumbs.rsplit_once(" > ") {
+            Some((head, _)) => format!("{head} > {own}"),
+            None => own,
+        };
+        let added = std::mem::take(&mut cx.added);
+        let workdir = cx.workdir.clone();
+        let defdir = cx.defdir.clone();
+        cx.crumbs = &crumbs;
+        let value = cx.value_of_dyn(component.as_ref());
+        drop(cx);
+
+        let mut children = Vec::with_capacity(added.len());
+        let mut errors = Vec::new();
+        for child in added {
+            let child_defdir = self
+                .env
+                .registry
+                .get(&(child.component_name(), child.type_name()))
+                .and_then(|r| self.env.own_defdir(r))
+                .unwrap_or_else(|| defdir.clone());
+            let pre = child_crumb(child.as_ref());
+            let child_crumbs = format!("{crumbs} > {pre}");
+            match self.prepare(child, &child_crumbs, workdir.clone(), child_defdir, Some(value.clone())) {
+                Ok(n) => children.push(n),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Node {
+            component,
+            children,
+            crumbs,
+            workdir,
+            defdir,
+            changed: false,
+        })
+    }
+}
+
+fn child_crumb(c: &dyn DynComponent) -> String {
+    let nv = c
+        .dyn_attribute_values()
+        .into_iter()
+        .zip(c.attributes())
+        .find(|(_, info)| info.namevar)
+        .map(|((_, v), _)| v.to_string());
+    match nv {
+        Some(n) => format!("{}({})", c.type_name(), py_repr(&n)),
+        None => c.type_name().to_string(),
+    }
+}
+
+impl Configure<'_> {
+    fn value_of_dyn(&self, c: &dyn DynComponent) -> Value {
+        Value::from_object(crate::template::ComponentValue {
+            type_name: c.type_name(),
+            host: self.host.name.clone(),
+            crumbs: self.crumbs.to_string(),
+            attributes: c.dyn_attribute_values(),
+            workdir: self.workdir.clone(),
+            defdir: self.defdir.clone(),
+        })
+    }
+}
+
+fn configure_error_report(host: &str, root: &str, crumbs: &str, e: Error) -> Report {
+    let sort = vec![host.to_string(), crumbs.to_string()];
+    match e {
+        Error::Template(t) => Report::new("Error while rendering template", order::CONFIGURATION)
+            .field("Template", t.line.map_or(t.name.clone(), |l| format!("{}:{l}", t.name)))
+            .field("Message", t.message)
+            .field("Component", crumbs)
+            .on_host(host)
+            .sort_by(sort),
+        Error::Conversion(c) => Report::new(c.message, order::CONVERSION)
+            .field("Component", crumbs)
+            .field("Conversion", c.conversion.unwrap_or_default())
+            .on_host(host)
+            .sort_by(sort),
+        other => Report::new(format!("{root}: {other}"), order::CONFIGURATION)
+            .field("Component", crumbs)
+            .on_host(host)
+            .sort_by(sort),
+    }
+}
+
+/// One deployment of one root on one host.
+pub struct DeployRun<'a> {
+    pub(crate) env: &'a ModelEnv,
+    pub(crate) host_name: &'a str,
+    pub(crate) host_fqdn: &'a str,
+    pub(crate) predict: bool,
+    pub(crate) sink: &'a (dyn Fn(Line) + Sync),
+}
+
+/// Deploys a tree; returns whether anything changed, or the lines of the
+/// error report.
+fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
+    let started = Instant::now();
+    let mut sub_changed = false;
+    for child in &mut node.children {
+        sub_changed |= deploy_node(child, run)?;
+    }
+    let sub_time = started.elapsed().as_secs_f64();
+    if let Err(e) = std::fs::create_dir_all(&node.workdir) {
+        return Err(error_lines(
+            &node.crumbs,
+            Error::io(format!("creating workdir {}", node.workdir.display()), e),
+        ));
+    }
+    let Node {
+        component,
+        children,
+        crumbs,
+        workdir,
+        defdir,
+        changed,
+    } = node;
+    let cx = Deploy {
+        run,
+        workdir,
+        defdir,
+        crumbs,
+        children,
+        pending: RefCell::new(Some(Line::new(
+            format!("🚀 {}: {}", run.host_name, crumbs),
+            Style::BOLD,
+        ))),
+    };
+    let mut cx = cx;
+    let mut verify_time = None;
+    let mut update_time = None;
+    let outcome = (|| -> crate::Result<bool> {
+        component.dyn_enter(&mut cx)?;
+        let t = Instant::now();
+        let verified = component.dyn_verify(&mut cx);
+        verify_time = Some(t.elapsed().as_secs_f64());
+        let needed = match verified {
+            Ok(()) => false,
+            Err(Error::UpdateNeeded(_)) => true,
+            Err(e) => return Err(e),
+        };
+        if needed {
+            if let Some(p) = cx.pending.borrow_mut().take() {
+                (run.sink)(p);
+            }
+            if !run.predict {
+                let t = Instant::now();
+                component.dyn_update(&mut cx)?;
+                update_time = Some(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(needed)
+    })();
+    let exited = component.dyn_exit(&mut cx);
+    let needed = match (outcome, exited) {
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(error_lines(crumbs, e)),
+        (Ok(n), Ok(())) => n,
+    };
+    cx.pending.borrow_mut().take();
+    let total = started.elapsed().as_secs_f64();
+    let sub = if node_has_children(children) { Some(sub_time) } else { None };
+    if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
+        (run.sink)(Line::new(
+            format!(
+                "💤 {}: {} [total={}, verify={}, update={}, sub={}]",
+                run.host_name,
+                crumbs,
+                format_duration(Some(total)),
+                format_duration(verify_time),
+                format_duration(update_time),
+                format_duration(sub),
+            ),
+            Style::BOLD,
+        ));
+    }
+    *changed = needed || sub_changed;
+    Ok(*changed)
+}
+
+fn node_has_children(children: &[Node]) -> bool {
+    !children.is_empty()
+}
+
+fn error_lines(crumbs: &str, e: Error) -> Vec<Line> {
+    let red = Style::bold_color(Color::Red);
+    let mut lines = match e {
+        Error::Cmd(c) => c.report_lines(),
+        Error::Template(t) => vec![
+            Line::new("ERROR: Error while rendering template", red),
+            Line::new(crate::output::tabular_text("Template", &t.name), Style::color(Color::Red)),
+            Line::new(crate::output::tabular_text("Message", &t.message), Style::color(Color::Red)),
+        ],
+        other => vec![Line::new(format!("ERROR: {other}"), red)],
+    };
+    lines.push(Line::new(crate::output::tabular_text("Component", crumbs), Style::color(Color::Red)));
+    lines
+}
+
+/// Roots grouped by host, for listings.
+pub fn roots_by_host(model: &Model) -> BTreeMap<&str, Vec<&Root>> {
+    let mut map: BTreeMap<&str, Vec<&Root>> = BTreeMap::new();
+    for r in &model.roots {
+        map.entry(r.host.as_str()).or_default().push(r);
+    }
+    map
+}

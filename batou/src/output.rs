@@ -1,0 +1,250 @@
+//! Terminal output in batou's style: centred section rules, step lines with
+//! icons, tabular error fields, coloured diff lines.
+//!
+//! Remote agents do not print: they send [`Line`]s over the protocol and the
+//! controller prints them here, so the output of every host looks the same.
+
+use serde::{Deserialize, Serialize};
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// A colour of batou's palette.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Color {
+    /// Errors, removed diff lines.
+    Red,
+    /// Success, added diff lines.
+    Green,
+    /// Warnings.
+    Yellow,
+    /// Prediction results.
+    Purple,
+    /// Consistency check results.
+    Cyan,
+}
+
+impl Color {
+    fn code(self) -> u8 {
+        match self {
+            Color::Red => 31,
+            Color::Green => 32,
+            Color::Yellow => 33,
+            Color::Purple => 35,
+            Color::Cyan => 36,
+        }
+    }
+}
+
+/// How a line looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Style {
+    /// Bold.
+    pub bold: bool,
+    /// Colour, if any.
+    pub color: Option<Color>,
+}
+
+impl Style {
+    /// No styling.
+    pub const PLAIN: Style = Style { bold: false, color: None };
+    /// Bold, no colour.
+    pub const BOLD: Style = Style { bold: true, color: None };
+    /// A colour, not bold.
+    pub const fn color(c: Color) -> Style {
+        Style { bold: false, color: Some(c) }
+    }
+    /// A colour, bold.
+    pub const fn bold_color(c: Color) -> Style {
+        Style { bold: true, color: Some(c) }
+    }
+}
+
+/// One line of output, as agents send it to the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// The text, without a newline.
+    pub text: String,
+    /// Its style.
+    pub style: Style,
+}
+
+impl Line {
+    /// A line with a style.
+    pub fn new(text: impl Into<String>, style: Style) -> Line {
+        Line { text: text.into(), style }
+    }
+    /// An unstyled line.
+    pub fn plain(text: impl Into<String>) -> Line {
+        Line::new(text, Style::PLAIN)
+    }
+}
+
+/// `🚀 host: message`-style step line text.
+pub fn step_text(context: &str, message: &str, icon: Option<&str>) -> String {
+    match icon {
+        Some(icon) => format!("{icon} {context}: {message}"),
+        None => format!("   {context}: {message}"),
+    }
+}
+
+/// `key.rjust(15): value` as batou's `tabular`.
+pub fn tabular_text(key: &str, value: &str) -> String {
+    format!("{key:>15}: {value}")
+}
+
+/// The controller's terminal.
+pub struct Terminal {
+    width: usize,
+    color: bool,
+    lock: Mutex<()>,
+}
+
+impl Terminal {
+    /// Looks at stdout: width from the terminal, `$COLUMNS` or 80; colours
+    /// only on a TTY, never with `NO_COLOR` or `TERM=dumb`.
+    pub fn detect() -> Terminal {
+        let stdout = std::io::stdout();
+        let tty = stdout.is_terminal();
+        let width = terminal_width(tty);
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        Terminal {
+            width,
+            color: tty && !no_color,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// A terminal with fixed settings (tests).
+    pub fn fixed(width: usize, color: bool) -> Terminal {
+        Terminal {
+            width,
+            color,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Prints a line.
+    pub fn line(&self, line: &Line) {
+        let text = if line.text.trim().is_empty() { "" } else { line.text.as_str() };
+        let rendered = self.paint(text, line.style);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{rendered}");
+        let _ = out.flush();
+    }
+
+    /// Prints a plain line.
+    pub fn plain(&self, text: &str) {
+        self.line(&Line::plain(text));
+    }
+
+    /// A centred `=====  title  =====` rule, bold.
+    pub fn section(&self, title: &str, color: Option<Color>) {
+        self.line(&Line::new(self.rule(title), Style { bold: true, color }));
+    }
+
+    /// The text of a section rule at this terminal's width.
+    pub fn rule(&self, title: &str) -> String {
+        let title_len = title.chars().count();
+        let n = ((self.width as isize - title_len as isize - 2) / 2).max(1) as usize;
+        let mut s = format!("{} {} {}", "=".repeat(n), title, "=".repeat(n));
+        if s.chars().count() < self.width {
+            s.push('=');
+        }
+        s
+    }
+
+    /// `icon context: message`, bold.
+    pub fn step(&self, context: &str, message: &str, icon: Option<&str>) {
+        self.line(&Line::new(step_text(context, message, icon), Style::BOLD));
+    }
+
+    /// `ERROR: message`, bold red.
+    pub fn error(&self, message: &str) {
+        self.line(&Line::new(format!("ERROR: {message}"), Style::bold_color(Color::Red)));
+    }
+
+    /// `   WARN: message`, bold yellow.
+    pub fn warn(&self, message: &str) {
+        self.line(&Line::new(format!("   WARN: {message}"), Style::bold_color(Color::Yellow)));
+    }
+
+    /// `        key: value`.
+    pub fn tabular(&self, key: &str, value: &str, style: Style) {
+        self.line(&Line::new(tabular_text(key, value), style));
+    }
+
+    fn paint(&self, text: &str, style: Style) -> String {
+        if !self.color || (style.color.is_none() && !style.bold) || text.is_empty() {
+            return text.to_string();
+        }
+        let mut s = String::new();
+        if style.bold {
+            s.push_str("\x1b[1m");
+        }
+        if let Some(c) = style.color {
+            s.push_str(&format!("\x1b[{}m", c.code()));
+        }
+        s.push_str(text);
+        s.push_str("\x1b[0m");
+        s
+    }
+}
+
+fn terminal_width(tty: bool) -> usize {
+    let mut width = 0usize;
+    if tty {
+        // SAFETY: TIOCGWINSZ fills a winsize struct we own.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0 {
+            width = ws.ws_col as usize;
+        }
+    }
+    if width == 0 {
+        width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80);
+    }
+    if width < 40 {
+        80
+    } else {
+        width
+    }
+}
+
+/// `1.23s`, `1m1s`, or `∅` for nothing, as batou formats durations.
+pub fn format_duration(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "∅".to_string(),
+        Some(s) if s < 60.0 => format!("{s:.2}s"),
+        Some(s) => {
+            let total = s.round() as u64;
+            format!("{}m{}s", total / 60, total % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_batou_at_80_columns() {
+        let t = Terminal::fixed(80, false);
+        let r = t.rule("Preparing");
+        assert_eq!(r, format!("{} Preparing {}", "=".repeat(34), "=".repeat(35)));
+        assert_eq!(r.len(), 80);
+        assert_eq!(t.rule("DEPLOYMENT FINISHED").chars().count(), 80);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Some(1.234)), "1.23s");
+        assert_eq!(format_duration(Some(61.0)), "1m1s");
+        assert_eq!(format_duration(None), "∅");
+    }
+
+    #[test]
+    fn tabular_right_aligns() {
+        assert_eq!(tabular_text("Component", "x"), "      Component: x");
+    }
+}
