@@ -48,7 +48,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What component code usually needs.
 pub mod prelude {
-    pub use crate::component::{Child, Component, Configure, Deploy, Mode};
+    pub use crate::component::{Child, Component, Configure, Deploy};
     pub use crate::output::{Color, Line, Style};
     pub use crate::{component, ensure, Error, IoContext, Result};
 }

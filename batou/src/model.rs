@@ -55,7 +55,7 @@ impl ModelEnv {
         let regs = crate::component::registrations();
         let registry = regs.iter().map(|r| ((r.name, r.type_name), *r)).collect();
         let by_name = regs.iter().map(|r| (r.name, *r)).collect();
-        let environment_value = Value::from_iter([
+        let environment_value = crate::template::map([
             ("name", Value::from(environment.name.as_str())),
             ("base_dir", Value::from(project_root.to_string_lossy().as_ref())),
             ("workdir_base", Value::from(project_root.join("work").to_string_lossy().as_ref())),
@@ -76,8 +76,42 @@ impl ModelEnv {
         }
     }
 
+    /// Renders a template with `component`, `host`, `environment` and the
+    /// entries of `extra` (a map) in the context.
+    pub fn render(
+        &self,
+        host: &str,
+        name: &str,
+        source: &str,
+        component: Value,
+        extra: Option<&Value>,
+    ) -> Result<String, crate::template::TemplateError> {
+        let host_value = self
+            .environment
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .map(|h| self.host_value(h))
+            .unwrap_or_default();
+        let mut ctx: Vec<(String, Value)> = vec![
+            ("component".into(), component),
+            ("host".into(), host_value),
+            ("environment".into(), self.environment_value.clone()),
+        ];
+        if let Some(extra) = extra {
+            if let Ok(keys) = extra.try_iter() {
+                for k in keys {
+                    if let (Some(key), Ok(v)) = (k.as_str(), extra.get_item(&k)) {
+                        ctx.push((key.to_string(), v));
+                    }
+                }
+            }
+        }
+        self.templates.render(name, source, crate::template::map(ctx))
+    }
+
     fn host_value(&self, host: &Host) -> Value {
-        Value::from_iter([
+        crate::template::map([
             ("name", Value::from(host.name.as_str())),
             ("fqdn", Value::from(host.fqdn.as_str())),
             ("platform", Value::from(self.environment.platform_of(host))),
@@ -296,7 +330,7 @@ fn configure_root(
         for o in overrides {
             let Some(info) = component.attributes().iter().find(|a| a.name == o.key) else { continue };
             let value = if info.expand && (o.value.contains("{{") || o.value.contains("{%")) {
-                let cx_ctx = Value::from_iter([
+                let cx_ctx = crate::template::map([
                     ("component", defaults.clone()),
                     ("host", host_value.clone()),
                     ("environment", env.environment_value.clone()),
@@ -415,7 +449,6 @@ impl Scope<'_> {
         let mut cx = Configure {
             env: self.env,
             host: self.host,
-            host_value: self.host_value,
             root_name: self.root_name,
             features: self.features,
             crumbs,

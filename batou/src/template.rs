@@ -105,6 +105,16 @@ fn convert_error(name: &str, e: minijinja::Error) -> TemplateError {
     }
 }
 
+/// A map value from key/value pairs.
+pub fn map<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+    Value::from(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect::<std::collections::BTreeMap<String, Value>>(),
+    )
+}
+
 /// A component as templates see it: `{{ component.sleep }}`,
 /// `{{ component.workdir }}`, `{{ component.defdir }}`.
 #[derive(Debug)]
@@ -174,6 +184,13 @@ mod tests {
         assert_eq!(e.name, "tick.sh");
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("undefined"), "{}", e.message);
+    }
+
+    #[test]
+    fn maps_are_maps() {
+        let t = Templates::new();
+        let ctx = map([("a", Value::from(1)), ("b", map([("c", Value::from("x"))]))]);
+        assert_eq!(t.render("m", "{{ a }} {{ b.c }}", ctx).unwrap(), "1 x");
     }
 
     #[test]

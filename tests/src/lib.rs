@@ -1,1 +1,199 @@
-//! End-to-end tests live in `tests/`.
+//! Helpers of the end-to-end tests: generate deployment crates from
+//! `template-project/` (with the same placeholders cargo-generate fills in),
+//! build them, run them.
+//!
+//! Generated crates share one target directory (`target/e2e`) and the
+//! workspace's `Cargo.lock`, so their dependencies are compiled once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Files of the template that are copied without placeholder substitution
+/// (`exclude` in cargo-generate.toml).
+fn excluded(template: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(template.join("cargo-generate.toml")).unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.trim_start().starts_with("exclude")) else {
+        return Vec::new();
+    };
+    line.split('"').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// Renders `template-project/` into `dest` as `cargo generate --path
+/// template-project --name NAME -d batou_path=...` does: Liquid
+/// placeholders `{{project-name}}`, `{{crate_name}}` and `{{batou_path}}`,
+/// excluded files copied as they are, `cargo-generate.toml` dropped, file
+/// modes kept.
+pub fn render_template(dest: &Path, name: &str, batou_path: &Path) -> std::io::Result<()> {
+    let template = workspace_root().join("template-project");
+    let skip = excluded(&template);
+    let crate_name = name.replace('-', "_");
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(template.join(&rel))? {
+            let entry = entry?;
+            let r = rel.join(entry.file_name());
+            let src = entry.path();
+            let dst = dest.join(&r);
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                if r == Path::new("target") || r == Path::new("work") {
+                    continue;
+                }
+                std::fs::create_dir_all(&dst)?;
+                stack.push(r);
+                continue;
+            }
+            let rs = r.to_string_lossy().to_string();
+            if rs == "cargo-generate.toml" || rs == "Cargo.lock" || rs == ".batou-lock" {
+                continue;
+            }
+            std::fs::create_dir_all(dst.parent().unwrap_or(dest))?;
+            if skip.contains(&rs) {
+                std::fs::copy(&src, &dst)?;
+            } else {
+                let text = std::fs::read_to_string(&src)?;
+                let text = text
+                    .replace("{{project-name}}", name)
+                    .replace("{{crate_name}}", &crate_name)
+                    .replace("{{batou_path}}", &batou_path.to_string_lossy());
+                std::fs::write(&dst, text)?;
+                std::fs::set_permissions(&dst, meta.permissions())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A generated deployment crate in a temporary directory.
+pub struct Project {
+    /// Keeps the directory alive.
+    _dir: tempfile::TempDir,
+    /// The crate's directory.
+    pub path: PathBuf,
+    /// Package name.
+    pub name: String,
+}
+
+impl Project {
+    /// Generates a crate from the template.
+    pub fn generate(name: &str) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("batou-e2e-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("create the project directory");
+        render_template(&path, name, &workspace_root()).expect("render the template");
+        // The same dependency versions as the workspace: nothing to resolve.
+        let lock = workspace_root().join("Cargo.lock");
+        if lock.is_file() {
+            std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");
+        }
+        Project {
+            _dir: dir,
+            path,
+            name: name.to_string(),
+        }
+    }
+
+    /// Shared target directory of all generated crates.
+    pub fn target_dir() -> PathBuf {
+        workspace_root().join("target").join("e2e")
+    }
+
+    /// The built executable.
+    pub fn binary(&self) -> PathBuf {
+        Self::target_dir().join("debug").join(&self.name)
+    }
+
+    /// `cargo build` of the crate; returns the output (check `status`).
+    pub fn build(&self) -> Output {
+        Command::new(env!("CARGO"))
+            .args(["build", "--offline", "--quiet"])
+            .current_dir(&self.path)
+            .env("CARGO_TARGET_DIR", Self::target_dir())
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("run cargo build")
+    }
+
+    /// Builds and panics with cargo's output on failure.
+    pub fn build_ok(&self) {
+        let out = self.build();
+        assert!(
+            out.status.success(),
+            "cargo build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs the built executable with arguments in the project directory,
+    /// with a fixed 80-column, colourless terminal.
+    pub fn batou(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run the deployment executable")
+    }
+
+    /// The command [`Project::batou`] runs, to adjust before running.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.binary());
+        c.args(args)
+            .current_dir(&self.path)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "80")
+            .env_remove("RUST_BACKTRACE");
+        c
+    }
+
+    /// Writes a file of the project (creating directories).
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().expect("file has a parent")).expect("create directories");
+        std::fs::write(p, text).expect("write project file");
+    }
+
+    /// Reads a file of the project.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+}
+
+/// stdout of a run as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr of a run as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file below `dir` with its content, relative paths sorted (for
+/// "changes nothing" assertions).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
+                out.push((rel, std::fs::read(&p).unwrap_or_default(), m.mode()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -33,7 +33,6 @@ impl<C> std::fmt::Debug for Child<C> {
 pub struct Configure<'a> {
     pub(crate) env: &'a ModelEnv,
     pub(crate) host: &'a crate::environment::Host,
-    pub(crate) host_value: &'a Value,
     pub(crate) root_name: &'a str,
     pub(crate) features: &'a [String],
     pub(crate) crumbs: &'a str,
@@ -168,22 +167,7 @@ impl<'a> Configure<'a> {
         component: Value,
         extra: Option<&Value>,
     ) -> std::result::Result<String, TemplateError> {
-        let mut ctx: Vec<(String, Value)> = vec![
-            ("component".into(), component),
-            ("host".into(), self.host_value.clone()),
-            ("environment".into(), self.env.environment_value.clone()),
-        ];
-        if let Some(extra) = extra {
-            if let Ok(keys) = extra.try_iter() {
-                for k in keys {
-                    if let (Some(key), Ok(v)) = (k.as_str(), extra.get_item(&k)) {
-                        ctx.push((key.to_string(), v));
-                    }
-                }
-            }
-        }
-        let ctx = Value::from_iter(ctx);
-        self.env.templates.render(name, source, ctx)
+        self.env.render(&self.host.name, name, source, component, extra)
     }
 
     /// Logs a message; configure-time logs are printed after the model is

@@ -134,6 +134,17 @@ impl<'a> Deploy<'a> {
         &self.run.env.secret_data
     }
 
+    /// Renders a template source like [`Configure::render`](super::Configure::render).
+    pub fn render(
+        &self,
+        name: &str,
+        source: &str,
+        component: crate::template::Value,
+        extra: Option<&crate::template::Value>,
+    ) -> std::result::Result<String, crate::template::TemplateError> {
+        self.run.env.render(self.run.host_name, name, source, component, extra)
+    }
+
     /// Runs a shell command in the working directory; a non-zero exit is a
     /// [`CmdExecutionError`].
     pub fn cmd(&self, command: &str) -> Result<CmdOutput> {

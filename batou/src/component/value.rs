@@ -217,7 +217,7 @@ impl ConfigValue for BTreeMap<String, String> {
         Ok(map)
     }
     fn to_template(&self) -> Value {
-        Value::from_iter(self.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))))
+        crate::template::map(self.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))))
     }
 }
 

@@ -1,0 +1,386 @@
+//! File content: Content (text or template), JSONContent, YAMLContent, and
+//! the diff output of changed content.
+
+use super::atomic::write_atomic;
+use super::{basename, mapped, mtime};
+use batou::prelude::*;
+use batou::template::{TemplateError, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Diffs longer than this are shortened to their first and last
+/// [`DIFF_KEEP`] lines.
+pub const MAX_DIFF: usize = 200;
+/// Lines kept at each end of a shortened diff.
+pub const DIFF_KEEP: usize = 50;
+
+/// The content of a file, from `content` or `source`, rendered as a
+/// template by default. The rendering happens in `configure`; a `source`
+/// that does not exist yet (made by an earlier component) is read at verify.
+#[component(namevar = path)]
+pub struct Content {
+    /// Path.
+    pub(crate) path: String,
+    /// Literal content.
+    #[attribute]
+    content: Option<String>,
+    /// Source file (relative to the definition directory).
+    #[attribute]
+    source: Option<String>,
+    /// Render as a template.
+    #[attribute(default = true)]
+    is_template: bool,
+    /// `utf-8`, or none for binary content.
+    #[attribute(default = "utf-8")]
+    encoding: Option<String>,
+    /// Diff visibility: `true` never, `false` always, unset hides secrets.
+    #[attribute]
+    sensitive_data: Option<bool>,
+    pub(crate) template_context: Option<Value>,
+    pub(crate) template_args: Option<Value>,
+    rendered: Option<Vec<u8>>,
+    delayed_source: Option<PathBuf>,
+}
+
+impl Content {
+    /// The object templates see as `component` (default: the parent).
+    pub fn template_context(mut self, value: Value) -> Self {
+        self.template_context = Some(value);
+        self
+    }
+    /// Extra template variables (a map value).
+    pub fn template_args(mut self, value: Value) -> Self {
+        self.template_args = Some(value);
+        self
+    }
+    /// The rendered content (after `configure`, unless the source is
+    /// delayed).
+    pub fn rendered(&self) -> Option<&[u8]> {
+        self.rendered.as_deref()
+    }
+
+    fn process(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        render: impl Fn(&str, &str) -> std::result::Result<String, TemplateError>,
+    ) -> Result<Vec<u8>> {
+        let utf8 = match self.encoding.as_deref().map(str::to_ascii_lowercase) {
+            None => false,
+            Some(e) if e == "utf-8" || e == "utf8" => true,
+            Some(e) => return Err(Error::usage(format!("unsupported encoding {e:?} (use utf-8 or none)"))),
+        };
+        if !self.is_template || !utf8 {
+            return Ok(bytes);
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{name} is not valid utf-8; use BinaryFile or encoding = None")))?;
+        Ok(render(name, &text)?.into_bytes())
+    }
+
+    fn target(&mut self, cx: &Deploy) -> Result<Option<Vec<u8>>> {
+        if let Some(r) = &self.rendered {
+            return Ok(Some(r.clone()));
+        }
+        let Some(src) = self.delayed_source.clone() else {
+            return Err(Error::usage("Content needs `content` or `source`"));
+        };
+        match fs::read(&src) {
+            Ok(bytes) => {
+                let ctx = self.template_context.clone().unwrap_or_default();
+                let args = self.template_args.clone();
+                let rendered = self.process(&basename(&src.to_string_lossy()), bytes, |n, t| {
+                    cx.render(n, t, ctx.clone(), args.as_ref())
+                })?;
+                self.rendered = Some(rendered.clone());
+                Ok(Some(rendered))
+            }
+            Err(_) if cx.predicting() => Ok(None),
+            Err(e) => Err(Error::io(format!("reading source {}", src.display()), e)),
+        }
+    }
+}
+
+impl Component for Content {
+    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
+        self.path = mapped(cx, &self.path);
+        if self.template_context.is_none() {
+            self.template_context = cx.parent().cloned();
+        }
+        let ctx = self.template_context.clone().unwrap_or_default();
+        let args = self.template_args.clone();
+        let name = basename(&self.path);
+        if let Some(text) = self.content.clone() {
+            let r = self.process(&name, text.into_bytes(), |n, t| cx.render(n, t, ctx.clone(), args.as_ref()))?;
+            self.rendered = Some(r);
+        } else if let Some(src) = self.source.clone().filter(|s| !s.is_empty()) {
+            let p = cx.resolve_source(&src);
+            match fs::read(&p) {
+                Ok(bytes) => {
+                    let sname = basename(&p.to_string_lossy());
+                    let r = self.process(&sname, bytes, |n, t| cx.render(n, t, ctx.clone(), args.as_ref()))?;
+                    self.rendered = Some(r);
+                }
+                Err(_) => self.delayed_source = Some(p),
+            }
+        } else {
+            return Err(Error::usage(format!("Content({name:?}) needs `content` or `source`")));
+        }
+        Ok(())
+    }
+
+    fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
+        let Some(target) = self.target(cx)? else {
+            return Err(Error::update_needed("source does not exist yet"));
+        };
+        let current = fs::read(&self.path).ok();
+        if current.as_deref() == Some(target.as_slice()) {
+            return Ok(());
+        }
+        show_diff(cx, &self.path, current.as_deref().unwrap_or(b""), &target, self.sensitive_data);
+        Err(Error::update_needed(format!("content of {} differs", self.path)))
+    }
+
+    fn update(&mut self, cx: &mut Deploy) -> Result<()> {
+        let Some(target) = self.target(cx)? else {
+            return Err(Error::usage(format!("source for {} does not exist", self.path)));
+        };
+        write_atomic(Path::new(&self.path), &target).map_err(|e| Error::io(format!("writing {}", self.path), e))
+    }
+
+    fn last_updated(&self, _cx: &Deploy) -> Result<Option<f64>> {
+        Ok(mtime(Path::new(&self.path)))
+    }
+
+    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
+        Some(basename(&self.path))
+    }
+}
+
+/// Prints the diff of a content change in batou's format, unless the
+/// content is sensitive or binary.
+pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Option<bool>) {
+    let red = Style::color(Color::Red);
+    if sensitive == Some(true) {
+        cx.line(Line::new("Not showing diff as it contains sensitive data.", red));
+        return;
+    }
+    let (Ok(old), Ok(new)) = (std::str::from_utf8(old), std::str::from_utf8(new)) else {
+        cx.line(Line::new("Not showing diff for binary data.", Style::color(Color::Yellow)));
+        return;
+    };
+    if sensitive.is_none() {
+        let secrets = cx.secret_data();
+        if !secrets.is_empty()
+            && old
+                .split_whitespace()
+                .chain(new.split_whitespace())
+                .any(|t| secrets.contains(t))
+        {
+            cx.line(Line::new("Not showing diff as it contains sensitive data.", red));
+            return;
+        }
+    }
+    let diff = similar::TextDiff::from_lines(old, new);
+    let text = diff.unified_diff().context_radius(3).header("", "").to_string();
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    let name = basename(path);
+    let print = |l: &str| {
+        let style = if l.starts_with('-') {
+            red
+        } else if l.starts_with('+') {
+            Style::color(Color::Green)
+        } else {
+            Style::PLAIN
+        };
+        cx.line(Line::new(format!("  {name} {l}"), style));
+    };
+    if lines.len() > MAX_DIFF {
+        let yellow = Style::color(Color::Yellow);
+        cx.line(Line::new(
+            format!("More than {MAX_DIFF} lines of diff. Showing first and last {DIFF_KEEP} lines."),
+            yellow,
+        ));
+        if let Some(file) = save_diff(cx, &name, &text) {
+            cx.line(Line::new(format!("see {} for the full diff.", file.display()), yellow));
+        }
+        lines[..DIFF_KEEP].iter().for_each(|l| print(l));
+        cx.line(Line::plain(format!("  {name} ...")));
+        lines[lines.len() - DIFF_KEEP..].iter().for_each(|l| print(l));
+    } else {
+        lines.iter().for_each(|l| print(l));
+    }
+}
+
+/// Keeps a long (non-sensitive) diff under `work/.batou-diffs/`.
+fn save_diff(cx: &Deploy, name: &str, text: &str) -> Option<PathBuf> {
+    let dir = cx.project_root().join("work").join(".batou-diffs");
+    fs::create_dir_all(&dir).ok()?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let file = dir.join(format!("{name}-{stamp}.diff"));
+    write_atomic(&file, text.as_bytes()).ok()?;
+    Some(file)
+}
+
+/// Sorts object keys recursively (for stable JSON/YAML output).
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// batou's `dict_merge`: objects merge recursively, lists are concatenated,
+/// anything else is replaced by the override.
+pub fn merge(base: serde_json::Value, over: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match (base, over) {
+        (J::Object(mut a), J::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => merge(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            J::Object(a)
+        }
+        (J::Array(mut a), J::Array(b)) => {
+            a.extend(b);
+            J::Array(a)
+        }
+        (_, over) => over,
+    }
+}
+
+fn structured_data(
+    cx: &Configure,
+    data: &Option<serde_json::Value>,
+    source: &Option<String>,
+    overrides: &Option<serde_json::Value>,
+    parse: impl Fn(&str) -> std::result::Result<serde_json::Value, String>,
+) -> Result<serde_json::Value> {
+    let base = match (data, source.as_deref().filter(|s| !s.is_empty())) {
+        (Some(d), _) => d.clone(),
+        (None, Some(src)) => {
+            let p = cx.resolve_source(src);
+            let text = fs::read_to_string(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            parse(&text).map_err(|e| Error::usage(format!("cannot parse {}: {e}", p.display())))?
+        }
+        (None, None) => return Err(Error::usage("needs `data` or `source`")),
+    };
+    Ok(match overrides {
+        Some(o) => merge(base, o.clone()),
+        None => base,
+    })
+}
+
+/// A JSON file from `data` or a JSON `source`, merged with `overrides`;
+/// keys sorted, indented by 4 spaces unless `human_readable = false`.
+#[component(namevar = path)]
+pub struct JSONContent {
+    /// Path.
+    path: String,
+    /// The data.
+    #[attribute]
+    data: Option<serde_json::Value>,
+    /// A JSON file (relative to the definition directory).
+    #[attribute]
+    source: Option<String>,
+    /// Merged into the data.
+    #[attribute]
+    overrides: Option<serde_json::Value>,
+    /// Indented output.
+    #[attribute(default = true)]
+    human_readable: bool,
+    /// Diff visibility.
+    #[attribute]
+    sensitive_data: Option<bool>,
+}
+
+impl Component for JSONContent {
+    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
+        self.path = mapped(cx, &self.path);
+        let data = sorted(structured_data(cx, &self.data, &self.source, &self.overrides, |t| {
+            serde_json::from_str(t).map_err(|e| e.to_string())
+        })?);
+        let text = if self.human_readable {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&data, &mut ser).map_err(|e| Error::usage(e.to_string()))?;
+            String::from_utf8_lossy(&buf).into_owned()
+        } else {
+            data.to_string()
+        };
+        cx.add(
+            Content::new(self.path.as_str())
+                .content(text)
+                .is_template(false)
+                .sensitive_data(self.sensitive_data),
+        );
+        Ok(())
+    }
+    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
+        Some(basename(&self.path))
+    }
+}
+
+/// A YAML file from `data` or a YAML `source`, merged with `overrides`.
+#[component(namevar = path)]
+pub struct YAMLContent {
+    /// Path.
+    path: String,
+    /// The data.
+    #[attribute]
+    data: Option<serde_json::Value>,
+    /// A YAML file (relative to the definition directory).
+    #[attribute]
+    source: Option<String>,
+    /// Merged into the data.
+    #[attribute]
+    overrides: Option<serde_json::Value>,
+    /// Diff visibility.
+    #[attribute]
+    sensitive_data: Option<bool>,
+}
+
+impl Component for YAMLContent {
+    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
+        self.path = mapped(cx, &self.path);
+        let data = sorted(structured_data(cx, &self.data, &self.source, &self.overrides, |t| {
+            serde_yaml::from_str(t).map_err(|e| e.to_string())
+        })?);
+        let text = serde_yaml::to_string(&data).map_err(|e| Error::usage(e.to_string()))?;
+        cx.add(
+            Content::new(self.path.as_str())
+                .content(text)
+                .is_template(false)
+                .sensitive_data(self.sensitive_data),
+        );
+        Ok(())
+    }
+    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
+        Some(basename(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_follows_dict_merge() {
+        let m = merge(json!({"a": {"b": 1, "c": [1]}, "d": 1}), json!({"a": {"c": [2], "e": 3}, "d": 2}));
+        assert_eq!(m, json!({"a": {"b": 1, "c": [1, 2], "e": 3}, "d": 2}));
+    }
+}

@@ -1,0 +1,165 @@
+//! SyncDirectory: mirror a directory of the component into the target.
+//!
+//! batou shells out to `rsync -rcl` (and never deletes). This is a built-in
+//! equivalent that needs nothing on the host: regular files are compared by
+//! content and replaced atomically, symlinks by target, directories are
+//! created; with `delete`, what the source no longer has is removed.
+
+use super::atomic::{remove_path, write_atomic};
+use super::{basename, mapped};
+use batou::prelude::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Dir,
+    File,
+    Link(PathBuf),
+}
+
+/// Mirrors `source` (relative to the definition directory) into `path`.
+#[component(namevar = path)]
+pub struct SyncDirectory {
+    /// Target directory.
+    path: String,
+    /// Source directory.
+    #[attribute]
+    source: String,
+    /// Names or glob patterns (matched against the name and the relative
+    /// path) that are neither copied nor deleted.
+    #[attribute(default = Vec::<String>::new())]
+    exclude: Vec<String>,
+    /// Delete files the source does not have.
+    #[attribute(default = false)]
+    delete: bool,
+    patterns: Vec<glob::Pattern>,
+}
+
+impl SyncDirectory {
+    fn excluded(&self, rel: &Path) -> bool {
+        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let rel = rel.to_string_lossy();
+        self.patterns.iter().any(|p| p.matches(&name) || p.matches(&rel))
+    }
+
+    fn scan(&self, root: &Path) -> BTreeMap<PathBuf, Kind> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            let Ok(entries) = fs::read_dir(root.join(&rel)) else { continue };
+            for e in entries.flatten() {
+                let r = rel.join(e.file_name());
+                if self.excluded(&r) {
+                    continue;
+                }
+                let Ok(meta) = fs::symlink_metadata(e.path()) else { continue };
+                let kind = if meta.file_type().is_symlink() {
+                    Kind::Link(fs::read_link(e.path()).unwrap_or_default())
+                } else if meta.is_dir() {
+                    stack.push(r.clone());
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
+                out.insert(r, kind);
+            }
+        }
+        out
+    }
+
+    /// What differs: (paths to copy/create from source, paths to delete).
+    fn plan(&self) -> Result<(Vec<(PathBuf, Kind)>, Vec<PathBuf>)> {
+        let src = Path::new(&self.source);
+        let dst = Path::new(&self.path);
+        let have = self.scan(dst);
+        let want = self.scan(src);
+        let mut copy = Vec::new();
+        for (rel, kind) in &want {
+            let same = match (kind, have.get(rel)) {
+                (Kind::Dir, Some(Kind::Dir)) => true,
+                (Kind::Link(a), Some(Kind::Link(b))) => a == b,
+                (Kind::File, Some(Kind::File)) => {
+                    let a = fs::read(src.join(rel)).map_err(|e| Error::io(format!("reading {}", src.join(rel).display()), e))?;
+                    fs::read(dst.join(rel)).is_ok_and(|b| a == b)
+                }
+                _ => false,
+            };
+            if !same {
+                copy.push((rel.clone(), kind.clone()));
+            }
+        }
+        let delete = if self.delete {
+            have.keys().filter(|r| !want.contains_key(*r)).cloned().collect()
+        } else {
+            Vec::new()
+        };
+        Ok((copy, delete))
+    }
+}
+
+impl Component for SyncDirectory {
+    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
+        self.path = mapped(cx, &self.path);
+        if self.source.is_empty() {
+            return Err(Error::usage("SyncDirectory requires a source to sync from."));
+        }
+        self.source = cx.resolve_source(&self.source).to_string_lossy().into_owned();
+        self.patterns = self
+            .exclude
+            .iter()
+            .map(|p| glob::Pattern::new(p).map_err(|e| Error::usage(format!("invalid exclude pattern {p:?}: {e}"))))
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+    fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
+        if !Path::new(&self.source).is_dir() {
+            return Err(Error::usage(format!("source directory {} does not exist", self.source)));
+        }
+        let (copy, delete) = self.plan()?;
+        ensure!(copy.is_empty() && delete.is_empty(), "{} to copy, {} to delete", copy.len(), delete.len());
+        Ok(())
+    }
+    fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
+        let (copy, delete) = self.plan()?;
+        let src = PathBuf::from(&self.source);
+        let dst = PathBuf::from(&self.path);
+        fs::create_dir_all(&dst).map_err(|e| Error::io(format!("creating {}", dst.display()), e))?;
+        // Parents sort before their children, so directories exist in time.
+        for (rel, kind) in copy {
+            let target = dst.join(&rel);
+            let ctx = |e| Error::io(format!("syncing {}", target.display()), e);
+            match kind {
+                Kind::Dir => {
+                    if !target.is_dir() {
+                        remove_path(&target).map_err(ctx)?;
+                        fs::create_dir_all(&target).map_err(ctx)?;
+                    }
+                }
+                Kind::File => {
+                    if target.is_dir() {
+                        remove_path(&target).map_err(ctx)?;
+                    }
+                    let data = fs::read(src.join(&rel)).map_err(ctx)?;
+                    write_atomic(&target, &data).map_err(ctx)?;
+                    if let Ok(m) = fs::metadata(src.join(&rel)) {
+                        let _ = fs::set_permissions(&target, m.permissions());
+                    }
+                }
+                Kind::Link(to) => {
+                    remove_path(&target).map_err(ctx)?;
+                    std::os::unix::fs::symlink(&to, &target).map_err(ctx)?;
+                }
+            }
+        }
+        for rel in delete.iter().rev() {
+            let target = dst.join(rel);
+            remove_path(&target).map_err(|e| Error::io(format!("deleting {}", target.display()), e))?;
+        }
+        Ok(())
+    }
+    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
+        Some(basename(&self.path))
+    }
+}

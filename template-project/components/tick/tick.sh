@@ -1,0 +1,5 @@
+#!/bin/bash
+while true; do
+  date
+  sleep {{ component.sleep }}
+done
