@@ -588,7 +588,13 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
         sub_changed |= deploy_node(child, run)?;
     }
     let sub_time = started.elapsed().as_secs_f64();
-    if let Err(e) = std::fs::create_dir_all(&node.workdir) {
+    // Predicting changes nothing on disk, not even the workdir.
+    let created = if run.predict {
+        Ok(())
+    } else {
+        std::fs::create_dir_all(&node.workdir)
+    };
+    if let Err(e) = created {
         return Err(error_lines(
             &node.crumbs,
             Error::io(format!("creating workdir {}", node.workdir.display()), e),

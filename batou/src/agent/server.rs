@@ -24,6 +24,12 @@ pub fn serve() -> i32 {
     // SAFETY: proto_fd is a fresh descriptor owned by nothing else.
     let out = unsafe { File::from_raw_fd(proto_fd) };
     let writer = Mutex::new(BufWriter::new(out));
+    // A local agent dies with its controller (SIGKILL of the controller must
+    // not leave an agent deploying on its own).
+    // SAFETY: prctl with constant arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
     let mut reader = BufReader::new(std::io::stdin().lock());
     let send = |msg: &Response| -> bool {
         let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,7 +84,11 @@ pub fn serve() -> i32 {
                 }),
                 Some((m, host)) => {
                     let sink = |line: Line| {
-                        send(&Response::Output(line));
+                        if !send(&Response::Output(line)) {
+                            // The controller is gone: stop here. Every
+                            // change is atomic, the next run converges.
+                            std::process::exit(3);
+                        }
                     };
                     let result = m.deploy_root(host, &root, predict, &sink);
                     send(&Response::Deployed { error: result.err() })
