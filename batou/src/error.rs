@@ -58,6 +58,16 @@ impl Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    /// A bare I/O error; prefer [`IoContext::context`] to say what failed.
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            context: "I/O error".into(),
+            source,
+        }
+    }
+}
+
 /// Adds context to I/O results: `fs::read(p).context(|| format!("reading {}", p.display()))?`.
 pub trait IoContext<T> {
     /// Turns an `io::Error` into [`Error::Io`] with the given context.

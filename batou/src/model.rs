@@ -363,7 +363,6 @@ fn configure_root(
     let mut scope = Scope {
         env,
         host,
-        host_value,
         root_name: &spec.name,
         features: &spec.features,
         logs,
@@ -403,7 +402,6 @@ fn conversion_report(
 struct Scope<'a> {
     env: &'a ModelEnv,
     host: &'a Host,
-    host_value: &'a Value,
     root_name: &'a str,
     features: &'a [String],
     logs: &'a mut Vec<String>,
