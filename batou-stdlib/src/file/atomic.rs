@@ -19,8 +19,8 @@ pub fn temp_name(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `data` atomically. An existing file's mode and
 /// owner are kept (so `Mode`/`Owner` applied earlier stay in place); a new
-/// file gets `0o666 & !umask`.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// file gets `new_mode`, or `0o666 & !umask`.
+pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io::Result<()> {
     remove_stale_temps(path);
     let tmp = temp_name(path);
     let existing = fs::metadata(path).ok().filter(|m| m.is_file());
@@ -31,6 +31,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
             f.set_permissions(fs::Permissions::from_mode(m.mode() & 0o7777))?;
             // Keeping the owner only works for root; ignore EPERM otherwise.
             let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+        } else if let Some(mode) = new_mode {
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
         }
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -78,10 +80,11 @@ mod tests {
     fn keeps_mode_and_cleans_up() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
-        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"one", Some(0o600)).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o751)).unwrap();
         fs::write(d.path().join(".f.batou-tmp-1-1"), b"stale").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, b"two", None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o751);
         let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -40,6 +40,8 @@ pub struct Content {
     pub(crate) template_args: Option<Value>,
     rendered: Option<Vec<u8>>,
     delayed_source: Option<PathBuf>,
+    /// Mode of a newly created file (set by File).
+    pub(crate) create_mode: Option<batou::component::Mode>,
 }
 
 impl Content {
@@ -145,7 +147,8 @@ impl Component for Content {
         let Some(target) = self.target(cx)? else {
             return Err(Error::usage(format!("source for {} does not exist", self.path)));
         };
-        write_atomic(Path::new(&self.path), &target).map_err(|e| Error::io(format!("writing {}", self.path), e))
+        write_atomic(Path::new(&self.path), &target, self.create_mode.map(|m| m.0))
+            .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 
     fn last_updated(&self, _cx: &Deploy) -> Result<Option<f64>> {
@@ -221,7 +224,7 @@ fn save_diff(cx: &Deploy, name: &str, text: &str) -> Option<PathBuf> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let file = dir.join(format!("{name}-{stamp}.diff"));
-    write_atomic(&file, text.as_bytes()).ok()?;
+    write_atomic(&file, text.as_bytes(), None).ok()?;
     Some(file)
 }
 

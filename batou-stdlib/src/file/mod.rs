@@ -86,9 +86,14 @@ struct FileSpec<'a> {
 
 fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
     let path = spec.path;
+    // With content, the Content component creates the file (atomically, with
+    // its final mode), so it never exists empty or half-written.
+    let has_content = spec.ensure == "file";
     match spec.ensure {
         "file" => {
-            cx.add(Presence::new(path).leading(spec.leading));
+            let mut presence = Presence::new(path).leading(spec.leading);
+            presence.content_follows = has_content;
+            cx.add(presence);
         }
         "directory" => {
             cx.add(Directory::new(path).leading(spec.leading));
@@ -106,7 +111,9 @@ fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
         }
     }
     if let Some(mode) = spec.mode {
-        cx.add(Mode::new(path).mode(mode));
+        let mut m = Mode::new(path).mode(mode);
+        m.content_follows = has_content;
+        cx.add(m);
     }
     if spec.ensure == "file" {
         let source = match (spec.content, spec.source.filter(|s| !s.is_empty())) {
@@ -136,6 +143,7 @@ fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
             (None, None) => content,
         };
         content.template_context = spec.template_context.or_else(|| cx.parent().cloned());
+        content.create_mode = spec.mode;
         content.template_args = spec.template_args;
         cx.add(content);
     }
@@ -306,6 +314,8 @@ pub struct Presence {
     /// Create missing parent directories.
     #[attribute(default = false)]
     leading: bool,
+    /// A Content component of the same File creates the file.
+    content_follows: bool,
 }
 
 impl Component for Presence {
@@ -325,7 +335,10 @@ impl Component for Presence {
             }
         }
         remove_path(path).map_err(io(format!("removing {}", path.display())))?;
-        write_atomic(path, b"").map_err(io(format!("creating {}", path.display())))
+        if self.content_follows {
+            return Ok(());
+        }
+        write_atomic(path, b"", None).map_err(io(format!("creating {}", path.display())))
     }
     fn last_updated(&self, _cx: &Deploy) -> Result<Option<f64>> {
         Ok(mtime(Path::new(&self.path)))
@@ -457,6 +470,8 @@ pub struct Mode {
     /// `0o755`, `"755"` or `"rwxr-xr-x"`.
     #[attribute]
     mode: ModeValue,
+    /// A Content component of the same File creates the file with this mode.
+    content_follows: bool,
 }
 
 impl Component for Mode {
@@ -475,6 +490,9 @@ impl Component for Mode {
         }
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
+        if self.content_follows && fs::symlink_metadata(&self.path).is_err() {
+            return Ok(());
+        }
         fs::set_permissions(&self.path, fs::Permissions::from_mode(self.mode.0))
             .map_err(io(format!("changing the mode of {}", self.path)))
     }

@@ -142,7 +142,7 @@ impl Component for SyncDirectory {
                         remove_path(&target).map_err(ctx)?;
                     }
                     let data = fs::read(src.join(&rel)).map_err(ctx)?;
-                    write_atomic(&target, &data).map_err(ctx)?;
+                    write_atomic(&target, &data, None).map_err(ctx)?;
                     if let Ok(m) = fs::metadata(src.join(&rel)) {
                         let _ = fs::set_permissions(&target, m.permissions());
                     }
