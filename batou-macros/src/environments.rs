@@ -33,8 +33,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
         crates
     };
     let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") else {
-        return syn::Error::new(Span::call_site(), "CARGO_MANIFEST_DIR is not set; build with cargo")
-            .to_compile_error();
+        return syn::Error::new(
+            Span::call_site(),
+            "CARGO_MANIFEST_DIR is not set; build with cargo",
+        )
+        .to_compile_error();
     };
     let manifest = PathBuf::from(manifest);
     let cfgs = environment_files(&manifest);
@@ -45,12 +48,18 @@ pub fn expand(input: TokenStream) -> TokenStream {
         tracked.push(abs.to_string_lossy().into_owned());
         // A file that does not parse is reported by `deploy` at load time
         // with its line; the build does not fail on it.
-        let Ok(cfg) = batou_cfg::CfgFile::load(abs, rel) else { continue };
+        let Ok(cfg) = batou_cfg::CfgFile::load(abs, rel) else {
+            continue;
+        };
         for section in &cfg.sections {
-            let Some(component) = section.name.strip_prefix("component:") else { continue };
+            let Some(component) = section.name.strip_prefix("component:") else {
+                continue;
+            };
             let component = component.trim();
             let valid = !component.is_empty()
-                && component.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !component.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
                 let msg = format!(
@@ -77,8 +86,12 @@ pub fn expand(input: TokenStream) -> TokenStream {
     }
 
     let body = generated_body(&lines);
-    let uses = crates.iter().map(|c| quote! { #[allow(unused_imports)] use ::#c::*; });
-    let links = crates.iter().map(|c| quote! { #[allow(unused_imports)] use ::#c as _; });
+    let uses = crates
+        .iter()
+        .map(|c| quote! { #[allow(unused_imports)] use ::#c::*; });
+    let links = crates
+        .iter()
+        .map(|c| quote! { #[allow(unused_imports)] use ::#c as _; });
     let module = format_ident!("__batou_environment_checks");
     quote! {
         #[doc(hidden)]
@@ -115,7 +128,11 @@ fn generated_body(lines: &[String]) -> TokenStream {
         }
     }
     text.parse().unwrap_or_else(|_| {
-        syn::Error::new(Span::call_site(), "batou: cannot generate the environment checks").to_compile_error()
+        syn::Error::new(
+            Span::call_site(),
+            "batou: cannot generate the environment checks",
+        )
+        .to_compile_error()
     })
 }
 
@@ -129,7 +146,9 @@ fn environment_files(manifest: &Path) -> Vec<(PathBuf, PathBuf)> {
     for entry in dir.flatten() {
         let cfg = entry.path().join("environment.cfg");
         if cfg.is_file() {
-            let rel = Path::new("environments").join(entry.file_name()).join("environment.cfg");
+            let rel = Path::new("environments")
+                .join(entry.file_name())
+                .join("environment.cfg");
             out.push((cfg, rel));
         }
     }

@@ -58,12 +58,20 @@ pub fn self_id() -> String {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     let (sys, rel, mach) = if unsafe { libc::uname(&mut u) } == 0 {
         let f = |s: &[libc::c_char]| {
-            let bytes: Vec<u8> = s.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+            let bytes: Vec<u8> = s
+                .iter()
+                .take_while(|c| **c != 0)
+                .map(|c| *c as u8)
+                .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         };
         (f(&u.sysname), f(&u.release), f(&u.machine))
     } else {
-        (std::env::consts::OS.into(), "?".into(), std::env::consts::ARCH.into())
+        (
+            std::env::consts::OS.into(),
+            "?".into(),
+            std::env::consts::ARCH.into(),
+        )
     };
     format!(
         "batou/{} (rust {}, {sys} {rel} {mach})",
@@ -102,7 +110,10 @@ pub fn run(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> i32 {
             0
         }
         Err(step) => {
-            term.section(&format!("{action} FAILED (during {})", step.name()), Some(Color::Red));
+            term.section(
+                &format!("{action} FAILED (during {})", step.name()),
+                Some(Color::Red),
+            );
             1
         }
     }
@@ -115,7 +126,11 @@ fn print_reports(term: &Terminal, reports: Vec<Report>) {
 
 fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Result<(), Step> {
     term.section("Preparing", None);
-    term.step("main", &format!("Loading environment `{}`...", opts.environment), Some("📦"));
+    term.step(
+        "main",
+        &format!("Loading environment `{}`...", opts.environment),
+        Some("📦"),
+    );
     let mut load_errors = duplicate_components();
     let env = match Environment::load(project_root, &opts.environment) {
         Ok(env) => Some(env),
@@ -130,7 +145,9 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         print_reports(term, load_errors);
         return Err(Step::Load);
     }
-    let Some(mut env) = env else { return Err(Step::Load) };
+    let Some(mut env) = env else {
+        return Err(Step::Load);
+    };
     if let Some(t) = opts.timeout {
         env.timeout = t;
     }
@@ -157,7 +174,10 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
     if !errors.is_empty() {
         let n = errors.len();
         print_reports(term, errors);
-        term.section(&format!("{n} ERRORS - CONFIGURATION FAILED"), Some(Color::Red));
+        term.section(
+            &format!("{n} ERRORS - CONFIGURATION FAILED"),
+            Some(Color::Red),
+        );
         return Err(Step::Connect);
     }
     for root in &model.roots {
@@ -211,7 +231,10 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
             Ok(errors) => {
                 let n = errors.len();
                 print_reports(term, errors);
-                term.section(&format!("{n} ERRORS - CONFIGURATION FAILED"), Some(Color::Red));
+                term.section(
+                    &format!("{n} ERRORS - CONFIGURATION FAILED"),
+                    Some(Color::Red),
+                );
                 return Err(Step::Connect);
             }
             Err(e) => {
@@ -236,15 +259,28 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
     let mut failed = false;
     for root in &model.roots {
         if root.host_ignored || root.ignore {
-            let why = if root.host_ignored { "Host ignored" } else { "Component ignored" };
+            let why = if root.host_ignored {
+                "Host ignored"
+            } else {
+                "Component ignored"
+            };
             term.line(&crate::output::Line::new(
-                format!("⏭️ {}: Skipping component {} ... ({why})", root.host, root.name),
+                format!(
+                    "⏭️ {}: Skipping component {} ... ({why})",
+                    root.host, root.name
+                ),
                 Style::color(Color::Red),
             ));
             continue;
         }
-        let Some((_, agent)) = agents.iter_mut().find(|(h, _)| *h == root.host) else { continue };
-        term.step(&root.host, &format!("Scheduling component {} ...", root.name), Some("⚪"));
+        let Some((_, agent)) = agents.iter_mut().find(|(h, _)| *h == root.host) else {
+            continue;
+        };
+        term.step(
+            &root.host,
+            &format!("Scheduling component {} ...", root.name),
+            Some("⚪"),
+        );
         match agent.deploy(&root.name, opts.predict_only, |line| term.line(&line)) {
             Ok(None) => {}
             Ok(Some(lines)) => {

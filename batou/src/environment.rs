@@ -14,7 +14,15 @@ use std::path::Path;
 /// How the controller reaches a host.
 pub const CONNECT_METHODS: &[&str] = &["local", "ssh", "vagrant", "kitchen"];
 /// How the project is shipped to remote hosts.
-pub const UPDATE_METHODS: &[&str] = &["sync", "rsync", "rsync-ext", "git-bundle", "git-pull", "hg-bundle", "hg-pull"];
+pub const UPDATE_METHODS: &[&str] = &[
+    "sync",
+    "rsync",
+    "rsync-ext",
+    "git-bundle",
+    "git-pull",
+    "hg-bundle",
+    "hg-pull",
+];
 
 const ENVIRONMENT_KEYS: &[&str] = &[
     "connect_method",
@@ -140,16 +148,22 @@ impl Environment {
         let rel = format!("environments/{name}/environment.cfg");
         let path = project_root.join(&rel);
         if name.is_empty() || name.contains('/') || !path.is_file() {
-            return Err(LoadErrors(vec![
-                Report::new("Missing environment", order::CONFIGURATION).field("Environment", name)
-            ]));
+            return Err(LoadErrors(vec![Report::new(
+                "Missing environment",
+                order::CONFIGURATION,
+            )
+            .field("Environment", name)]));
         }
         let cfg = CfgFile::load(&path, &rel).map_err(|e| {
-            LoadErrors(vec![Report::new("Malformed environment configuration", order::CONFIGURATION)
-                .field("Location", format!("{}:{}", e.path, e.line))
-                .field("Message", e.message)])
+            LoadErrors(vec![Report::new(
+                "Malformed environment configuration",
+                order::CONFIGURATION,
+            )
+            .field("Location", format!("{}:{}", e.path, e.line))
+            .field("Message", e.message)])
         })?;
-        let registry: BTreeMap<&str, &Registration> = registrations().into_iter().map(|r| (r.name, r)).collect();
+        let registry: BTreeMap<&str, &Registration> =
+            registrations().into_iter().map(|r| (r.name, r)).collect();
         Loader::new(name, &cfg, &|c| registry.contains_key(c)).run()
     }
 }
@@ -161,10 +175,19 @@ pub fn duplicate_components() -> Vec<Report> {
     for pair in all.windows(2) {
         if pair[0].name == pair[1].name {
             out.push(
-                Report::new(format!("Duplicate component \"{}\"", pair[0].name), order::DUPLICATE_COMPONENT)
-                    .field("Occurrence", format!("{} ({})", pair[0].type_name, pair[0].location()))
-                    .field("Occurrence", format!("{} ({})", pair[1].type_name, pair[1].location()))
-                    .sort_by(vec![pair[0].name.to_string()]),
+                Report::new(
+                    format!("Duplicate component \"{}\"", pair[0].name),
+                    order::DUPLICATE_COMPONENT,
+                )
+                .field(
+                    "Occurrence",
+                    format!("{} ({})", pair[0].type_name, pair[0].location()),
+                )
+                .field(
+                    "Occurrence",
+                    format!("{} ({})", pair[1].type_name, pair[1].location()),
+                )
+                .sort_by(vec![pair[0].name.to_string()]),
             );
         }
     }
@@ -219,11 +242,14 @@ impl<'a> Loader<'a> {
 
     fn invalid(&mut self, section: &Section, e: &Entry, message: String) {
         self.error(
-            Report::new("Invalid value in environment configuration", order::CONFIGURATION)
-                .field("Section", section.name.clone())
-                .field("Key", e.key.clone())
-                .field("Value", e.value.clone())
-                .field("Message", message),
+            Report::new(
+                "Invalid value in environment configuration",
+                order::CONFIGURATION,
+            )
+            .field("Section", section.name.clone())
+            .field("Key", e.key.clone())
+            .field("Value", e.value.clone())
+            .field("Message", message),
             e.line,
         );
     }
@@ -239,9 +265,12 @@ impl<'a> Loader<'a> {
             if let Some(first) = seen.get(s.name.as_str()) {
                 let first = self.loc(*first);
                 self.error(
-                    Report::new("Duplicate section in environment configuration", order::CONFIGURATION)
-                        .field("Section", s.name.clone())
-                        .field("First", first),
+                    Report::new(
+                        "Duplicate section in environment configuration",
+                        order::CONFIGURATION,
+                    )
+                    .field("Section", s.name.clone())
+                    .field("First", first),
                     s.line,
                 );
             } else {
@@ -272,14 +301,23 @@ impl<'a> Loader<'a> {
                 "" => {
                     let line = s.entries.first().map_or(0, |e| e.line);
                     self.error(
-                        Report::new("Key outside of any section in environment configuration", order::CONFIGURATION)
-                            .field("Key", s.entries.first().map(|e| e.key.clone()).unwrap_or_default()),
+                        Report::new(
+                            "Key outside of any section in environment configuration",
+                            order::CONFIGURATION,
+                        )
+                        .field(
+                            "Key",
+                            s.entries.first().map(|e| e.key.clone()).unwrap_or_default(),
+                        ),
                         line,
                     );
                 }
                 _ => self.error(
-                    Report::new("Superfluous section in environment configuration", order::CONFIGURATION)
-                        .field("Section", s.name.clone()),
+                    Report::new(
+                        "Superfluous section in environment configuration",
+                        order::CONFIGURATION,
+                    )
+                    .field("Section", s.name.clone()),
                     s.line,
                 ),
             }
@@ -298,10 +336,13 @@ impl<'a> Loader<'a> {
             if let Some(first) = seen.get(e.key.as_str()) {
                 let first = self.loc(*first);
                 self.error(
-                    Report::new("Duplicate key in environment configuration", order::CONFIGURATION)
-                        .field("Section", s.name.clone())
-                        .field("Key", e.key.clone())
-                        .field("First", first),
+                    Report::new(
+                        "Duplicate key in environment configuration",
+                        order::CONFIGURATION,
+                    )
+                    .field("Section", s.name.clone())
+                    .field("Key", e.key.clone())
+                    .field("First", first),
                     e.line,
                 );
             } else {
@@ -312,10 +353,13 @@ impl<'a> Loader<'a> {
 
     fn unknown_key(&mut self, s: &Section, e: &Entry, known: &[&str]) {
         self.error(
-            Report::new("Unknown key in environment configuration", order::CONFIGURATION)
-                .field("Section", s.name.clone())
-                .field("Key", e.key.clone())
-                .field("Known keys", known.join(", ")),
+            Report::new(
+                "Unknown key in environment configuration",
+                order::CONFIGURATION,
+            )
+            .field("Section", s.name.clone())
+            .field("Key", e.key.clone())
+            .field("Known keys", known.join(", ")),
             e.line,
         );
     }
@@ -328,14 +372,22 @@ impl<'a> Loader<'a> {
                     if CONNECT_METHODS.contains(&v.as_str()) {
                         self.env.connect_method = v;
                     } else {
-                        self.invalid(s, e, format!("expected one of: {}", CONNECT_METHODS.join(", ")));
+                        self.invalid(
+                            s,
+                            e,
+                            format!("expected one of: {}", CONNECT_METHODS.join(", ")),
+                        );
                     }
                 }
                 "update_method" => {
                     if UPDATE_METHODS.contains(&v.as_str()) {
                         self.env.update_method = v;
                     } else {
-                        self.invalid(s, e, format!("expected one of: {}", UPDATE_METHODS.join(", ")));
+                        self.invalid(
+                            s,
+                            e,
+                            format!("expected one of: {}", UPDATE_METHODS.join(", ")),
+                        );
                     }
                 }
                 "service_user" => self.env.service_user = non_empty(v),
@@ -410,9 +462,12 @@ impl<'a> Loader<'a> {
         let name = s.name["host:".len()..].trim().to_string();
         if name.is_empty() {
             self.error(
-                Report::new("Invalid section in environment configuration", order::CONFIGURATION)
-                    .field("Section", s.name.clone())
-                    .field("Message", "a [host:NAME] section needs a host name"),
+                Report::new(
+                    "Invalid section in environment configuration",
+                    order::CONFIGURATION,
+                )
+                .field("Section", s.name.clone())
+                .field("Message", "a [host:NAME] section needs a host name"),
                 s.line,
             );
             return;
@@ -420,9 +475,12 @@ impl<'a> Loader<'a> {
         if let Some((_, first)) = hosts.get(&name) {
             let first = self.loc(*first);
             self.error(
-                Report::new(format!("Duplicate definition of host: {name}"), order::CONFIGURATION)
-                    .field("First", first)
-                    .on_host(name.clone()),
+                Report::new(
+                    format!("Duplicate definition of host: {name}"),
+                    order::CONFIGURATION,
+                )
+                .field("First", first)
+                .on_host(name.clone()),
                 s.line,
             );
             return;
@@ -441,7 +499,8 @@ impl<'a> Loader<'a> {
                 "platform" => host.platform = non_empty(e.value.clone()),
                 "service_user" => host.service_user = non_empty(e.value.clone()),
                 k if k.starts_with("data-") => {
-                    host.data.insert(k["data-".len()..].to_string(), e.value.clone());
+                    host.data
+                        .insert(k["data-".len()..].to_string(), e.value.clone());
                 }
                 k if HOST_KEYS.contains(&k) => {}
                 _ => self.unknown_key(s, e, &[HOST_KEYS, &["data-*"]].concat()),
@@ -455,7 +514,12 @@ impl<'a> Loader<'a> {
     /// may be mixed.
     fn components_list(&mut self, e: &Entry) -> Vec<RootSpec> {
         let mut out = Vec::new();
-        for item in e.value.split([',', '\n']).map(str::trim).filter(|i| !i.is_empty()) {
+        for item in e
+            .value
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
             let (item, ignore) = match item.strip_prefix('!') {
                 Some(rest) => (rest.trim(), true),
                 None => (item, false),
@@ -466,7 +530,8 @@ impl<'a> Loader<'a> {
             };
             if !(self.known)(name) {
                 self.error(
-                    Report::new("Missing component", order::CONFIGURATION).field("Component", name.to_string()),
+                    Report::new("Missing component", order::CONFIGURATION)
+                        .field("Component", name.to_string()),
                     e.line,
                 );
                 continue;
@@ -484,8 +549,11 @@ impl<'a> Loader<'a> {
         let name = s.name["component:".len()..].trim().to_string();
         if !(self.known)(&name) {
             self.error(
-                Report::new("Override section for unknown component found", order::CONFIGURATION)
-                    .field("Component", name),
+                Report::new(
+                    "Override section for unknown component found",
+                    order::CONFIGURATION,
+                )
+                .field("Component", name),
                 s.line,
             );
             return;
@@ -588,7 +656,15 @@ mod tests {
                 "Superfluous section in environment configuration",
             ]
         );
-        let loc = |i: usize| err.0[i].fields.iter().find(|(k, _)| k == "Location").unwrap().1.clone();
+        let loc = |i: usize| {
+            err.0[i]
+                .fields
+                .iter()
+                .find(|(k, _)| k == "Location")
+                .unwrap()
+                .1
+                .clone()
+        };
         assert_eq!(loc(0), "environments/t/environment.cfg:2");
         assert_eq!(loc(2), "environments/t/environment.cfg:5");
         assert_eq!(loc(5), "environments/t/environment.cfg:10");

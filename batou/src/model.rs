@@ -57,12 +57,21 @@ impl ModelEnv {
         let by_name = regs.iter().map(|r| (r.name, *r)).collect();
         let environment_value = crate::template::map([
             ("name", Value::from(environment.name.as_str())),
-            ("base_dir", Value::from(project_root.to_string_lossy().as_ref())),
-            ("workdir_base", Value::from(project_root.join("work").to_string_lossy().as_ref())),
+            (
+                "base_dir",
+                Value::from(project_root.to_string_lossy().as_ref()),
+            ),
+            (
+                "workdir_base",
+                Value::from(project_root.join("work").to_string_lossy().as_ref()),
+            ),
             ("host_domain", Value::from(environment.host_domain.clone())),
             ("platform", Value::from(environment.platform.clone())),
             ("timeout", Value::from(environment.timeout)),
-            ("connect_method", Value::from(environment.connect_method.as_str())),
+            (
+                "connect_method",
+                Value::from(environment.connect_method.as_str()),
+            ),
         ]);
         ModelEnv {
             project_root,
@@ -72,7 +81,10 @@ impl ModelEnv {
             secret_data: Arc::new(BTreeSet::new()),
             registry,
             by_name,
-            deployment_manifest: inventory::iter::<DeploymentCrate>.into_iter().next().map(|d| d.manifest_dir),
+            deployment_manifest: inventory::iter::<DeploymentCrate>
+                .into_iter()
+                .next()
+                .map(|d| d.manifest_dir),
         }
     }
 
@@ -107,7 +119,8 @@ impl ModelEnv {
                 }
             }
         }
-        self.templates.render(name, source, crate::template::map(ctx))
+        self.templates
+            .render(name, source, crate::template::map(ctx))
     }
 
     fn host_value(&self, host: &Host) -> Value {
@@ -241,11 +254,19 @@ impl Model {
                 });
             }
         }
-        let failed: BTreeSet<&str> = roots.iter().filter(|r| r.node.is_none()).map(|r| r.name.as_str()).collect();
+        let failed: BTreeSet<&str> = roots
+            .iter()
+            .filter(|r| r.node.is_none())
+            .map(|r| r.name.as_str())
+            .collect();
         if !failed.is_empty() {
             let list: Vec<_> = failed.into_iter().collect();
             errors.push(Report::new(
-                format!("{} remaining unconfigured component(s): {}", list.len(), list.join(", ")),
+                format!(
+                    "{} remaining unconfigured component(s): {}",
+                    list.len(),
+                    list.join(", ")
+                ),
                 order::REMAINING,
             ));
         }
@@ -261,7 +282,10 @@ impl Model {
         sink: &(dyn Fn(Line) + Sync),
     ) -> Result<(), Vec<Line>> {
         let Some(h) = self.env.environment.hosts.iter().find(|h| h.name == host) else {
-            return Err(vec![Line::new(format!("ERROR: unknown host {host}"), Style::bold_color(Color::Red))]);
+            return Err(vec![Line::new(
+                format!("ERROR: unknown host {host}"),
+                Style::bold_color(Color::Red),
+            )]);
         };
         let run = DeployRun {
             env: &self.env,
@@ -270,7 +294,11 @@ impl Model {
             predict,
             sink,
         };
-        let Some(root) = self.roots.iter_mut().find(|r| r.host == host && r.name == name) else {
+        let Some(root) = self
+            .roots
+            .iter_mut()
+            .find(|r| r.host == host && r.name == name)
+        else {
             return Err(vec![Line::new(
                 format!("ERROR: no component {name} on host {host}"),
                 Style::bold_color(Color::Red),
@@ -294,7 +322,9 @@ fn configure_root(
     logs: &mut Vec<String>,
 ) -> Result<Node, Vec<Report>> {
     let Some(reg) = env.by_name.get(spec.name.as_str()) else {
-        return Err(vec![Report::new("Missing component", order::CONFIGURATION).field("Component", &spec.name)]);
+        return Err(vec![
+            Report::new("Missing component", order::CONFIGURATION).field("Component", &spec.name)
+        ]);
     };
     let mut component = (reg.factory)();
     let workdir = env.project_root.join("work").join(&spec.name);
@@ -328,7 +358,9 @@ fn configure_root(
             defdir: defdir.clone(),
         });
         for o in overrides {
-            let Some(info) = component.attributes().iter().find(|a| a.name == o.key) else { continue };
+            let Some(info) = component.attributes().iter().find(|a| a.name == o.key) else {
+                continue;
+            };
             let value = if info.expand && (o.value.contains("{{") || o.value.contains("{%")) {
                 let cx_ctx = crate::template::map([
                     ("component", defaults.clone()),
@@ -353,7 +385,14 @@ fn configure_root(
                 o.value.clone()
             };
             if let Some(Err(e)) = component.dyn_set_attribute(&o.key, &value) {
-                errors.push(conversion_report(&host.name, &crumbs, o.key.as_str(), &e, Some(&o.location), info));
+                errors.push(conversion_report(
+                    &host.name,
+                    &crumbs,
+                    o.key.as_str(),
+                    &e,
+                    Some(&o.location),
+                    info,
+                ));
             }
         }
     }
@@ -391,12 +430,15 @@ fn conversion_report(
         .field("Attribute", format!("{crumbs}.{key}"))
         .field(
             "Conversion",
-            e.conversion.clone().unwrap_or_else(|| format!("{}(...)", info.type_name)),
+            e.conversion
+                .clone()
+                .unwrap_or_else(|| format!("{}(...)", info.type_name)),
         );
     if let Some(l) = location {
         r = r.field("Location", l);
     }
-    r.on_host(host).sort_by(vec![host.to_string(), crumbs.to_string(), key.to_string()])
+    r.on_host(host)
+        .sort_by(vec![host.to_string(), crumbs.to_string(), key.to_string()])
 }
 
 struct Scope<'a> {
@@ -433,11 +475,14 @@ impl Scope<'_> {
             .collect();
         if !missing.is_empty() {
             errors.push(
-                Report::new("No override and no default given for required attributes", order::OVERRIDES)
-                    .field("Component", crumbs)
-                    .field("Attributes", missing.join(", "))
-                    .on_host(&host)
-                    .sort_by(vec![host.clone(), crumbs.to_string()]),
+                Report::new(
+                    "No override and no default given for required attributes",
+                    order::OVERRIDES,
+                )
+                .field("Component", crumbs)
+                .field("Attributes", missing.join(", "))
+                .on_host(&host)
+                .sort_by(vec![host.clone(), crumbs.to_string()]),
             );
         }
         if !errors.is_empty() {
@@ -456,7 +501,8 @@ impl Scope<'_> {
             added: Vec::new(),
             logs: self.logs,
         };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| component.dyn_configure(&mut cx)));
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| component.dyn_configure(&mut cx)));
         let result = match result {
             Ok(r) => r,
             Err(panic) => {
@@ -465,15 +511,23 @@ impl Scope<'_> {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "(no message)".into());
-                return Err(vec![Report::new(format!("panic in configure: {msg}"), order::UNKNOWN)
-                    .field("Host", &host)
-                    .field("Component", crumbs)
-                    .on_host(&host)
-                    .sort_by(vec![host.clone(), crumbs.to_string()])]);
+                return Err(vec![Report::new(
+                    format!("panic in configure: {msg}"),
+                    order::UNKNOWN,
+                )
+                .field("Host", &host)
+                .field("Component", crumbs)
+                .on_host(&host)
+                .sort_by(vec![host.clone(), crumbs.to_string()])]);
             }
         };
         if let Err(e) = result {
-            return Err(vec![configure_error_report(&host, self.root_name, crumbs, e)]);
+            return Err(vec![configure_error_report(
+                &host,
+                self.root_name,
+                crumbs,
+                e,
+            )]);
         }
         // The final breadcrumb element: namevars may be mapped in configure.
         let own = match component.dyn_breadcrumb(&cx) {
@@ -502,7 +556,13 @@ impl Scope<'_> {
                 .unwrap_or_else(|| defdir.clone());
             let pre = child_crumb(child.as_ref());
             let child_crumbs = format!("{crumbs} > {pre}");
-            match self.prepare(child, &child_crumbs, workdir.clone(), child_defdir, Some(value.clone())) {
+            match self.prepare(
+                child,
+                &child_crumbs,
+                workdir.clone(),
+                child_defdir,
+                Some(value.clone()),
+            ) {
                 Ok(n) => children.push(n),
                 Err(mut e) => errors.append(&mut e),
             }
@@ -551,7 +611,10 @@ fn configure_error_report(host: &str, root: &str, crumbs: &str, e: Error) -> Rep
     let sort = vec![host.to_string(), crumbs.to_string()];
     match e {
         Error::Template(t) => Report::new("Error while rendering template", order::CONFIGURATION)
-            .field("Template", t.line.map_or(t.name.clone(), |l| format!("{}:{l}", t.name)))
+            .field(
+                "Template",
+                t.line.map_or(t.name.clone(), |l| format!("{}:{l}", t.name)),
+            )
             .field("Message", t.message)
             .field("Component", crumbs)
             .on_host(host)
@@ -649,7 +712,11 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
     };
     cx.pending.borrow_mut().take();
     let total = started.elapsed().as_secs_f64();
-    let sub = if node_has_children(children) { Some(sub_time) } else { None };
+    let sub = if node_has_children(children) {
+        Some(sub_time)
+    } else {
+        None
+    };
     if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
         (run.sink)(Line::new(
             format!(
@@ -678,12 +745,21 @@ fn error_lines(crumbs: &str, e: Error) -> Vec<Line> {
         Error::Cmd(c) => c.report_lines(),
         Error::Template(t) => vec![
             Line::new("ERROR: Error while rendering template", red),
-            Line::new(crate::output::tabular_text("Template", &t.name), Style::color(Color::Red)),
-            Line::new(crate::output::tabular_text("Message", &t.message), Style::color(Color::Red)),
+            Line::new(
+                crate::output::tabular_text("Template", &t.name),
+                Style::color(Color::Red),
+            ),
+            Line::new(
+                crate::output::tabular_text("Message", &t.message),
+                Style::color(Color::Red),
+            ),
         ],
         other => vec![Line::new(format!("ERROR: {other}"), red)],
     };
-    lines.push(Line::new(crate::output::tabular_text("Component", crumbs), Style::color(Color::Red)));
+    lines.push(Line::new(
+        crate::output::tabular_text("Component", crumbs),
+        Style::color(Color::Red),
+    ));
     lines
 }
 

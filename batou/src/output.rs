@@ -46,16 +46,28 @@ pub struct Style {
 
 impl Style {
     /// No styling.
-    pub const PLAIN: Style = Style { bold: false, color: None };
+    pub const PLAIN: Style = Style {
+        bold: false,
+        color: None,
+    };
     /// Bold, no colour.
-    pub const BOLD: Style = Style { bold: true, color: None };
+    pub const BOLD: Style = Style {
+        bold: true,
+        color: None,
+    };
     /// A colour, not bold.
     pub const fn color(c: Color) -> Style {
-        Style { bold: false, color: Some(c) }
+        Style {
+            bold: false,
+            color: Some(c),
+        }
     }
     /// A colour, bold.
     pub const fn bold_color(c: Color) -> Style {
-        Style { bold: true, color: Some(c) }
+        Style {
+            bold: true,
+            color: Some(c),
+        }
     }
 }
 
@@ -71,7 +83,10 @@ pub struct Line {
 impl Line {
     /// A line with a style.
     pub fn new(text: impl Into<String>, style: Style) -> Line {
-        Line { text: text.into(), style }
+        Line {
+            text: text.into(),
+            style,
+        }
     }
     /// An unstyled line.
     pub fn plain(text: impl Into<String>) -> Line {
@@ -126,7 +141,11 @@ impl Terminal {
 
     /// Prints a line.
     pub fn line(&self, line: &Line) {
-        let text = if line.text.trim().is_empty() { "" } else { line.text.as_str() };
+        let text = if line.text.trim().is_empty() {
+            ""
+        } else {
+            line.text.as_str()
+        };
         let rendered = self.paint(text, line.style);
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = std::io::stdout().lock();
@@ -162,12 +181,18 @@ impl Terminal {
 
     /// `ERROR: message`, bold red.
     pub fn error(&self, message: &str) {
-        self.line(&Line::new(format!("ERROR: {message}"), Style::bold_color(Color::Red)));
+        self.line(&Line::new(
+            format!("ERROR: {message}"),
+            Style::bold_color(Color::Red),
+        ));
     }
 
     /// `   WARN: message`, bold yellow.
     pub fn warn(&self, message: &str) {
-        self.line(&Line::new(format!("   WARN: {message}"), Style::bold_color(Color::Yellow)));
+        self.line(&Line::new(
+            format!("   WARN: {message}"),
+            Style::bold_color(Color::Yellow),
+        ));
     }
 
     /// `        key: value`.
@@ -202,7 +227,10 @@ fn terminal_width(tty: bool) -> usize {
         }
     }
     if width == 0 {
-        width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80);
+        width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(80);
     }
     if width < 40 {
         80
@@ -231,7 +259,10 @@ mod tests {
     fn rules_match_batou_at_80_columns() {
         let t = Terminal::fixed(80, false);
         let r = t.rule("Preparing");
-        assert_eq!(r, format!("{} Preparing {}", "=".repeat(34), "=".repeat(35)));
+        assert_eq!(
+            r,
+            format!("{} Preparing {}", "=".repeat(34), "=".repeat(35))
+        );
         assert_eq!(r.len(), 80);
         assert_eq!(t.rule("DEPLOYMENT FINISHED").chars().count(), 80);
     }

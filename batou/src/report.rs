@@ -74,7 +74,10 @@ impl Report {
     /// The lines this report prints (without `Affected hosts`).
     pub fn lines(&self) -> Vec<Line> {
         let red = Style::color(Color::Red);
-        let mut out = vec![Line::new(format!("ERROR: {}", self.title), Style::bold_color(Color::Red))];
+        let mut out = vec![Line::new(
+            format!("ERROR: {}", self.title),
+            Style::bold_color(Color::Red),
+        )];
         for (k, v) in &self.fields {
             let mut first = true;
             for part in v.split('\n') {

@@ -76,14 +76,19 @@ impl Templates {
         let internal = {
             let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
             let next = names.len();
-            names.entry(key).or_insert_with(|| format!("{name}#{next}")).clone()
+            names
+                .entry(key)
+                .or_insert_with(|| format!("{name}#{next}"))
+                .clone()
         };
         let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
         if env.get_template(&internal).is_err() {
             env.add_template_owned(internal.clone(), source.to_string())
                 .map_err(|e| convert_error(name, e))?;
         }
-        let tmpl = env.get_template(&internal).map_err(|e| convert_error(name, e))?;
+        let tmpl = env
+            .get_template(&internal)
+            .map_err(|e| convert_error(name, e))?;
         tmpl.render(ctx).map_err(|e| convert_error(name, e))
     }
 }
@@ -142,17 +147,29 @@ impl Object for ComponentValue {
         match key {
             "workdir" => Some(Value::from(self.workdir.to_string_lossy().as_ref())),
             "defdir" => Some(Value::from(self.defdir.to_string_lossy().as_ref())),
-            _ => self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+            _ => self
+                .attributes
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone()),
         }
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<Value> = self.attributes.iter().map(|(k, _)| Value::from(*k)).collect();
+        let mut keys: Vec<Value> = self
+            .attributes
+            .iter()
+            .map(|(k, _)| Value::from(*k))
+            .collect();
         keys.push(Value::from("workdir"));
         keys.push(Value::from("defdir"));
         Enumerator::Values(keys)
     }
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{} ({}) \"{}\">", self.type_name, self.host, self.crumbs)
+        write!(
+            f,
+            "<{} ({}) \"{}\">",
+            self.type_name, self.host, self.crumbs
+        )
     }
 }
 
@@ -167,20 +184,30 @@ mod tests {
     #[test]
     fn renders_like_jinja2() {
         let t = Templates::new();
-        let out = t.render("tick.sh", "sleep {{ component.sleep }}\n", ctx(3)).unwrap();
+        let out = t
+            .render("tick.sh", "sleep {{ component.sleep }}\n", ctx(3))
+            .unwrap();
         assert_eq!(out, "sleep 3\n");
         let out = t
-            .render("x", "@@ for i in [1, 2]\n{{ i }}\n@@ endfor\n", Value::from(()))
+            .render(
+                "x",
+                "@@ for i in [1, 2]\n{{ i }}\n@@ endfor\n",
+                Value::from(()),
+            )
             .unwrap();
         assert_eq!(out, "1\n2\n");
-        let out = t.render("x", "{{ {'a': 1}.items()|list }}", Value::from(())).unwrap();
+        let out = t
+            .render("x", "{{ {'a': 1}.items()|list }}", Value::from(()))
+            .unwrap();
         assert_eq!(out, "[('a', 1)]");
     }
 
     #[test]
     fn undefined_names_are_errors_with_name_and_line() {
         let t = Templates::new();
-        let e = t.render("tick.sh", "a\n{{ component.nope }}\n", ctx(1)).unwrap_err();
+        let e = t
+            .render("tick.sh", "a\n{{ component.nope }}\n", ctx(1))
+            .unwrap_err();
         assert_eq!(e.name, "tick.sh");
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("undefined"), "{}", e.message);

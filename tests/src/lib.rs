@@ -23,7 +23,11 @@ fn excluded(template: &Path) -> Vec<String> {
     let Some(line) = text.lines().find(|l| l.trim_start().starts_with("exclude")) else {
         return Vec::new();
     };
-    line.split('"').skip(1).step_by(2).map(str::to_string).collect()
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Renders `template-project/` into `dest` as `cargo generate --path
@@ -138,7 +142,9 @@ impl Project {
     /// Runs the built executable with arguments in the project directory,
     /// with a fixed 80-column, colourless terminal.
     pub fn batou(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run the deployment executable")
+        self.command(args)
+            .output()
+            .expect("run the deployment executable")
     }
 
     /// The command [`Project::batou`] runs, to adjust before running.
@@ -155,7 +161,8 @@ impl Project {
     /// Writes a file of the project (creating directories).
     pub fn write(&self, rel: &str, text: &str) {
         let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().expect("file has a parent")).expect("create directories");
+        std::fs::create_dir_all(p.parent().expect("file has a parent"))
+            .expect("create directories");
         std::fs::write(p, text).expect("write project file");
     }
 
@@ -182,10 +189,14 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(p);
             } else {

@@ -33,8 +33,14 @@ fn unknown_attribute_or_component_fails_the_build() {
     let out = p.build();
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("cannot find macro `__batou_component_tik`"), "{err}");
-    assert!(err.contains("environments/local/environment.cfg:8: [component:tik] sleep"), "{err}");
+    assert!(
+        err.contains("cannot find macro `__batou_component_tik`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments/local/environment.cfg:8: [component:tik] sleep"),
+        "{err}"
+    );
 
     // Fixed, it builds; a NEW environment directory is checked as well.
     p.write(
@@ -49,7 +55,10 @@ fn unknown_attribute_or_component_fails_the_build() {
     let out = p.build();
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("environments/staging/environment.cfg:6: [component:tick] sleeep"), "{err}");
+    assert!(
+        err.contains("environments/staging/environment.cfg:6: [component:tick] sleeep"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,12 +73,21 @@ fn a_value_that_does_not_convert_fails_the_check_and_touches_nothing() {
         let out = p.batou(args);
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{text}");
-        assert!(text.contains("ERROR: invalid literal for u64: 'ten'"), "{text}");
+        assert!(
+            text.contains("ERROR: invalid literal for u64: 'ten'"),
+            "{text}"
+        );
         assert!(text.contains("      Attribute: Tick.sleep"), "{text}");
         assert!(text.contains("     Conversion: u64('ten')"), "{text}");
-        assert!(text.contains("       Location: environments/local/environment.cfg:8"), "{text}");
+        assert!(
+            text.contains("       Location: environments/local/environment.cfg:8"),
+            "{text}"
+        );
         assert!(text.contains(" Affected hosts: localhost"), "{text}");
-        assert!(text.contains("ERROR: 1 remaining unconfigured component(s): tick"), "{text}");
+        assert!(
+            text.contains("ERROR: 1 remaining unconfigured component(s): tick"),
+            "{text}"
+        );
         assert!(text.contains("2 ERRORS - CONFIGURATION FAILED"), "{text}");
         assert!(text.contains("FAILED (during connect)"), "{text}");
         no_work(&p);
@@ -174,9 +192,16 @@ fn every_load_error_is_reported_with_its_location() {
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{name}: {text}");
         for e in *expected {
-            assert!(text.lines().any(|l| l == *e), "{name}: missing {e:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == *e),
+                "{name}: missing {e:?} in\n{text}"
+            );
         }
-        assert!(text.trim_end().ends_with("DEPLOYMENT FAILED (during load) ========================"), "{name}: {text}");
+        assert!(
+            text.trim_end()
+                .ends_with("DEPLOYMENT FAILED (during load) ========================"),
+            "{name}: {text}"
+        );
         no_work(&p);
     }
 
@@ -187,7 +212,10 @@ fn every_load_error_is_reported_with_its_location() {
     let out = p.batou(&["deploy", "production"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("ERROR: Missing environment\n    Environment: production"), "{text}");
+    assert!(
+        text.contains("ERROR: Missing environment\n    Environment: production"),
+        "{text}"
+    );
     no_work(&p);
 }
 
@@ -232,6 +260,9 @@ impl Component for Tick {
     let err = stderr(&second);
     assert_eq!(second.status.code(), Some(1));
     assert!(err.contains("Could not acquire lock .batou-lock"), "{err}");
-    assert!(err.contains("is currently running and locked the lockfile."), "{err}");
+    assert!(
+        err.contains("is currently running and locked the lockfile."),
+        "{err}"
+    );
     assert!(first.wait().unwrap().success());
 }

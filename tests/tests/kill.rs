@@ -18,7 +18,11 @@ fn payload(version: u64, i: usize) -> String {
 
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -49,7 +53,10 @@ fn deploy_and_kill(p: &Project, watch: &dyn Fn() -> usize, threshold: usize) {
         libc::killpg(pgid, libc::SIGKILL);
     }
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the deployment finished before it was killed");
+    assert!(
+        !status.success(),
+        "the deployment finished before it was killed"
+    );
 }
 
 fn assert_whole(dir: &Path, versions: &[u64]) {
@@ -104,7 +111,10 @@ impl Component for Tick {{
     // First deployment, killed part-way.
     deploy_and_kill(&p, &count_files, COUNT / 4);
     let written = count_files();
-    assert!(written > 0 && written < COUNT, "killed after {written} files");
+    assert!(
+        written > 0 && written < COUNT,
+        "killed after {written} files"
+    );
     assert_whole(&work, &[1]);
 
     // The next run converges, the one after changes nothing.
@@ -112,7 +122,10 @@ impl Component for Tick {{
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(count_files(), COUNT);
     assert_whole(&work, &[1]);
-    assert!(files(&work).iter().all(|n| !n.starts_with('.')), "temporary files left");
+    assert!(
+        files(&work).iter().all(|n| !n.starts_with('.')),
+        "temporary files left"
+    );
     let out = p.batou(&["deploy", "local"]);
     assert!(!stdout(&out).contains("🚀"), "{}", stdout(&out));
 
@@ -125,7 +138,11 @@ impl Component for Tick {{
         files(&work)
             .iter()
             .filter(|n| !n.starts_with('.'))
-            .filter(|n| std::fs::read(work.join(n)).map(|c| c.starts_with(b"v2")).unwrap_or(false))
+            .filter(|n| {
+                std::fs::read(work.join(n))
+                    .map(|c| c.starts_with(b"v2"))
+                    .unwrap_or(false)
+            })
             .count()
     };
     deploy_and_kill(&p, &changed, COUNT / 4);
@@ -134,5 +151,8 @@ impl Component for Tick {{
     let out = p.batou(&["deploy", "local"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_whole(&work, &[2]);
-    assert!(files(&work).iter().all(|n| !n.starts_with('.')), "temporary files left");
+    assert!(
+        files(&work).iter().all(|n| !n.starts_with('.')),
+        "temporary files left"
+    );
 }

@@ -25,7 +25,10 @@ fn tutorial_v1_deploys_then_converges() {
 
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("batou/0.1.0 ("), "{}", lines[0]);
-    assert_eq!(lines[1], format!("{} Preparing {}", "=".repeat(34), "=".repeat(35)));
+    assert_eq!(
+        lines[1],
+        format!("{} Preparing {}", "=".repeat(34), "=".repeat(35))
+    );
     for expected in [
         "📦 main: Loading environment `local`...",
         "🌐 localhost: Connecting via local (1/1)",
@@ -42,13 +45,24 @@ fn tutorial_v1_deploys_then_converges() {
             "🚀 localhost: Tick > File('work/tick/tick.sh') > Content('tick.sh')",
         ]
     );
-    assert!(lines.iter().any(|l| l.starts_with("Deployment took total=")), "{text}");
-    assert_eq!(*lines.last().unwrap(), format!("{} DEPLOYMENT FINISHED {}", "=".repeat(29), "=".repeat(30)));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Deployment took total=")),
+        "{text}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        format!("{} DEPLOYMENT FINISHED {}", "=".repeat(29), "=".repeat(30))
+    );
 
     let again = p.batou(&["deploy", "local"]);
     let text = stdout(&again);
     assert!(again.status.success(), "{text}");
-    assert!(crumbs(&text).is_empty(), "second run changed something:\n{text}");
+    assert!(
+        crumbs(&text).is_empty(),
+        "second run changed something:\n{text}"
+    );
     assert!(text.contains("DEPLOYMENT FINISHED"));
 }
 
@@ -93,7 +107,10 @@ impl Component for Tick {
     let out = p.batou(&["deploy", "local"]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
-    assert_eq!(crumbs(&text), ["🚀 localhost: Tick > File('work/tick/tick.sh') > Content('tick.sh')"]);
+    assert_eq!(
+        crumbs(&text),
+        ["🚀 localhost: Tick > File('work/tick/tick.sh') > Content('tick.sh')"]
+    );
     assert!(text.lines().any(|l| l == "  tick.sh -  sleep 1"), "{text}");
     assert!(text.lines().any(|l| l == "  tick.sh +  sleep 10"), "{text}");
     assert!(p.read("work/tick/tick.sh").contains("sleep 10\n"));
@@ -144,7 +161,8 @@ impl Component for Tick {
     // v4: the implicit source (components/tick/tick.sh of the template).
     p.write(
         "components/tick/component.rs",
-        &p.read("components/tick/component.rs").replace(".source(\"tick-template.sh\")", ""),
+        &p.read("components/tick/component.rs")
+            .replace(".source(\"tick-template.sh\")", ""),
     );
     p.build_ok();
     let out = p.batou(&["deploy", "local"]);
@@ -165,7 +183,10 @@ fn check_and_predict_change_nothing() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("CONSISTENCY CHECK FINISHED"), "{text}");
     assert!(text.contains("Consistency check took total="), "{text}");
-    assert!(!text.contains("Deploying") && !text.contains("Scheduling") && !text.contains("🌐"), "{text}");
+    assert!(
+        !text.contains("Deploying") && !text.contains("Scheduling") && !text.contains("🌐"),
+        "{text}"
+    );
 
     let out = p.batou(&["deploy", "-P", "local"]);
     let text = stdout(&out);

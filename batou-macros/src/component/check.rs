@@ -15,7 +15,10 @@ pub fn check(c: &Component, errors: &mut Vec<syn::Error>) {
         ));
     }
     if c.name.is_empty()
-        || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        || !c
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         || c.name.starts_with(|ch: char| ch.is_ascii_digit())
     {
         errors.push(syn::Error::new(

@@ -105,7 +105,8 @@ pub fn generate(c: &Component) -> TokenStream {
         });
         values.push(quote! { (#aname, #p::ConfigValue::to_template(&self.#fid)) });
         if is_namevar {
-            namevar_value = quote!(::core::option::Option::Some(#p::ConfigValue::to_template(&self.#fid)));
+            namevar_value =
+                quote!(::core::option::Option::Some(#p::ConfigValue::to_template(&self.#fid)));
             let doc = format!("Creates the component with its namevar `{aname}`.");
             ctor = quote! {
                 #[doc = #doc]
@@ -206,7 +207,7 @@ pub fn generate(c: &Component) -> TokenStream {
 
         const _: () = {
             fn __batou_factory() -> ::std::boxed::Box<dyn #p::DynComponent> {
-                ::std::boxed::Box::new(<#ident as #p::ComponentMeta>::instantiate())
+                #p::instantiate_boxed::<#ident>()
             }
             #p::inventory::submit! {
                 #p::Registration {
@@ -229,6 +230,31 @@ pub fn generate(c: &Component) -> TokenStream {
             ($key:literal, $loc:literal) => {
                 ::core::compile_error!(::core::concat!($loc, ": ", #fallback, $key, #fallback_tail));
             };
+        }
+    }
+}
+
+/// A placeholder `ComponentMeta` impl emitted next to compile errors, so
+/// the user sees the real error and not "ComponentMeta is not implemented"
+/// follow-ups (the clap_derive approach).
+pub fn dummy(c: &Component) -> TokenStream {
+    if !c.item.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = &c.ident;
+    let p = quote!(::batou::component::__private);
+    quote! {
+        impl #p::ComponentMeta for #ident {
+            const NAME: &'static str = "";
+            const TYPE_NAME: &'static str = "";
+            const ATTRIBUTES: &'static [#p::AttributeInfo] = &[];
+            fn instantiate() -> Self { ::core::unreachable!() }
+            fn attr_state(&self) -> &#p::AttrState { ::core::unreachable!() }
+            fn attr_state_mut(&mut self) -> &mut #p::AttrState { ::core::unreachable!() }
+            fn set_attribute(&mut self, _: &str, _: &str)
+                -> ::core::option::Option<::core::result::Result<(), #p::ConversionError>> { ::core::unreachable!() }
+            fn attribute_values(&self) -> ::std::vec::Vec<(&'static str, #p::Value)> { ::core::unreachable!() }
+            fn namevar_value(&self) -> ::core::option::Option<#p::Value> { ::core::unreachable!() }
         }
     }
 }

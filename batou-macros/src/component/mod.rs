@@ -27,10 +27,11 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     match (model, errors.is_empty()) {
         (Some(model), true) => expand::generate(&model),
-        _ => {
+        (model, _) => {
             let errs = errors.iter().map(syn::Error::to_compile_error);
             let clean = model::strip_helper_attributes(item);
-            quote::quote! { #clean #(#errs)* }
+            let dummy = model.as_ref().map(expand::dummy).unwrap_or_default();
+            quote::quote! { #clean #dummy #(#errs)* }
         }
     }
 }

@@ -40,7 +40,11 @@ const HELPER: &str = "attribute";
 impl Component {
     /// Parses the macro arguments and the struct. Problems are pushed to
     /// `errors`; `None` means the struct cannot be used at all.
-    pub fn parse(args: TokenStream, item: ItemStruct, errors: &mut Vec<syn::Error>) -> Option<Self> {
+    pub fn parse(
+        args: TokenStream,
+        item: ItemStruct,
+        errors: &mut Vec<syn::Error>,
+    ) -> Option<Self> {
         let ident = item.ident.clone();
         let mut name = ident.to_string().to_lowercase();
         let mut name_span = ident.span();
@@ -57,7 +61,9 @@ impl Component {
                 name_span = value.span();
                 Ok(())
             } else {
-                Err(meta.error("unknown #[component] option; expected `namevar = field` or `name = \"...\"`"))
+                Err(meta.error(
+                    "unknown #[component] option; expected `namevar = field` or `name = \"...\"`",
+                ))
             }
         });
         if let Err(e) = parser.parse2(args) {
@@ -77,20 +83,25 @@ impl Component {
 
         let mut fields = Vec::new();
         for f in &named.named {
-            let Some(fident) = f.ident.clone() else { continue };
+            let Some(fident) = f.ident.clone() else {
+                continue;
+            };
             let mut attribute = None;
             for attr in &f.attrs {
                 if !attr.path().is_ident(HELPER) {
                     continue;
                 }
                 if attribute.is_some() {
-                    errors.push(syn::Error::new(attr.span(), "duplicate #[attribute] on this field"));
+                    errors.push(syn::Error::new(
+                        attr.span(),
+                        "duplicate #[attribute] on this field",
+                    ));
                     continue;
                 }
                 let mut opts = AttributeOptions {
                     expand: true,
                     optional: is_option(&f.ty),
-                    
+
                     ..Default::default()
                 };
                 if let syn::Meta::List(_) = &attr.meta {
@@ -133,7 +144,7 @@ impl Component {
                 attribute = Some(AttributeOptions {
                     expand: true,
                     optional: is_option(&f.ty),
-                    
+
                     ..Default::default()
                 });
             }
@@ -156,7 +167,9 @@ impl Component {
 
     /// The fields that are attributes, in declaration order.
     pub fn attributes(&self) -> impl Iterator<Item = (&Field, &AttributeOptions)> {
-        self.fields.iter().filter_map(|f| f.attribute.as_ref().map(|a| (f, a)))
+        self.fields
+            .iter()
+            .filter_map(|f| f.attribute.as_ref().map(|a| (f, a)))
     }
 }
 

@@ -12,7 +12,10 @@ const MARKER: &str = ".batou-tmp-";
 
 /// A temporary name next to `path`: `.<name>.batou-tmp-<pid>-<n>`.
 pub fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}{MARKER}{}-{n}", std::process::id()))
 }
@@ -25,7 +28,11 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io:
     let tmp = temp_name(path);
     let existing = fs::metadata(path).ok().filter(|m| m.is_file());
     let result = (|| {
-        let mut f: File = OpenOptions::new().write(true).create_new(true).mode(0o666).open(&tmp)?;
+        let mut f: File = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&tmp)?;
         f.write_all(data)?;
         if let Some(m) = &existing {
             f.set_permissions(fs::Permissions::from_mode(m.mode() & 0o7777))?;
@@ -45,9 +52,15 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io:
 
 /// Removes temp files a killed earlier run left next to `path`.
 pub fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
     let prefix = format!(".{}{MARKER}", name.to_string_lossy());
-    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
         return;
     };
     for e in entries.flatten() {
@@ -87,7 +100,10 @@ mod tests {
         write_atomic(&p, b"two", None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o751);
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f")]);
     }
 }

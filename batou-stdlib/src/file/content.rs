@@ -70,13 +70,20 @@ impl Content {
         let utf8 = match self.encoding.as_deref().map(str::to_ascii_lowercase) {
             None => false,
             Some(e) if e == "utf-8" || e == "utf8" => true,
-            Some(e) => return Err(Error::usage(format!("unsupported encoding {e:?} (use utf-8 or none)"))),
+            Some(e) => {
+                return Err(Error::usage(format!(
+                    "unsupported encoding {e:?} (use utf-8 or none)"
+                )))
+            }
         };
         if !self.is_template || !utf8 {
             return Ok(bytes);
         }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::usage(format!("{name} is not valid utf-8; use BinaryFile or encoding = None")))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::usage(format!(
+                "{name} is not valid utf-8; use BinaryFile or encoding = None"
+            ))
+        })?;
         Ok(render(name, &text)?.into_bytes())
     }
 
@@ -113,20 +120,26 @@ impl Component for Content {
         let args = self.template_args.clone();
         let name = basename(&self.path);
         if let Some(text) = self.content.clone() {
-            let r = self.process(&name, text.into_bytes(), |n, t| cx.render(n, t, ctx.clone(), args.as_ref()))?;
+            let r = self.process(&name, text.into_bytes(), |n, t| {
+                cx.render(n, t, ctx.clone(), args.as_ref())
+            })?;
             self.rendered = Some(r);
         } else if let Some(src) = self.source.clone().filter(|s| !s.is_empty()) {
             let p = cx.resolve_source(&src);
             match fs::read(&p) {
                 Ok(bytes) => {
                     let sname = basename(&p.to_string_lossy());
-                    let r = self.process(&sname, bytes, |n, t| cx.render(n, t, ctx.clone(), args.as_ref()))?;
+                    let r = self.process(&sname, bytes, |n, t| {
+                        cx.render(n, t, ctx.clone(), args.as_ref())
+                    })?;
                     self.rendered = Some(r);
                 }
                 Err(_) => self.delayed_source = Some(p),
             }
         } else {
-            return Err(Error::usage(format!("Content({name:?}) needs `content` or `source`")));
+            return Err(Error::usage(format!(
+                "Content({name:?}) needs `content` or `source`"
+            )));
         }
         Ok(())
     }
@@ -139,16 +152,32 @@ impl Component for Content {
         if current.as_deref() == Some(target.as_slice()) {
             return Ok(());
         }
-        show_diff(cx, &self.path, current.as_deref().unwrap_or(b""), &target, self.sensitive_data);
-        Err(Error::update_needed(format!("content of {} differs", self.path)))
+        show_diff(
+            cx,
+            &self.path,
+            current.as_deref().unwrap_or(b""),
+            &target,
+            self.sensitive_data,
+        );
+        Err(Error::update_needed(format!(
+            "content of {} differs",
+            self.path
+        )))
     }
 
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {
         let Some(target) = self.target(cx)? else {
-            return Err(Error::usage(format!("source for {} does not exist", self.path)));
+            return Err(Error::usage(format!(
+                "source for {} does not exist",
+                self.path
+            )));
         };
-        write_atomic(Path::new(&self.path), &target, self.create_mode.map(|m| m.0))
-            .map_err(|e| Error::io(format!("writing {}", self.path), e))
+        write_atomic(
+            Path::new(&self.path),
+            &target,
+            self.create_mode.map(|m| m.0),
+        )
+        .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 
     fn last_updated(&self, _cx: &Deploy) -> Result<Option<f64>> {
@@ -165,11 +194,17 @@ impl Component for Content {
 pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Option<bool>) {
     let red = Style::color(Color::Red);
     if sensitive == Some(true) {
-        cx.line(Line::new("Not showing diff as it contains sensitive data.", red));
+        cx.line(Line::new(
+            "Not showing diff as it contains sensitive data.",
+            red,
+        ));
         return;
     }
     let (Ok(old), Ok(new)) = (std::str::from_utf8(old), std::str::from_utf8(new)) else {
-        cx.line(Line::new("Not showing diff for binary data.", Style::color(Color::Yellow)));
+        cx.line(Line::new(
+            "Not showing diff for binary data.",
+            Style::color(Color::Yellow),
+        ));
         return;
     };
     if sensitive.is_none() {
@@ -180,13 +215,24 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Opt
                 .chain(new.split_whitespace())
                 .any(|t| secrets.contains(t))
         {
-            cx.line(Line::new("Not showing diff as it contains sensitive data.", red));
+            cx.line(Line::new(
+                "Not showing diff as it contains sensitive data.",
+                red,
+            ));
             return;
         }
     }
     let diff = similar::TextDiff::from_lines(old, new);
-    let text = diff.unified_diff().context_radius(3).header("", "").to_string();
-    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header("", "")
+        .to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
     let name = basename(path);
     let print = |l: &str| {
         let style = if l.starts_with('-') {
@@ -201,15 +247,22 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Opt
     if lines.len() > MAX_DIFF {
         let yellow = Style::color(Color::Yellow);
         cx.line(Line::new(
-            format!("More than {MAX_DIFF} lines of diff. Showing first and last {DIFF_KEEP} lines."),
+            format!(
+                "More than {MAX_DIFF} lines of diff. Showing first and last {DIFF_KEEP} lines."
+            ),
             yellow,
         ));
         if let Some(file) = save_diff(cx, &name, &text) {
-            cx.line(Line::new(format!("see {} for the full diff.", file.display()), yellow));
+            cx.line(Line::new(
+                format!("see {} for the full diff.", file.display()),
+                yellow,
+            ));
         }
         lines[..DIFF_KEEP].iter().for_each(|l| print(l));
         cx.line(Line::plain(format!("  {name} ...")));
-        lines[lines.len() - DIFF_KEEP..].iter().for_each(|l| print(l));
+        lines[lines.len() - DIFF_KEEP..]
+            .iter()
+            .for_each(|l| print(l));
     } else {
         lines.iter().for_each(|l| print(l));
     }
@@ -236,7 +289,9 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
         other => other,
     }
 }
@@ -275,7 +330,8 @@ fn structured_data(
         (Some(d), _) => d.clone(),
         (None, Some(src)) => {
             let p = cx.resolve_source(src);
-            let text = fs::read_to_string(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            let text = fs::read_to_string(&p)
+                .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
             parse(&text).map_err(|e| Error::usage(format!("cannot parse {}: {e}", p.display())))?
         }
         (None, None) => return Err(Error::usage("needs `data` or `source`")),
@@ -312,14 +368,19 @@ pub struct JSONContent {
 impl Component for JSONContent {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
-        let data = sorted(structured_data(cx, &self.data, &self.source, &self.overrides, |t| {
-            serde_json::from_str(t).map_err(|e| e.to_string())
-        })?);
+        let data = sorted(structured_data(
+            cx,
+            &self.data,
+            &self.source,
+            &self.overrides,
+            |t| serde_json::from_str(t).map_err(|e| e.to_string()),
+        )?);
         let text = if self.human_readable {
             let mut buf = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&data, &mut ser).map_err(|e| Error::usage(e.to_string()))?;
+            serde::Serialize::serialize(&data, &mut ser)
+                .map_err(|e| Error::usage(e.to_string()))?;
             String::from_utf8_lossy(&buf).into_owned()
         } else {
             data.to_string()
@@ -359,9 +420,13 @@ pub struct YAMLContent {
 impl Component for YAMLContent {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
-        let data = sorted(structured_data(cx, &self.data, &self.source, &self.overrides, |t| {
-            serde_yaml::from_str(t).map_err(|e| e.to_string())
-        })?);
+        let data = sorted(structured_data(
+            cx,
+            &self.data,
+            &self.source,
+            &self.overrides,
+            |t| serde_yaml::from_str(t).map_err(|e| e.to_string()),
+        )?);
         let text = serde_yaml::to_string(&data).map_err(|e| Error::usage(e.to_string()))?;
         cx.add(
             Content::new(self.path.as_str())
@@ -383,7 +448,10 @@ mod tests {
 
     #[test]
     fn merge_follows_dict_merge() {
-        let m = merge(json!({"a": {"b": 1, "c": [1]}, "d": 1}), json!({"a": {"c": [2], "e": 3}, "d": 2}));
+        let m = merge(
+            json!({"a": {"b": 1, "c": [1]}, "d": 1}),
+            json!({"a": {"c": [2], "e": 3}, "d": 2}),
+        );
         assert_eq!(m, json!({"a": {"b": 1, "c": [1, 2], "e": 3}, "d": 2}));
     }
 }

@@ -59,7 +59,9 @@ fn mapped(cx: &Configure, path: &str) -> String {
 
 pub(crate) fn mtime(path: &Path) -> Option<f64> {
     let m = fs::metadata(path).ok()?.modified().ok()?;
-    m.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+    m.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -100,7 +102,9 @@ fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
         }
         "symlink" => {
             let Some(target) = spec.link_to.filter(|t| !t.is_empty()) else {
-                return Err(Error::usage(format!("File({path:?}) with ensure = symlink needs link_to")));
+                return Err(Error::usage(format!(
+                    "File({path:?}) with ensure = symlink needs link_to"
+                )));
             };
             cx.add(Symlink::new(path).source(target));
         }
@@ -324,7 +328,11 @@ impl Component for Presence {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        ensure!(Path::new(&self.path).is_file(), "{} is not a file", self.path);
+        ensure!(
+            Path::new(&self.path).is_file(),
+            "{} is not a file",
+            self.path
+        );
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
@@ -382,7 +390,11 @@ impl Component for Directory {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        ensure!(Path::new(&self.path).is_dir(), "{} is not a directory", self.path);
+        ensure!(
+            Path::new(&self.path).is_dir(),
+            "{} is not a directory",
+            self.path
+        );
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
@@ -402,7 +414,9 @@ impl Component for Directory {
         let mut newest = 0f64;
         let mut stack = vec![PathBuf::from(&self.path)];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -448,7 +462,8 @@ impl Component for Symlink {
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
         let path = Path::new(&self.path);
         let tmp = atomic::temp_name(path);
-        std::os::unix::fs::symlink(&self.source, &tmp).map_err(io(format!("creating symlink {}", tmp.display())))?;
+        std::os::unix::fs::symlink(&self.source, &tmp)
+            .map_err(io(format!("creating symlink {}", tmp.display())))?;
         if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             remove_path(path).map_err(io(format!("removing {}", path.display())))?;
         }
@@ -483,10 +498,17 @@ impl Component for Mode {
         match fs::symlink_metadata(&self.path) {
             Ok(m) if m.file_type().is_symlink() => Ok(()),
             Ok(m) => {
-                ensure!(m.mode() & 0o7777 == self.mode.0, "mode of {} differs", self.path);
+                ensure!(
+                    m.mode() & 0o7777 == self.mode.0,
+                    "mode of {} differs",
+                    self.path
+                );
                 Ok(())
             }
-            Err(_) => Err(Error::update_needed(format!("{} does not exist", self.path))),
+            Err(_) => Err(Error::update_needed(format!(
+                "{} does not exist",
+                self.path
+            ))),
         }
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
@@ -517,15 +539,19 @@ impl Component for Owner {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let uid = users::uid(&self.owner).ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
+        let uid = users::uid(&self.owner)
+            .ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
         let current = fs::symlink_metadata(&self.path).map(|m| m.uid()).ok();
         ensure!(current == Some(uid), "owner of {} differs", self.path);
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let uid = users::uid(&self.owner).ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
-        std::os::unix::fs::lchown(&self.path, Some(uid), None)
-            .map_err(io(format!("changing the owner of {} to {}", self.path, self.owner)))
+        let uid = users::uid(&self.owner)
+            .ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
+        std::os::unix::fs::lchown(&self.path, Some(uid), None).map_err(io(format!(
+            "changing the owner of {} to {}",
+            self.path, self.owner
+        )))
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
@@ -548,15 +574,19 @@ impl Component for Group {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let gid = users::gid(&self.group).ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
+        let gid = users::gid(&self.group)
+            .ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
         let current = fs::symlink_metadata(&self.path).map(|m| m.gid()).ok();
         ensure!(current == Some(gid), "group of {} differs", self.path);
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let gid = users::gid(&self.group).ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
-        std::os::unix::fs::lchown(&self.path, None, Some(gid))
-            .map_err(io(format!("changing the group of {} to {}", self.path, self.group)))
+        let gid = users::gid(&self.group)
+            .ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
+        std::os::unix::fs::lchown(&self.path, None, Some(gid)).map_err(io(format!(
+            "changing the group of {} to {}",
+            self.path, self.group
+        )))
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
@@ -582,12 +612,18 @@ impl Purge {
 impl Component for Purge {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.pattern = mapped(cx, &self.pattern);
-        glob::Pattern::new(&self.pattern).map_err(|e| Error::usage(format!("invalid pattern {:?}: {e}", self.pattern)))?;
+        glob::Pattern::new(&self.pattern)
+            .map_err(|e| Error::usage(format!("invalid pattern {:?}: {e}", self.pattern)))?;
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
         let found = self.matches()?;
-        ensure!(found.is_empty(), "{} path(s) match {}", found.len(), self.pattern);
+        ensure!(
+            found.is_empty(),
+            "{} path(s) match {}",
+            found.len(),
+            self.pattern
+        );
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {

@@ -19,6 +19,9 @@ enum Kind {
     Link(PathBuf),
 }
 
+/// Paths to copy (with their kind) and paths to delete.
+type Plan = (Vec<(PathBuf, Kind)>, Vec<PathBuf>);
+
 /// Mirrors `source` (relative to the definition directory) into `path`.
 #[component(namevar = path)]
 pub struct SyncDirectory {
@@ -39,22 +42,31 @@ pub struct SyncDirectory {
 
 impl SyncDirectory {
     fn excluded(&self, rel: &Path) -> bool {
-        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let rel = rel.to_string_lossy();
-        self.patterns.iter().any(|p| p.matches(&name) || p.matches(&rel))
+        self.patterns
+            .iter()
+            .any(|p| p.matches(&name) || p.matches(&rel))
     }
 
     fn scan(&self, root: &Path) -> BTreeMap<PathBuf, Kind> {
         let mut out = BTreeMap::new();
         let mut stack = vec![PathBuf::new()];
         while let Some(rel) = stack.pop() {
-            let Ok(entries) = fs::read_dir(root.join(&rel)) else { continue };
+            let Ok(entries) = fs::read_dir(root.join(&rel)) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let r = rel.join(e.file_name());
                 if self.excluded(&r) {
                     continue;
                 }
-                let Ok(meta) = fs::symlink_metadata(e.path()) else { continue };
+                let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                    continue;
+                };
                 let kind = if meta.file_type().is_symlink() {
                     Kind::Link(fs::read_link(e.path()).unwrap_or_default())
                 } else if meta.is_dir() {
@@ -70,7 +82,7 @@ impl SyncDirectory {
     }
 
     /// What differs: (paths to copy/create from source, paths to delete).
-    fn plan(&self) -> Result<(Vec<(PathBuf, Kind)>, Vec<PathBuf>)> {
+    fn plan(&self) -> Result<Plan> {
         let src = Path::new(&self.source);
         let dst = Path::new(&self.path);
         let have = self.scan(dst);
@@ -81,7 +93,9 @@ impl SyncDirectory {
                 (Kind::Dir, Some(Kind::Dir)) => true,
                 (Kind::Link(a), Some(Kind::Link(b))) => a == b,
                 (Kind::File, Some(Kind::File)) => {
-                    let a = fs::read(src.join(rel)).map_err(|e| Error::io(format!("reading {}", src.join(rel).display()), e))?;
+                    let a = fs::read(src.join(rel)).map_err(|e| {
+                        Error::io(format!("reading {}", src.join(rel).display()), e)
+                    })?;
                     fs::read(dst.join(rel)).is_ok_and(|b| a == b)
                 }
                 _ => false,
@@ -91,7 +105,10 @@ impl SyncDirectory {
             }
         }
         let delete = if self.delete {
-            have.keys().filter(|r| !want.contains_key(*r)).cloned().collect()
+            have.keys()
+                .filter(|r| !want.contains_key(*r))
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -103,29 +120,46 @@ impl Component for SyncDirectory {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
         if self.source.is_empty() {
-            return Err(Error::usage("SyncDirectory requires a source to sync from."));
+            return Err(Error::usage(
+                "SyncDirectory requires a source to sync from.",
+            ));
         }
-        self.source = cx.resolve_source(&self.source).to_string_lossy().into_owned();
+        self.source = cx
+            .resolve_source(&self.source)
+            .to_string_lossy()
+            .into_owned();
         self.patterns = self
             .exclude
             .iter()
-            .map(|p| glob::Pattern::new(p).map_err(|e| Error::usage(format!("invalid exclude pattern {p:?}: {e}"))))
+            .map(|p| {
+                glob::Pattern::new(p)
+                    .map_err(|e| Error::usage(format!("invalid exclude pattern {p:?}: {e}")))
+            })
             .collect::<Result<_>>()?;
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
         if !Path::new(&self.source).is_dir() {
-            return Err(Error::usage(format!("source directory {} does not exist", self.source)));
+            return Err(Error::usage(format!(
+                "source directory {} does not exist",
+                self.source
+            )));
         }
         let (copy, delete) = self.plan()?;
-        ensure!(copy.is_empty() && delete.is_empty(), "{} to copy, {} to delete", copy.len(), delete.len());
+        ensure!(
+            copy.is_empty() && delete.is_empty(),
+            "{} to copy, {} to delete",
+            copy.len(),
+            delete.len()
+        );
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
         let (copy, delete) = self.plan()?;
         let src = PathBuf::from(&self.source);
         let dst = PathBuf::from(&self.path);
-        fs::create_dir_all(&dst).map_err(|e| Error::io(format!("creating {}", dst.display()), e))?;
+        fs::create_dir_all(&dst)
+            .map_err(|e| Error::io(format!("creating {}", dst.display()), e))?;
         // Parents sort before their children, so directories exist in time.
         for (rel, kind) in copy {
             let target = dst.join(&rel);
@@ -155,7 +189,8 @@ impl Component for SyncDirectory {
         }
         for rel in delete.iter().rev() {
             let target = dst.join(rel);
-            remove_path(&target).map_err(|e| Error::io(format!("deleting {}", target.display()), e))?;
+            remove_path(&target)
+                .map_err(|e| Error::io(format!("deleting {}", target.display()), e))?;
         }
         Ok(())
     }

@@ -29,12 +29,16 @@ pub struct ConnectionError {
 impl AgentConnection {
     /// Starts this executable as an agent in `project_root` (connect_method
     /// `local`) and exchanges `Hello`.
-    pub fn spawn_local(host: &str, project_root: &Path) -> Result<AgentConnection, ConnectionError> {
+    pub fn spawn_local(
+        host: &str,
+        project_root: &Path,
+    ) -> Result<AgentConnection, ConnectionError> {
         let err = |message: String| ConnectionError {
             host: host.to_string(),
             message,
         };
-        let exe = std::env::current_exe().map_err(|e| err(format!("cannot find the running executable: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| err(format!("cannot find the running executable: {e}")))?;
         let mut child = Command::new(&exe)
             .arg("agent")
             .current_dir(project_root)
@@ -71,7 +75,8 @@ impl AgentConnection {
     }
 
     fn send(&mut self, req: &Request) -> Result<(), ConnectionError> {
-        write_frame(&mut self.writer, req).map_err(|e| self.error(format!("lost connection to the agent: {e}")))
+        write_frame(&mut self.writer, req)
+            .map_err(|e| self.error(format!("lost connection to the agent: {e}")))
     }
 
     fn receive(&mut self) -> Result<Response, ConnectionError> {
@@ -86,7 +91,11 @@ impl AgentConnection {
     }
 
     /// Configures the model on the agent; returns its configuration errors.
-    pub fn configure(&mut self, project_root: &str, environment: &Environment) -> Result<Vec<Report>, ConnectionError> {
+    pub fn configure(
+        &mut self,
+        project_root: &str,
+        environment: &Environment,
+    ) -> Result<Vec<Report>, ConnectionError> {
         self.send(&Request::Configure {
             project_root: project_root.to_string(),
             environment: Box::new(environment.clone()),

@@ -114,12 +114,22 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Request::Deploy { root: "tick".into(), predict: true }).unwrap();
+        write_frame(
+            &mut buf,
+            &Request::Deploy {
+                root: "tick".into(),
+                predict: true,
+            },
+        )
+        .unwrap();
         write_frame(&mut buf, &Request::Bye).unwrap();
         let mut r = buf.as_slice();
         let a: Request = read_frame(&mut r).unwrap().unwrap();
         assert!(matches!(a, Request::Deploy { ref root, predict: true } if root == "tick"));
-        assert!(matches!(read_frame::<Request>(&mut r).unwrap(), Some(Request::Bye)));
+        assert!(matches!(
+            read_frame::<Request>(&mut r).unwrap(),
+            Some(Request::Bye)
+        ));
         assert!(read_frame::<Request>(&mut r).unwrap().is_none());
     }
 

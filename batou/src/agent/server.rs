@@ -73,7 +73,8 @@ pub fn serve() -> i32 {
                         message: format!("host {host} is not part of environment {}", env.name),
                     })
                 } else {
-                    let (m, errors) = Model::configure(ModelEnv::new(PathBuf::from(project_root), env));
+                    let (m, errors) =
+                        Model::configure(ModelEnv::new(PathBuf::from(project_root), env));
                     model = Some((m, host));
                     send(&Response::Configured { errors })
                 }
@@ -91,7 +92,9 @@ pub fn serve() -> i32 {
                         }
                     };
                     let result = m.deploy_root(host, &root, predict, &sink);
-                    send(&Response::Deployed { error: result.err() })
+                    send(&Response::Deployed {
+                        error: result.err(),
+                    })
                 }
             },
             Request::Bye => {

@@ -143,18 +143,29 @@ impl<'a> Configure<'a> {
     }
 
     /// Expands a template string with `component` = the given component.
-    pub fn expand<C: ComponentMeta + ?Sized>(&self, component: &C, template: &str) -> Result<String> {
+    pub fn expand<C: ComponentMeta + ?Sized>(
+        &self,
+        component: &C,
+        template: &str,
+    ) -> Result<String> {
         let value = self.value_of(component);
         Ok(self.render("<string>", template, value, None)?)
     }
 
     /// Renders a template file (relative to the definition directory) with
     /// `component` = the given component.
-    pub fn template<C: ComponentMeta + ?Sized>(&self, component: &C, file: impl AsRef<Path>) -> Result<String> {
+    pub fn template<C: ComponentMeta + ?Sized>(
+        &self,
+        component: &C,
+        file: impl AsRef<Path>,
+    ) -> Result<String> {
         let path = self.resolve_source(file);
         let source = std::fs::read_to_string(&path)
             .map_err(|e| crate::Error::io(format!("reading template {}", path.display()), e))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(self.render(&name, &source, self.value_of(component), None)?)
     }
 
@@ -167,7 +178,8 @@ impl<'a> Configure<'a> {
         component: Value,
         extra: Option<&Value>,
     ) -> std::result::Result<String, TemplateError> {
-        self.env.render(&self.host.name, name, source, component, extra)
+        self.env
+            .render(&self.host.name, name, source, component, extra)
     }
 
     /// Logs a message; configure-time logs are printed after the model is

@@ -27,11 +27,15 @@ impl CmdExecutionError {
     pub fn report_lines(&self) -> Vec<Line> {
         let red = Style::color(Color::Red);
         let mut out = vec![
-            Line::new(format!("ERROR: {}", self.command), Style::bold_color(Color::Red)),
+            Line::new(
+                format!("ERROR: {}", self.command),
+                Style::bold_color(Color::Red),
+            ),
             Line::new(
                 format!(
                     "    Return code: {}",
-                    self.returncode.map_or("killed by a signal".to_string(), |c| c.to_string())
+                    self.returncode
+                        .map_or("killed by a signal".to_string(), |c| c.to_string())
                 ),
                 red,
             ),
@@ -126,7 +130,11 @@ impl<'a> Deploy<'a> {
 
     /// Logs `host: message` during deployment.
     pub fn log(&self, message: impl AsRef<str>) {
-        self.line(Line::plain(format!("{}: {}", self.run.host_fqdn, message.as_ref())));
+        self.line(Line::plain(format!(
+            "{}: {}",
+            self.run.host_fqdn,
+            message.as_ref()
+        )));
     }
 
     /// Secret values of the environment (for masking diffs).
@@ -142,7 +150,9 @@ impl<'a> Deploy<'a> {
         component: crate::template::Value,
         extra: Option<&crate::template::Value>,
     ) -> std::result::Result<String, crate::template::TemplateError> {
-        self.run.env.render(self.run.host_name, name, source, component, extra)
+        self.run
+            .env
+            .render(self.run.host_name, name, source, component, extra)
     }
 
     /// Runs a shell command in the working directory; a non-zero exit is a
@@ -153,11 +163,18 @@ impl<'a> Deploy<'a> {
 
     /// Runs a shell command with options.
     pub fn cmd_with(&self, command: &str, options: CmdOptions) -> Result<CmdOutput> {
-        let cwd = options.cwd.clone().unwrap_or_else(|| self.workdir.to_path_buf());
+        let cwd = options
+            .cwd
+            .clone()
+            .unwrap_or_else(|| self.workdir.to_path_buf());
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(command).current_dir(&cwd);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if options.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if options.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
@@ -209,10 +226,17 @@ impl<'a> Deploy<'a> {
 
     /// `verify` helper: the reference file must exist and be at least as new
     /// (mtime) as every requirement.
-    pub fn assert_file_is_current(&self, reference: impl AsRef<Path>, requirements: &[&Path]) -> Result<()> {
+    pub fn assert_file_is_current(
+        &self,
+        reference: impl AsRef<Path>,
+        requirements: &[&Path],
+    ) -> Result<()> {
         let reference = self.map(reference);
         let Some(ref_time) = mtime(&reference) else {
-            return Err(Error::update_needed(format!("{} does not exist", reference.display())));
+            return Err(Error::update_needed(format!(
+                "{} does not exist",
+                reference.display()
+            )));
         };
         for r in requirements {
             let r = self.map(r);
@@ -229,18 +253,29 @@ impl<'a> Deploy<'a> {
 
     /// `verify` helper: this component (its `last_updated`, passed in) must
     /// be at least as new as the given sub-components.
-    pub fn assert_component_is_current(&self, mine: Option<f64>, requirements: &[usize]) -> Result<()> {
+    pub fn assert_component_is_current(
+        &self,
+        mine: Option<f64>,
+        requirements: &[usize],
+    ) -> Result<()> {
         let Some(mine) = mine else {
             return Err(Error::update_needed("never updated"));
         };
         for &i in requirements {
-            let Some(node) = self.children.get(i) else { continue };
+            let Some(node) = self.children.get(i) else {
+                continue;
+            };
             let theirs = node.last_updated(self.run)?;
             match theirs {
                 Some(t) if t > mine => {
                     return Err(Error::update_needed(format!("{} is newer", node.crumbs)));
                 }
-                None => return Err(Error::update_needed(format!("{} was never updated", node.crumbs))),
+                None => {
+                    return Err(Error::update_needed(format!(
+                        "{} was never updated",
+                        node.crumbs
+                    )))
+                }
                 _ => {}
             }
         }
@@ -269,7 +304,11 @@ impl<'a> Deploy<'a> {
 
     /// A sub-component added in `configure`, by its handle.
     pub fn sub_component<C: Component>(&self, child: Child<C>) -> Option<&C> {
-        self.children.get(child.index)?.component.as_any().downcast_ref::<C>()
+        self.children
+            .get(child.index)?
+            .component
+            .as_any()
+            .downcast_ref::<C>()
     }
 
     /// Whether a sub-component changed in this run.
@@ -281,5 +320,7 @@ impl<'a> Deploy<'a> {
 /// Modification time in seconds since the epoch.
 pub(crate) fn mtime(path: &Path) -> Option<f64> {
     let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    m.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+    m.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }

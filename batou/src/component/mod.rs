@@ -50,6 +50,10 @@ use std::path::PathBuf;
 
 /// What a component does. Every method has a default, so a component that
 /// only groups sub-components implements `configure` alone.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is declared with #[component] but does not implement `batou::component::Component`",
+    label = "add `impl Component for {Self} {{}}` (with `configure`, `verify`, `update` as needed)"
+)]
 pub trait Component: ComponentMeta + Send + 'static {
     /// Builds the target state: adds sub-components, provides and requires
     /// resources, renders templates. Must not change the target system.
@@ -159,7 +163,11 @@ pub trait ComponentMeta {
     fn attr_state_mut(&mut self) -> &mut AttrState;
     /// Converts and sets an attribute from an override string. `None`: no
     /// such attribute.
-    fn set_attribute(&mut self, name: &str, raw: &str) -> Option<std::result::Result<(), ConversionError>>;
+    fn set_attribute(
+        &mut self,
+        name: &str,
+        raw: &str,
+    ) -> Option<std::result::Result<(), ConversionError>>;
     /// The attribute values as templates see them.
     fn attribute_values(&self) -> Vec<(&'static str, minijinja::Value)>;
     /// The namevar's value, if the component has one.
@@ -191,7 +199,11 @@ pub trait DynComponent: Send + Any {
     #[doc(hidden)]
     fn dyn_attr_state_mut(&mut self) -> &mut AttrState;
     #[doc(hidden)]
-    fn dyn_set_attribute(&mut self, name: &str, raw: &str) -> Option<std::result::Result<(), ConversionError>>;
+    fn dyn_set_attribute(
+        &mut self,
+        name: &str,
+        raw: &str,
+    ) -> Option<std::result::Result<(), ConversionError>>;
     #[doc(hidden)]
     fn dyn_attribute_values(&self) -> Vec<(&'static str, minijinja::Value)>;
     #[doc(hidden)]
@@ -234,7 +246,11 @@ impl<T: Component> DynComponent for T {
     fn dyn_attr_state_mut(&mut self) -> &mut AttrState {
         self.attr_state_mut()
     }
-    fn dyn_set_attribute(&mut self, name: &str, raw: &str) -> Option<std::result::Result<(), ConversionError>> {
+    fn dyn_set_attribute(
+        &mut self,
+        name: &str,
+        raw: &str,
+    ) -> Option<std::result::Result<(), ConversionError>> {
         self.set_attribute(name, raw)
     }
     fn dyn_attribute_values(&self) -> Vec<(&'static str, minijinja::Value)> {
@@ -310,9 +326,14 @@ pub fn registrations() -> Vec<&'static Registration> {
 #[doc(hidden)]
 pub mod __private {
     pub use super::{
-        AttrState, AttributeInfo, ComponentMeta, ConfigValue, ConversionError, DynComponent, IntoAttribute,
-        Registration,
+        AttrState, AttributeInfo, ComponentMeta, ConfigValue, ConversionError, DynComponent,
+        IntoAttribute, Registration,
     };
     pub use inventory;
     pub use minijinja::Value;
+
+    /// A boxed default instance (the registry's factory).
+    pub fn instantiate_boxed<T: super::Component>() -> Box<dyn DynComponent> {
+        Box::new(T::instantiate())
+    }
 }

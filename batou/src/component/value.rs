@@ -62,6 +62,10 @@ pub trait ConfigValue: Sized {
 /// attribute's own type, and convenient spellings such as `&str` for
 /// `String`, `PathBuf` and `Option<String>`, or `"rwxr-xr-x"` and `0o755`
 /// for [`Mode`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used as a value of an attribute of type `{T}`",
+    label = "expected a `{T}` or a value that converts to it"
+)]
 pub trait IntoAttribute<T> {
     /// Converts into the attribute type.
     fn into_attribute(self) -> Result<T, ConversionError>;
@@ -84,7 +88,11 @@ fn parse_error(type_name: &str, raw: &str) -> ConversionError {
 /// a single quote and no double quote. Used for breadcrumbs and messages,
 /// where batou users expect it.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -97,7 +105,9 @@ pub fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -200,7 +210,11 @@ impl<T: ConfigValue> ConfigValue for Vec<T> {
             .collect()
     }
     fn to_template(&self) -> Value {
-        Value::from(self.iter().map(ConfigValue::to_template).collect::<Vec<_>>())
+        Value::from(
+            self.iter()
+                .map(ConfigValue::to_template)
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -208,7 +222,11 @@ impl ConfigValue for BTreeMap<String, String> {
     /// `key = value` pairs, one per line or separated by commas.
     fn from_config(raw: &str) -> Result<Self, ConversionError> {
         let mut map = BTreeMap::new();
-        for item in raw.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+        for item in raw
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let (k, v) = item.split_once('=').ok_or_else(|| {
                 ConversionError::new(format!("expected `key = value`, got {}", py_repr(item)))
             })?;
@@ -217,7 +235,10 @@ impl ConfigValue for BTreeMap<String, String> {
         Ok(map)
     }
     fn to_template(&self) -> Value {
-        crate::template::map(self.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))))
+        crate::template::map(
+            self.iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str()))),
+        )
     }
 }
 
@@ -325,7 +346,10 @@ impl Mode {
             message: "Mode-string should be between `---------` and `rwxrwxrwx`.".to_string(),
             conversion: Some(format!("convert_mode({})", py_repr(raw))),
         };
-        let octal = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")).unwrap_or(t);
+        let octal = t
+            .strip_prefix("0o")
+            .or_else(|| t.strip_prefix("0O"))
+            .unwrap_or(t);
         if !octal.is_empty() && octal.chars().all(|c| c.is_digit(8)) {
             return u32::from_str_radix(octal, 8)
                 .ok()
@@ -375,7 +399,9 @@ impl IntoAttribute<Mode> for u32 {
         if self <= 0o7777 {
             Ok(Mode(self))
         } else {
-            Err(ConversionError::new(format!("mode out of range: 0o{self:o}")))
+            Err(ConversionError::new(format!(
+                "mode out of range: 0o{self:o}"
+            )))
         }
     }
 }
@@ -422,7 +448,10 @@ pub struct Literal(pub serde_json::Value);
 
 impl ConfigValue for Literal {
     fn from_config(raw: &str) -> Result<Self, ConversionError> {
-        let mut p = literal::Parser { s: raw.as_bytes(), i: 0 };
+        let mut p = literal::Parser {
+            s: raw.as_bytes(),
+            i: 0,
+        };
         let result = p.value().and_then(|v| {
             p.ws();
             if p.i == p.s.len() {
@@ -528,7 +557,9 @@ mod literal {
                     while let Some(c) = self.peek() {
                         self.i += 1;
                         if c == q {
-                            return String::from_utf8(out).map(Value::String).map_err(|e| e.to_string());
+                            return String::from_utf8(out)
+                                .map(Value::String)
+                                .map_err(|e| e.to_string());
                         }
                         if c == b'\\' {
                             let e = self.peek().ok_or("unterminated string")?;
@@ -565,7 +596,9 @@ mod literal {
                             let clean = w.replace('_', "");
                             if let Ok(i) = clean.parse::<i64>() {
                                 Ok(Value::Number(i.into()))
-                            } else if let Some(n) = clean.parse::<f64>().ok().and_then(Number::from_f64) {
+                            } else if let Some(n) =
+                                clean.parse::<f64>().ok().and_then(Number::from_f64)
+                            {
                                 Ok(Value::Number(n))
                             } else {
                                 Err(format!("malformed node or string: {w}"))
@@ -599,7 +632,10 @@ mod tests {
 
     #[test]
     fn lists_follow_batou() {
-        assert_eq!(Vec::<String>::from_config("  3, 3,").unwrap(), vec!["3", "3"]);
+        assert_eq!(
+            Vec::<String>::from_config("  3, 3,").unwrap(),
+            vec!["3", "3"]
+        );
         assert!(Vec::<String>::from_config("").unwrap().is_empty());
         assert_eq!(Vec::<u16>::from_config("1,2").unwrap(), vec![1, 2]);
         assert!(Vec::<u16>::from_config("1,x").is_err());
@@ -617,7 +653,10 @@ mod tests {
         assert_eq!(Mode::from_config("rwx--x--x").unwrap(), Mode(0o711));
         assert_eq!(Mode(0o750).symbolic(), "rwxr-x---");
         let e = Mode::from_config("rwxrwxrwz").unwrap_err();
-        assert_eq!(e.message, "Mode-string should be between `---------` and `rwxrwxrwx`.");
+        assert_eq!(
+            e.message,
+            "Mode-string should be between `---------` and `rwxrwxrwx`."
+        );
         assert!(IntoAttribute::<Mode>::into_attribute(0o755).is_ok());
     }
 

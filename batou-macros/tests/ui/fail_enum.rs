@@ -1,0 +1,8 @@
+use batou::prelude::*;
+
+#[component]
+pub enum NotAStruct {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use batou::prelude::*;
+
+#[component]
+pub struct Thing {
+    #[attribute]
+    new: Option<String>,
+}
+
+impl Component for Thing {}
+
+fn main() {}

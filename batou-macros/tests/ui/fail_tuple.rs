@@ -1,0 +1,6 @@
+use batou::prelude::*;
+
+#[component]
+pub struct Tuple(u32);
+
+fn main() {}

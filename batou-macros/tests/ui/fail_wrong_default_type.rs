@@ -1,0 +1,11 @@
+use batou::prelude::*;
+
+#[component]
+pub struct Thing {
+    #[attribute(default = "three")]
+    count: u32,
+}
+
+impl Component for Thing {}
+
+fn main() {}
