@@ -39,6 +39,7 @@ pub mod model;
 pub mod output;
 pub mod report;
 pub mod template;
+pub mod testing;
 
 pub use batou_macros::{check_environments, component};
 pub use error::{Error, IoContext, Result};

@@ -409,6 +409,32 @@ fn configure_root(
     scope.prepare(component, &crumbs, workdir, defdir, None)
 }
 
+/// Configures one component as a root (used by [`crate::testing`]).
+pub(crate) fn configure_single(
+    env: &ModelEnv,
+    host: &Host,
+    root_name: &str,
+    component: Box<dyn DynComponent>,
+    workdir: PathBuf,
+    defdir: PathBuf,
+    logs: &mut Vec<String>,
+) -> Result<Node, Vec<Report>> {
+    let crumbs = child_crumb(component.as_ref());
+    let mut scope = Scope {
+        env,
+        host,
+        root_name,
+        features: &[],
+        logs,
+    };
+    scope.prepare(component, &crumbs, workdir, defdir, None)
+}
+
+/// Deploys a configured tree (used by [`crate::testing`]).
+pub(crate) fn deploy_tree(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
+    deploy_node(node, run)
+}
+
 fn known_attributes(c: &dyn DynComponent) -> String {
     let names: Vec<_> = c.attributes().iter().map(|a| a.name).collect();
     if names.is_empty() {

@@ -1,0 +1,231 @@
+//! Behaviour of the File family on real files.
+
+use batou::testing::TestRoot;
+use batou_stdlib::file::*;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+fn root() -> (tempfile::TempDir, TestRoot) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = TestRoot::new(dir.path());
+    (dir, root)
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn file_with_content_and_mode_converges() {
+    let (dir, mut r) = root();
+    r.configure(File::new("a/b.txt").content("hello {{ component.path }}\n").mode(0o640).leading(true))
+        .unwrap();
+    assert!(r.deploy().unwrap());
+    let p = dir.path().join("work/file/a/b.txt");
+    let expected = format!("hello {}\n", p.display());
+    assert_eq!(fs::read_to_string(&p).unwrap(), expected);
+    assert_eq!(mode(&p), 0o640);
+    let out = r.take_output();
+    assert!(out.contains(&"🚀 localhost: File('work/file/a/b.txt') > Presence('b.txt')".to_string()), "{out:?}");
+    assert!(out.contains(&format!("  b.txt +{}", expected.trim_end())), "{out:?}");
+    assert!(!r.deploy().unwrap());
+    assert!(r.take_output().is_empty());
+}
+
+#[test]
+fn empty_content_empties_a_file() {
+    let (dir, mut r) = root();
+    let p = dir.path().join("work/file/x");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, "old\n").unwrap();
+    r.configure(File::new("x").content("")).unwrap();
+    assert!(r.deploy().unwrap());
+    assert_eq!(fs::read(&p).unwrap(), b"");
+}
+
+#[test]
+fn implicit_source_is_required_and_explained() {
+    let (_dir, mut r) = root();
+    let err = r.configure(File::new("missing.conf")).unwrap_err();
+    let text: Vec<String> = err.iter().flat_map(|e| e.lines()).map(|l| l.text).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("Missing implicit template file") && l.contains("missing.conf")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|l| l.contains(".content(\"\")")), "{text:?}");
+}
+
+#[test]
+fn templates_from_source_and_binary_files() {
+    let (dir, mut r) = root();
+    fs::write(dir.path().join("t.cfg"), "port={{ 40 + 2 }}\n").unwrap();
+    fs::write(dir.path().join("blob"), [0u8, 159, 146, 150, b'{', b'{']).unwrap();
+    r.configure(File::new("t.cfg")).unwrap();
+    r.deploy().unwrap();
+    assert_eq!(fs::read_to_string(dir.path().join("work/file/t.cfg")).unwrap(), "port=42\n");
+
+    let mut b = TestRoot::new(dir.path());
+    b.configure(BinaryFile::new("blob")).unwrap();
+    assert!(b.deploy().unwrap());
+    assert_eq!(fs::read(dir.path().join("work/binaryfile/blob")).unwrap(), [0u8, 159, 146, 150, b'{', b'{']);
+    assert!(b.take_output().contains(&"Not showing diff for binary data.".to_string()));
+}
+
+#[test]
+fn sensitive_content_is_never_shown() {
+    let (_dir, mut r) = root();
+    r.configure(File::new("secret").content("password=hunter2\n").sensitive_data(true)).unwrap();
+    r.deploy().unwrap();
+    let out = r.take_output();
+    assert!(out.contains(&"Not showing diff as it contains sensitive data.".to_string()));
+    assert!(!out.iter().any(|l| l.contains("hunter2")), "{out:?}");
+
+    // Auto mode: a secret value of the environment hides the diff.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut r2 = TestRoot::new(dir2.path()).with_secrets(&["s3cret"]);
+    r2.configure(File::new("cfg").content("user = a\npass = s3cret\n")).unwrap();
+    r2.deploy().unwrap();
+    let out = r2.take_output();
+    assert!(!out.iter().any(|l| l.contains("s3cret")), "{out:?}");
+}
+
+#[test]
+fn long_diffs_are_shortened() {
+    let (_dir, mut r) = root();
+    let text: String = (0..500).map(|i| format!("line {i}\n")).collect();
+    r.configure(File::new("long").content(text)).unwrap();
+    r.deploy().unwrap();
+    let out = r.take_output();
+    assert!(out.contains(&"More than 200 lines of diff. Showing first and last 50 lines.".to_string()));
+    assert!(out.iter().any(|l| l.starts_with("see ") && l.ends_with(" for the full diff.")));
+    // The first 50 diff lines include the 3 header lines.
+    assert_eq!(out.iter().filter(|l| l.starts_with("  long +line")).count(), 97);
+    assert!(out.contains(&"  long ...".to_string()));
+}
+
+#[test]
+fn directory_sync_with_exclude_and_delete() {
+    let (dir, _) = root();
+    let src = dir.path().join("static");
+    fs::create_dir_all(src.join("css")).unwrap();
+    fs::write(src.join("index.html"), "<h1>hi</h1>").unwrap();
+    fs::write(src.join("css/site.css"), "body{}").unwrap();
+    fs::write(src.join("notes.tmp"), "skip me").unwrap();
+    std::os::unix::fs::symlink("index.html", src.join("home.html")).unwrap();
+
+    let mut r = TestRoot::new(dir.path());
+    r.configure(Directory::new("site").source("static").exclude(vec!["*.tmp"]).delete(true))
+        .unwrap();
+    assert!(r.deploy().unwrap());
+    let dst = dir.path().join("work/directory/site");
+    assert_eq!(fs::read_to_string(dst.join("css/site.css")).unwrap(), "body{}");
+    assert_eq!(fs::read_link(dst.join("home.html")).unwrap(), Path::new("index.html"));
+    assert!(!dst.join("notes.tmp").exists());
+    assert!(!r.deploy().unwrap());
+
+    // Removed from the source: deleted from the target (batou's rsync never does).
+    fs::remove_file(src.join("css/site.css")).unwrap();
+    fs::write(dst.join("stray"), "x").unwrap();
+    assert!(r.deploy().unwrap());
+    assert!(!dst.join("css/site.css").exists());
+    assert!(!dst.join("stray").exists());
+    assert!(dst.join("index.html").exists());
+}
+
+#[test]
+fn symlinks_directories_and_purge() {
+    let (dir, mut r) = root();
+    r.configure(File::new("link").ensure("symlink").link_to("/etc/hostname")).unwrap();
+    assert!(r.deploy().unwrap());
+    let link = dir.path().join("work/file/link");
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/etc/hostname"));
+    assert!(!r.deploy().unwrap());
+
+    let mut d = TestRoot::new(dir.path());
+    d.configure(File::new("sub/dir").ensure("directory").leading(true).mode("rwxr-x---"))
+        .unwrap();
+    d.deploy().unwrap();
+    let sub = dir.path().join("work/file/sub/dir");
+    assert!(sub.is_dir());
+    assert_eq!(mode(&sub), 0o750);
+
+    let work = dir.path().join("work/purge");
+    fs::create_dir_all(work.join("old-1")).unwrap();
+    fs::write(work.join("old-2"), "").unwrap();
+    fs::write(work.join("keep"), "").unwrap();
+    let mut p = TestRoot::new(dir.path());
+    p.configure(Purge::new("old-*")).unwrap();
+    assert!(p.deploy().unwrap());
+    assert!(!work.join("old-1").exists() && !work.join("old-2").exists());
+    assert!(work.join("keep").exists());
+    assert!(!p.deploy().unwrap());
+}
+
+#[test]
+fn owner_and_group_by_name_or_id() {
+    let (dir, mut r) = root();
+    let uid = unsafe { libc::getuid() };
+    let gid = unsafe { libc::getgid() };
+    r.configure(File::new("owned").content("x").owner(uid.to_string()).group(gid.to_string()))
+        .unwrap();
+    r.deploy().unwrap();
+    let m = fs::metadata(dir.path().join("work/file/owned")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (uid, gid));
+    assert!(!r.deploy().unwrap());
+
+    let mut bad = TestRoot::new(dir.path());
+    bad.configure(File::new("owned").content("x").owner("no-such-user-batou")).unwrap();
+    let err = bad.deploy().unwrap_err();
+    assert!(err.iter().any(|l| l.text.contains("unknown user \"no-such-user-batou\"")), "{err:?}");
+}
+
+#[test]
+fn json_and_yaml_content_with_overrides() {
+    let (dir, mut r) = root();
+    r.configure(
+        JSONContent::new("app.json")
+            .data(Some(serde_json::json!({"b": [1], "a": {"x": 1}})))
+            .overrides(Some(serde_json::json!({"b": [2], "a": {"y": 2}}))),
+    )
+    .unwrap();
+    r.deploy().unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("work/jsoncontent/app.json")).unwrap(),
+        "{\n    \"a\": {\n        \"x\": 1,\n        \"y\": 2\n    },\n    \"b\": [\n        1,\n        2\n    ]\n}"
+    );
+
+    fs::write(dir.path().join("base.yaml"), "name: app\nports: [80]\n").unwrap();
+    let mut y = TestRoot::new(dir.path());
+    y.configure(
+        YAMLContent::new("app.yaml")
+            .source("base.yaml")
+            .overrides(Some(serde_json::json!({"ports": [443]}))),
+    )
+    .unwrap();
+    y.deploy().unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("work/yamlcontent/app.yaml")).unwrap(),
+        "name: app\nports:\n- 80\n- 443\n"
+    );
+}
+
+#[test]
+fn predicting_changes_nothing() {
+    let (dir, mut r) = root();
+    r.configure(File::new("p").content("x").mode(0o600)).unwrap();
+    assert!(r.predict().unwrap());
+    assert!(!dir.path().join("work").exists());
+    assert!(r.take_output().iter().any(|l| l.contains("Content('p')")));
+}
+
+#[test]
+fn bad_modes_are_conversion_errors() {
+    let (_dir, mut r) = root();
+    let err = r.configure(File::new("m").content("x").mode("rwxrwxrwz")).unwrap_err();
+    let lines: Vec<String> = err.iter().flat_map(|e| e.lines()).map(|l| l.text).collect();
+    assert!(lines.contains(&"ERROR: Mode-string should be between `---------` and `rwxrwxrwx`.".to_string()), "{lines:?}");
+    assert!(lines.contains(&"      Attribute: File('m').mode".to_string()), "{lines:?}");
+    assert!(lines.contains(&"     Conversion: convert_mode('rwxrwxrwz')".to_string()), "{lines:?}");
+}

@@ -1,0 +1,151 @@
+//! Testing components without a deployment crate: configure one component
+//! as a root on `localhost` and deploy it in-process, collecting the output.
+//! (Deployments themselves always go through the agent; this is for unit
+//! tests of component code, like batou's `root` fixture.)
+//!
+//! ```
+//! use batou::prelude::*;
+//! use batou::testing::TestRoot;
+//!
+//! #[component]
+//! pub struct Marker {
+//!     #[attribute(default = "hello")]
+//!     text: String,
+//! }
+//!
+//! impl Component for Marker {
+//!     fn verify(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+//!         ensure!(cx.workdir().join("marker").exists());
+//!         Ok(())
+//!     }
+//!     fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+//!         std::fs::write(cx.workdir().join("marker"), &self.text)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let dir = std::env::temp_dir().join(format!("batou-doc-{}", std::process::id()));
+//! let mut root = TestRoot::new(&dir);
+//! root.configure(Marker::new()).unwrap();
+//! assert!(root.deploy().unwrap());       // changed
+//! assert!(!root.deploy().unwrap());      // converged
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use crate::component::{Component, DynComponent};
+use crate::environment::{Environment, Host};
+use crate::model::{DeployRun, ModelEnv, Node};
+use crate::output::Line;
+use crate::report::Report;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One component configured as a root on host `localhost`.
+pub struct TestRoot {
+    env: ModelEnv,
+    node: Option<Node>,
+    lines: Mutex<Vec<Line>>,
+    logs: Vec<String>,
+}
+
+impl TestRoot {
+    /// A root in `project_root` (its definition directory too).
+    pub fn new(project_root: &Path) -> TestRoot {
+        let environment = Environment {
+            name: "test".into(),
+            cfg_path: "environments/test/environment.cfg".into(),
+            connect_method: "local".into(),
+            update_method: "sync".into(),
+            service_user: None,
+            host_domain: None,
+            platform: None,
+            branch: None,
+            timeout: 3,
+            target_directory: "~/deployment".into(),
+            jobs: 1,
+            require_v4: "True".into(),
+            require_v6: "False".into(),
+            hosts: vec![Host {
+                name: "localhost".into(),
+                fqdn: "localhost".into(),
+                ignore: false,
+                platform: None,
+                service_user: None,
+                data: BTreeMap::new(),
+                components: Vec::new(),
+            }],
+            overrides: BTreeMap::new(),
+            resolver: BTreeMap::new(),
+            vfs: BTreeMap::new(),
+        };
+        TestRoot {
+            env: ModelEnv::new(project_root.to_path_buf(), environment),
+            node: None,
+            lines: Mutex::new(Vec::new()),
+            logs: Vec::new(),
+        }
+    }
+
+    /// Sets the secret values used for masking diffs.
+    pub fn with_secrets(mut self, secrets: &[&str]) -> TestRoot {
+        self.env.secret_data = std::sync::Arc::new(secrets.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// Configures the component (and its sub-components).
+    pub fn configure<C: Component>(&mut self, component: C) -> Result<(), Vec<Report>> {
+        let boxed: Box<dyn DynComponent> = Box::new(component);
+        let name = boxed.component_name().to_string();
+        let workdir: PathBuf = self.env.project_root.join("work").join(&name);
+        let defdir = self.env.project_root.clone();
+        let host = self.env.environment.hosts[0].clone();
+        let node = crate::model::configure_single(&self.env, &host, &name, boxed, workdir, defdir, &mut self.logs)?;
+        self.node = Some(node);
+        Ok(())
+    }
+
+    fn run(&mut self, predict: bool) -> Result<bool, Vec<Line>> {
+        let Some(node) = self.node.as_mut() else {
+            return Err(vec![Line::plain("ERROR: configure() first")]);
+        };
+        let lines = &self.lines;
+        let sink = |l: Line| lines.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+        let run = DeployRun {
+            env: &self.env,
+            host_name: "localhost",
+            host_fqdn: "localhost",
+            predict,
+            sink: &sink,
+        };
+        crate::model::deploy_tree(node, &run)
+    }
+
+    /// Deploys; `Ok(true)` if anything changed.
+    pub fn deploy(&mut self) -> Result<bool, Vec<Line>> {
+        self.run(false)
+    }
+
+    /// Predicts (`-P`): verify only; `Ok(true)` if anything would change.
+    pub fn predict(&mut self) -> Result<bool, Vec<Line>> {
+        self.run(true)
+    }
+
+    /// The output lines so far (and forgets them).
+    pub fn take_output(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|l| l.text)
+            .collect()
+    }
+
+    /// Configure-time log lines.
+    pub fn logs(&self) -> &[String] {
+        &self.logs
+    }
+
+    /// The working directory of the root.
+    pub fn workdir(&self) -> PathBuf {
+        self.node.as_ref().map(|n| n.workdir.clone()).unwrap_or_default()
+    }
+}
