@@ -19,16 +19,27 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn file_with_content_and_mode_converges() {
     let (dir, mut r) = root();
-    r.configure(File::new("a/b.txt").content("hello {{ component.path }}\n").mode(0o640).leading(true))
-        .unwrap();
+    r.configure(
+        File::new("a/b.txt")
+            .content("hello {{ component.path }}\n")
+            .mode(0o640)
+            .leading(true),
+    )
+    .unwrap();
     assert!(r.deploy().unwrap());
     let p = dir.path().join("work/file/a/b.txt");
     let expected = format!("hello {}\n", p.display());
     assert_eq!(fs::read_to_string(&p).unwrap(), expected);
     assert_eq!(mode(&p), 0o640);
     let out = r.take_output();
-    assert!(out.contains(&"🚀 localhost: File('work/file/a/b.txt') > Presence('b.txt')".to_string()), "{out:?}");
-    assert!(out.contains(&format!("  b.txt +{}", expected.trim_end())), "{out:?}");
+    assert!(
+        out.contains(&"🚀 localhost: File('work/file/a/b.txt') > Presence('b.txt')".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&format!("  b.txt +{}", expected.trim_end())),
+        "{out:?}"
+    );
     assert!(!r.deploy().unwrap());
     assert!(r.take_output().is_empty());
 }
@@ -54,7 +65,10 @@ fn implicit_source_is_required_and_explained() {
             .any(|l| l.contains("Missing implicit template file") && l.contains("missing.conf")),
         "{text:?}"
     );
-    assert!(text.iter().any(|l| l.contains(".content(\"\")")), "{text:?}");
+    assert!(
+        text.iter().any(|l| l.contains(".content(\"\")")),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -64,19 +78,32 @@ fn templates_from_source_and_binary_files() {
     fs::write(dir.path().join("blob"), [0u8, 159, 146, 150, b'{', b'{']).unwrap();
     r.configure(File::new("t.cfg")).unwrap();
     r.deploy().unwrap();
-    assert_eq!(fs::read_to_string(dir.path().join("work/file/t.cfg")).unwrap(), "port=42\n");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("work/file/t.cfg")).unwrap(),
+        "port=42\n"
+    );
 
     let mut b = TestRoot::new(dir.path());
     b.configure(BinaryFile::new("blob")).unwrap();
     assert!(b.deploy().unwrap());
-    assert_eq!(fs::read(dir.path().join("work/binaryfile/blob")).unwrap(), [0u8, 159, 146, 150, b'{', b'{']);
-    assert!(b.take_output().contains(&"Not showing diff for binary data.".to_string()));
+    assert_eq!(
+        fs::read(dir.path().join("work/binaryfile/blob")).unwrap(),
+        [0u8, 159, 146, 150, b'{', b'{']
+    );
+    assert!(b
+        .take_output()
+        .contains(&"Not showing diff for binary data.".to_string()));
 }
 
 #[test]
 fn sensitive_content_is_never_shown() {
     let (_dir, mut r) = root();
-    r.configure(File::new("secret").content("password=hunter2\n").sensitive_data(true)).unwrap();
+    r.configure(
+        File::new("secret")
+            .content("password=hunter2\n")
+            .sensitive_data(true),
+    )
+    .unwrap();
     r.deploy().unwrap();
     let out = r.take_output();
     assert!(out.contains(&"Not showing diff as it contains sensitive data.".to_string()));
@@ -85,7 +112,8 @@ fn sensitive_content_is_never_shown() {
     // Auto mode: a secret value of the environment hides the diff.
     let dir2 = tempfile::tempdir().unwrap();
     let mut r2 = TestRoot::new(dir2.path()).with_secrets(&["s3cret"]);
-    r2.configure(File::new("cfg").content("user = a\npass = s3cret\n")).unwrap();
+    r2.configure(File::new("cfg").content("user = a\npass = s3cret\n"))
+        .unwrap();
     r2.deploy().unwrap();
     let out = r2.take_output();
     assert!(!out.iter().any(|l| l.contains("s3cret")), "{out:?}");
@@ -98,10 +126,17 @@ fn long_diffs_are_shortened() {
     r.configure(File::new("long").content(text)).unwrap();
     r.deploy().unwrap();
     let out = r.take_output();
-    assert!(out.contains(&"More than 200 lines of diff. Showing first and last 50 lines.".to_string()));
-    assert!(out.iter().any(|l| l.starts_with("see ") && l.ends_with(" for the full diff.")));
+    assert!(
+        out.contains(&"More than 200 lines of diff. Showing first and last 50 lines.".to_string())
+    );
+    assert!(out
+        .iter()
+        .any(|l| l.starts_with("see ") && l.ends_with(" for the full diff.")));
     // The first 50 diff lines include the 3 header lines.
-    assert_eq!(out.iter().filter(|l| l.starts_with("  long +line")).count(), 97);
+    assert_eq!(
+        out.iter().filter(|l| l.starts_with("  long +line")).count(),
+        97
+    );
     assert!(out.contains(&"  long ...".to_string()));
 }
 
@@ -116,12 +151,23 @@ fn directory_sync_with_exclude_and_delete() {
     std::os::unix::fs::symlink("index.html", src.join("home.html")).unwrap();
 
     let mut r = TestRoot::new(dir.path());
-    r.configure(Directory::new("site").source("static").exclude(vec!["*.tmp"]).delete(true))
-        .unwrap();
+    r.configure(
+        Directory::new("site")
+            .source("static")
+            .exclude(vec!["*.tmp"])
+            .delete(true),
+    )
+    .unwrap();
     assert!(r.deploy().unwrap());
     let dst = dir.path().join("work/directory/site");
-    assert_eq!(fs::read_to_string(dst.join("css/site.css")).unwrap(), "body{}");
-    assert_eq!(fs::read_link(dst.join("home.html")).unwrap(), Path::new("index.html"));
+    assert_eq!(
+        fs::read_to_string(dst.join("css/site.css")).unwrap(),
+        "body{}"
+    );
+    assert_eq!(
+        fs::read_link(dst.join("home.html")).unwrap(),
+        Path::new("index.html")
+    );
     assert!(!dst.join("notes.tmp").exists());
     assert!(!r.deploy().unwrap());
 
@@ -137,15 +183,21 @@ fn directory_sync_with_exclude_and_delete() {
 #[test]
 fn symlinks_directories_and_purge() {
     let (dir, mut r) = root();
-    r.configure(File::new("link").ensure("symlink").link_to("/etc/hostname")).unwrap();
+    r.configure(File::new("link").ensure("symlink").link_to("/etc/hostname"))
+        .unwrap();
     assert!(r.deploy().unwrap());
     let link = dir.path().join("work/file/link");
     assert_eq!(fs::read_link(&link).unwrap(), Path::new("/etc/hostname"));
     assert!(!r.deploy().unwrap());
 
     let mut d = TestRoot::new(dir.path());
-    d.configure(File::new("sub/dir").ensure("directory").leading(true).mode("rwxr-x---"))
-        .unwrap();
+    d.configure(
+        File::new("sub/dir")
+            .ensure("directory")
+            .leading(true)
+            .mode("rwxr-x---"),
+    )
+    .unwrap();
     d.deploy().unwrap();
     let sub = dir.path().join("work/file/sub/dir");
     assert!(sub.is_dir());
@@ -168,17 +220,27 @@ fn owner_and_group_by_name_or_id() {
     let (dir, mut r) = root();
     let uid = unsafe { libc::getuid() };
     let gid = unsafe { libc::getgid() };
-    r.configure(File::new("owned").content("x").owner(uid.to_string()).group(gid.to_string()))
-        .unwrap();
+    r.configure(
+        File::new("owned")
+            .content("x")
+            .owner(uid.to_string())
+            .group(gid.to_string()),
+    )
+    .unwrap();
     r.deploy().unwrap();
     let m = fs::metadata(dir.path().join("work/file/owned")).unwrap();
     assert_eq!((m.uid(), m.gid()), (uid, gid));
     assert!(!r.deploy().unwrap());
 
     let mut bad = TestRoot::new(dir.path());
-    bad.configure(File::new("owned").content("x").owner("no-such-user-batou")).unwrap();
+    bad.configure(File::new("owned").content("x").owner("no-such-user-batou"))
+        .unwrap();
     let err = bad.deploy().unwrap_err();
-    assert!(err.iter().any(|l| l.text.contains("unknown user \"no-such-user-batou\"")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.text.contains("unknown user \"no-such-user-batou\"")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -214,7 +276,8 @@ fn json_and_yaml_content_with_overrides() {
 #[test]
 fn predicting_changes_nothing() {
     let (dir, mut r) = root();
-    r.configure(File::new("p").content("x").mode(0o600)).unwrap();
+    r.configure(File::new("p").content("x").mode(0o600))
+        .unwrap();
     assert!(r.predict().unwrap());
     assert!(!dir.path().join("work").exists());
     assert!(r.take_output().iter().any(|l| l.contains("Content('p')")));
@@ -223,9 +286,22 @@ fn predicting_changes_nothing() {
 #[test]
 fn bad_modes_are_conversion_errors() {
     let (_dir, mut r) = root();
-    let err = r.configure(File::new("m").content("x").mode("rwxrwxrwz")).unwrap_err();
+    let err = r
+        .configure(File::new("m").content("x").mode("rwxrwxrwz"))
+        .unwrap_err();
     let lines: Vec<String> = err.iter().flat_map(|e| e.lines()).map(|l| l.text).collect();
-    assert!(lines.contains(&"ERROR: Mode-string should be between `---------` and `rwxrwxrwx`.".to_string()), "{lines:?}");
-    assert!(lines.contains(&"      Attribute: File('m').mode".to_string()), "{lines:?}");
-    assert!(lines.contains(&"     Conversion: convert_mode('rwxrwxrwz')".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(
+            &"ERROR: Mode-string should be between `---------` and `rwxrwxrwx`.".to_string()
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"      Attribute: File('m').mode".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"     Conversion: convert_mode('rwxrwxrwz')".to_string()),
+        "{lines:?}"
+    );
 }

@@ -527,6 +527,10 @@ impl Scope<'_> {
             added: Vec::new(),
             logs: self.logs,
         };
+        // Breadcrumbs as the component shows them (e.g. the basename under a
+        // File), for errors raised by its configure.
+        let pre_crumbs = with_own_crumb(crumbs, component.as_ref(), &cx);
+        let crumbs = pre_crumbs.as_str();
         let result =
             std::panic::catch_unwind(AssertUnwindSafe(|| component.dyn_configure(&mut cx)));
         let result = match result {
@@ -556,14 +560,7 @@ impl Scope<'_> {
             )]);
         }
         // The final breadcrumb element: namevars may be mapped in configure.
-        let own = match component.dyn_breadcrumb(&cx) {
-            Some(n) => format!("{}({})", component.type_name(), py_repr(&n)),
-            None => component.type_name().to_string(),
-        };
-        let crumbs = match crumbs.rsplit_once(" > ") {
-            Some((head, _)) => format!("{head} > {own}"),
-            None => own,
-        };
+        let crumbs = with_own_crumb(crumbs, component.as_ref(), &cx);
         let added = std::mem::take(&mut cx.added);
         let workdir = cx.workdir.clone();
         let defdir = cx.defdir.clone();
@@ -604,6 +601,18 @@ impl Scope<'_> {
             defdir,
             changed: false,
         })
+    }
+}
+
+/// Replaces the last breadcrumb element by what the component shows.
+fn with_own_crumb(crumbs: &str, c: &dyn DynComponent, cx: &Configure) -> String {
+    let own = match c.dyn_breadcrumb(cx) {
+        Some(n) => format!("{}({})", c.type_name(), py_repr(&n)),
+        None => c.type_name().to_string(),
+    };
+    match crumbs.rsplit_once(" > ") {
+        Some((head, _)) => format!("{head} > {own}"),
+        None => own,
     }
 }
 

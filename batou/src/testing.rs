@@ -100,7 +100,15 @@ impl TestRoot {
         let workdir: PathBuf = self.env.project_root.join("work").join(&name);
         let defdir = self.env.project_root.clone();
         let host = self.env.environment.hosts[0].clone();
-        let node = crate::model::configure_single(&self.env, &host, &name, boxed, workdir, defdir, &mut self.logs)?;
+        let node = crate::model::configure_single(
+            &self.env,
+            &host,
+            &name,
+            boxed,
+            workdir,
+            defdir,
+            &mut self.logs,
+        )?;
         self.node = Some(node);
         Ok(())
     }
@@ -146,6 +154,9 @@ impl TestRoot {
 
     /// The working directory of the root.
     pub fn workdir(&self) -> PathBuf {
-        self.node.as_ref().map(|n| n.workdir.clone()).unwrap_or_default()
+        self.node
+            .as_ref()
+            .map(|n| n.workdir.clone())
+            .unwrap_or_default()
     }
 }
