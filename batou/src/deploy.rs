@@ -162,13 +162,48 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         return Err(Step::Load);
     }
 
-    // Configure the whole model here first: `-c` stops after this and
-    // never connects anywhere.
+    // The controller configures the whole model itself: `-c` stops after
+    // that and never connects anywhere. For a deployment the agents are
+    // started first and configure their copy of the model meanwhile.
     let started = Instant::now();
+    let mut agents = Vec::new();
     if opts.consistency_only {
         term.section("Configuring model ...", None);
     } else {
         term.section("Connecting hosts and configuring model ...", None);
+        let n = env.hosts.len();
+        for (i, host) in env.hosts.iter().enumerate() {
+            if host.ignore {
+                term.line(&crate::output::Line::new(
+                    format!("⏭️ {}: Connection ignored ({}/{n})", host.name, i + 1),
+                    Style::color(Color::Red),
+                ));
+                continue;
+            }
+            term.step(
+                &host.name,
+                &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
+                Some("🌐"),
+            );
+            if env.connect_method != "local" {
+                term.error(&format!(
+                    "{}: connect_method `{}` is not available yet; use `local`",
+                    host.name, env.connect_method
+                ));
+                return Err(Step::Connect);
+            }
+            let agent = AgentConnection::spawn_local(&host.name, project_root).and_then(|mut a| {
+                a.start_configure(&project_root.to_string_lossy(), &env)?;
+                Ok(a)
+            });
+            match agent {
+                Ok(a) => agents.push((host.name.clone(), a)),
+                Err(e) => {
+                    term.error(&e.to_string());
+                    return Err(Step::Connect);
+                }
+            }
+        }
     }
     let (model, errors) = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
     if !errors.is_empty() {
@@ -193,40 +228,8 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         ));
         return Ok(());
     }
-
-    // Connect: one agent per host that is not ignored.
-    let connect_started = Instant::now();
-    let hosts: Vec<_> = env.hosts.iter().collect();
-    let n = hosts.len();
-    let mut agents = Vec::new();
-    for (i, host) in hosts.iter().enumerate() {
-        if host.ignore {
-            term.line(&crate::output::Line::new(
-                format!("⏭️ {}: Connection ignored ({}/{n})", host.name, i + 1),
-                Style::color(Color::Red),
-            ));
-            continue;
-        }
-        term.step(
-            &host.name,
-            &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
-            Some("🌐"),
-        );
-        if env.connect_method != "local" {
-            term.error(&format!(
-                "{}: connect_method `{}` is not available yet; use `local`",
-                host.name, env.connect_method
-            ));
-            return Err(Step::Connect);
-        }
-        let mut agent = match AgentConnection::spawn_local(&host.name, project_root) {
-            Ok(a) => a,
-            Err(e) => {
-                term.error(&e.to_string());
-                return Err(Step::Connect);
-            }
-        };
-        match agent.configure(&project_root.to_string_lossy(), &env) {
+    for (_, agent) in agents.iter_mut() {
+        match agent.finish_configure() {
             Ok(errors) if errors.is_empty() => {}
             Ok(errors) => {
                 let n = errors.len();
@@ -242,9 +245,8 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 return Err(Step::Connect);
             }
         }
-        agents.push((host.name.clone(), agent));
     }
-    let connect_time = connect_started.elapsed().as_secs_f64();
+    let connect_time = started.elapsed().as_secs_f64();
 
     // Deploy the roots in host order, then cfg order.
     let deploy_started = Instant::now();

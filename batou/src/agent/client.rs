@@ -96,11 +96,26 @@ impl AgentConnection {
         project_root: &str,
         environment: &Environment,
     ) -> Result<Vec<Report>, ConnectionError> {
+        self.start_configure(project_root, environment)?;
+        self.finish_configure()
+    }
+
+    /// Asks the agent to configure without waiting for the answer, so the
+    /// controller can work meanwhile.
+    pub fn start_configure(
+        &mut self,
+        project_root: &str,
+        environment: &Environment,
+    ) -> Result<(), ConnectionError> {
         self.send(&Request::Configure {
             project_root: project_root.to_string(),
             environment: Box::new(environment.clone()),
             host: self.host.clone(),
-        })?;
+        })
+    }
+
+    /// Waits for the answer to [`Self::start_configure`].
+    pub fn finish_configure(&mut self) -> Result<Vec<Report>, ConnectionError> {
         match self.receive()? {
             Response::Configured { errors } => Ok(errors),
             Response::Failed { message } => Err(self.error(message)),

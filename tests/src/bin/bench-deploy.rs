@@ -60,7 +60,12 @@ fn measure(project: &Path, bin: &Path, args: &[&str]) -> (f64, u64, bool) {
         .expect("run measure");
     let wall = started.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout);
-    let rss = text.lines().last().and_then(|l| l.strip_prefix("maxrss_kb=")).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rss = text
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("maxrss_kb="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     (wall, rss, out.status.success())
 }
 
@@ -97,12 +102,19 @@ fn main() -> ExitCode {
     std::fs::create_dir_all(&project).expect("create project dir");
     batou_tests::render_template(&project, "bench1000", &root).expect("render template");
     std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).expect("copy lock");
-    std::fs::write(project.join("components/tick/component.rs"), component_source()).expect("write component");
+    std::fs::write(
+        project.join("components/tick/component.rs"),
+        component_source(),
+    )
+    .expect("write component");
     std::fs::write(project.join("components/tick/file.tmpl"), TEMPLATE).expect("write template");
     let roots: Vec<String> = (0..ROOTS).map(|r| format!("root{r}")).collect();
     std::fs::write(
         project.join("environments/local/environment.cfg"),
-        format!("[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = {}\n", roots.join(", ")),
+        format!(
+            "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = {}\n",
+            roots.join(", ")
+        ),
     )
     .expect("write cfg");
 
@@ -120,7 +132,12 @@ fn main() -> ExitCode {
     }
     let bin = target.join("release/bench1000");
 
-    println!("batou-rs deploy benchmark: {} roots x {} templated files = {} files", ROOTS, FILES_PER_ROOT, ROOTS * FILES_PER_ROOT);
+    println!(
+        "batou-rs deploy benchmark: {} roots x {} templated files = {} files",
+        ROOTS,
+        FILES_PER_ROOT,
+        ROOTS * FILES_PER_ROOT
+    );
     let (first, first_rss, ok) = measure(&project, &bin, &["deploy", "local"]);
     if !ok {
         eprintln!("ERROR: first deploy failed");
@@ -142,10 +159,26 @@ fn main() -> ExitCode {
     }
     let noop = median(noop);
     let check = median(check);
-    println!("{:<22} {:>10} {:>14} {:>10}", "run", "wall", "peak RSS", "target");
-    println!("{:<22} {:>9.3}s {:>11} KiB {:>10}", "first deploy", first, first_rss, "-");
-    println!("{:<22} {:>9.3}s {:>11} KiB {:>9}s", "no-op redeploy (med5)", noop, noop_rss, "0.100");
-    println!("{:<22} {:>9.3}s {:>11} KiB {:>9}s", "deploy -c (med5)", check, check_rss, "0.050");
-    println!("ratio to target: no-op {:.2}, -c {:.2} (below 1.00 meets the target)", noop / 0.1, check / 0.05);
+    println!(
+        "{:<22} {:>10} {:>14} {:>10}",
+        "run", "wall", "peak RSS", "target"
+    );
+    println!(
+        "{:<22} {:>9.3}s {:>11} KiB {:>10}",
+        "first deploy", first, first_rss, "-"
+    );
+    println!(
+        "{:<22} {:>9.3}s {:>11} KiB {:>9}s",
+        "no-op redeploy (med5)", noop, noop_rss, "0.100"
+    );
+    println!(
+        "{:<22} {:>9.3}s {:>11} KiB {:>9}s",
+        "deploy -c (med5)", check, check_rss, "0.050"
+    );
+    println!(
+        "ratio to target: no-op {:.2}, -c {:.2} (below 1.00 meets the target)",
+        noop / 0.1,
+        check / 0.05
+    );
     ExitCode::SUCCESS
 }
