@@ -266,3 +266,49 @@ impl Component for Tick {
     );
     assert!(first.wait().unwrap().success());
 }
+
+#[test]
+fn a_component_name_defined_twice_across_crates_is_a_load_error() {
+    let p = Project::generate("duplicate-component");
+    // `file` is also batou_stdlib's File.
+    p.write(
+        "components/tick/component.rs",
+        &format!(
+            "{}\n#[component]\npub struct File {{}}\nimpl Component for File {{}}\n",
+            p.read("components/tick/component.rs")
+                .replace(
+                    "use batou_stdlib::file::File;",
+                    "use batou_stdlib::file::File as StdFile;"
+                )
+                .replace("File::new(", "StdFile::new(")
+        ),
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "local"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: Duplicate component \"file\""),
+        "{text}"
+    );
+    let occurrences: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("     Occurrence: File ("))
+        .collect();
+    assert_eq!(occurrences.len(), 2, "{text}");
+    assert!(
+        occurrences
+            .iter()
+            .any(|l| l.starts_with("     Occurrence: File (src/file/mod.rs:")
+                && l.ends_with(" in batou-stdlib)")),
+        "{text}"
+    );
+    assert!(
+        occurrences.iter().any(|l| l
+            .starts_with("     Occurrence: File (components/tick/component.rs:")
+            && l.ends_with(" in duplicate-component)")),
+        "{text}"
+    );
+    assert!(text.contains("DEPLOYMENT FAILED (during load)"), "{text}");
+    no_work(&p);
+}

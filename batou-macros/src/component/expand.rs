@@ -148,7 +148,7 @@ pub fn generate(c: &Component) -> TokenStream {
     let fallback_tail = format!("` (known attributes: {known_list})");
     let check_arms = known.iter().map(|k| quote! { (#k, $loc:literal) => {}; });
 
-    let defdir = defdir_relative_to_manifest();
+    let (defdir, source) = paths_relative_to_manifest();
 
     quote! {
         #item
@@ -217,6 +217,8 @@ pub fn generate(c: &Component) -> TokenStream {
                     line: ::core::line!(),
                     manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
                     defdir: #defdir,
+                    source: #source,
+                    package: ::core::env!("CARGO_PKG_NAME"),
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
                     factory: __batou_factory,
                 }
@@ -259,27 +261,43 @@ pub fn dummy(c: &Component) -> TokenStream {
     }
 }
 
-/// The directory of the file being compiled, relative to the crate's
-/// manifest directory ("" when it cannot be determined; the runtime then
+/// The directory of the file being compiled and the file itself, relative
+/// to the crate's manifest directory (empty when unknown; the runtime then
 /// falls back to `file!()`).
-fn defdir_relative_to_manifest() -> String {
+fn paths_relative_to_manifest() -> (String, String) {
+    let none = (String::new(), String::new());
     let Some(file) = proc_macro::Span::call_site().local_file() else {
-        return String::new();
+        return none;
     };
     let file = if file.is_absolute() {
         file
     } else {
         match std::env::current_dir() {
             Ok(cwd) => cwd.join(file),
-            Err(_) => return String::new(),
+            Err(_) => return none,
         }
     };
     let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") else {
-        return String::new();
+        return none;
     };
-    let dir = file.parent().map(|d| d.to_path_buf()).unwrap_or_default();
-    match dir.strip_prefix(&manifest) {
-        Ok(rel) => rel.to_string_lossy().into_owned(),
-        Err(_) => String::new(),
+    // Resolve `..` (e.g. `src/../components/x.rs` from a #[path]).
+    let mut clean = std::path::PathBuf::new();
+    for c in file.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    match clean.strip_prefix(&manifest) {
+        Ok(rel) => (
+            rel.parent()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rel.to_string_lossy().into_owned(),
+        ),
+        Err(_) => none,
     }
 }

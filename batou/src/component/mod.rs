@@ -278,6 +278,10 @@ pub struct Registration {
     pub manifest_dir: &'static str,
     /// Directory of the defining file relative to `manifest_dir` ("" if unknown).
     pub defdir: &'static str,
+    /// The defining file relative to `manifest_dir` ("" if unknown).
+    pub source: &'static str,
+    /// Name of the defining package.
+    pub package: &'static str,
     /// The attributes.
     pub attributes: &'static [AttributeInfo],
     /// Creates an instance with all defaults.
@@ -287,9 +291,14 @@ pub struct Registration {
 inventory::collect!(Registration);
 
 impl Registration {
-    /// `file:line` of the definition.
+    /// `file:line in package` of the definition.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.file, self.line)
+        let file = if self.source.is_empty() {
+            self.file
+        } else {
+            self.source
+        };
+        format!("{}:{} in {}", file, self.line, self.package)
     }
 
     /// The definition directory as an absolute path on the machine that
