@@ -25,6 +25,11 @@ pub enum Error {
     /// A value did not convert.
     #[error(transparent)]
     Conversion(#[from] ConversionError),
+    /// A strictly required resource has no value yet. `require_one`
+    /// returns it; propagate it with `?`: the root is configured again once
+    /// the resource is provided (batou's `SilentConfigurationError`).
+    #[error("resource \"{0}\" is not provided (yet)")]
+    Unsatisfied(String),
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {

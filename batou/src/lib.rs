@@ -38,6 +38,7 @@ mod error;
 pub mod model;
 pub mod output;
 pub mod report;
+pub mod resources;
 pub mod template;
 pub mod testing;
 
@@ -51,6 +52,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod prelude {
     pub use crate::component::{Child, Component, Configure, Deploy};
     pub use crate::output::{Color, Line, Style};
+    pub use crate::resources::{RequireOptions, Resource};
     pub use crate::{component, ensure, Error, IoContext, Result};
 }
 

@@ -13,6 +13,7 @@ use crate::component::{py_repr, Configure, Deploy, DynComponent, Registration};
 use crate::environment::{Environment, Host, RootSpec};
 use crate::output::{format_duration, Color, Line, Style};
 use crate::report::{order, Report};
+use crate::resources::{Resources, RootId, RootInfo};
 use crate::template::{Templates, Value};
 use crate::Error;
 use std::cell::RefCell;
@@ -223,54 +224,159 @@ pub struct Root {
 pub struct Model {
     /// Shared context.
     pub env: ModelEnv,
-    /// Roots in host order, then cfg order.
+    /// Roots in host order, then cfg order (their index is their
+    /// [`RootId`]).
     pub roots: Vec<Root>,
+    /// For each root, the roots that must be deployed before it.
+    pub dependencies: Vec<BTreeSet<RootId>>,
 }
 
 impl Model {
-    /// Configures every root of the environment. Returns the model and the
-    /// errors (empty when everything configured).
+    /// Configures every root of the environment to a fixed point (batou's
+    /// configure loop): a root whose required resources change is
+    /// configured again; the loop ends when nothing is left to retry, or
+    /// when a working set repeats. Returns the model and the errors of the
+    /// last round (empty when everything configured).
     pub fn configure(env: ModelEnv) -> (Model, Vec<Report>) {
         let mut roots = Vec::new();
-        let mut errors = Vec::new();
         for host in &env.environment.hosts {
-            let host_value = env.host_value(host);
             for spec in &host.components {
-                let mut logs = Vec::new();
-                let node = match configure_root(&env, host, &host_value, spec, &mut logs) {
-                    Ok(node) => Some(node),
-                    Err(mut e) => {
-                        errors.append(&mut e);
-                        None
-                    }
-                };
                 roots.push(Root {
                     host: host.name.clone(),
                     name: spec.name.clone(),
                     ignore: spec.ignore,
                     host_ignored: host.ignore,
-                    node,
-                    logs,
+                    node: None,
+                    logs: Vec::new(),
                 });
             }
         }
-        let failed: BTreeSet<&str> = roots
+        let infos = roots
             .iter()
-            .filter(|r| r.node.is_none())
-            .map(|r| r.name.as_str())
+            .map(|r| RootInfo {
+                host: r.host.clone(),
+                name: r.name.clone(),
+            })
             .collect();
-        if !failed.is_empty() {
-            let list: Vec<_> = failed.into_iter().collect();
-            errors.push(Report::new(
-                format!(
-                    "{} remaining unconfigured component(s): {}",
-                    list.len(),
-                    list.join(", ")
-                ),
-                order::REMAINING,
-            ));
+        let mut resources = Resources::new(infos);
+        let host_values: BTreeMap<&str, Value> = env
+            .environment
+            .hosts
+            .iter()
+            .map(|h| (h.name.as_str(), env.host_value(h)))
+            .collect();
+        let specs: Vec<(&Host, &RootSpec)> = env
+            .environment
+            .hosts
+            .iter()
+            .flat_map(|h| h.components.iter().map(move |c| (h, c)))
+            .collect();
+
+        let mut working: BTreeSet<RootId> = (0..roots.len()).collect();
+        let mut history: Vec<BTreeSet<RootId>> = Vec::new();
+        let mut errors;
+        loop {
+            errors = Vec::new();
+            history.push(working.clone());
+            let mut retry = BTreeSet::new();
+            for &id in &working {
+                let (host, spec) = specs[id];
+                resources.reset_root(id);
+                let root = &mut roots[id];
+                root.logs.clear();
+                let host_value = &host_values[host.name.as_str()];
+                let result = configure_root(
+                    &env,
+                    host,
+                    host_value,
+                    spec,
+                    &mut root.logs,
+                    &mut resources,
+                    id,
+                );
+                resources.finish_root(id);
+                match result {
+                    Ok(node) => root.node = Some(node),
+                    Err(mut e) => {
+                        root.node = None;
+                        errors.append(&mut e);
+                        retry.insert(id);
+                    }
+                }
+            }
+            retry.extend(resources.dirty_roots());
+            let unsatisfied = resources.unsatisfied();
+            for (_, _, requirers) in &unsatisfied {
+                retry.extend(requirers.iter().copied());
+            }
+            let edges = resources.edges();
+            if let Some(cycle) = cycle_report(&roots, &edges) {
+                errors.push(cycle);
+            }
+            if retry.is_empty() {
+                break;
+            }
+            if let Some(start) = history.iter().position(|h| *h == retry) {
+                if !unsatisfied.is_empty() {
+                    let mut r =
+                        Report::new("Unsatisfied resource requirements", order::UNSATISFIED);
+                    for (key, host, requirers) in &unsatisfied {
+                        let names: Vec<String> =
+                            requirers.iter().map(|i| root_label(&roots, *i)).collect();
+                        r = r.detail(match host {
+                            None => {
+                                format!("    Resource \"{key}\" required by {}", names.join(", "))
+                            }
+                            Some(h) => format!(
+                                "    Resource \"{key}\" on \"{h}\" required by {}",
+                                names.join(", ")
+                            ),
+                        });
+                    }
+                    errors.push(r);
+                }
+                let unconfigured: BTreeSet<String> = history[start..]
+                    .iter()
+                    .flatten()
+                    .map(|i| root_label(&roots, *i))
+                    .collect();
+                let list: Vec<String> = unconfigured.into_iter().collect();
+                errors.push(Report::new(
+                    format!(
+                        "{} remaining unconfigured component(s): {}",
+                        list.len(),
+                        list.join(", ")
+                    ),
+                    order::REMAINING,
+                ));
+                break;
+            }
+            working = retry;
         }
-        (Model { env, roots }, errors)
+        let unused = resources.unused();
+        if !unused.is_empty() {
+            let mut r = Report::new("Unused provided resources", order::UNUSED);
+            for (key, root, values) in unused {
+                r = r.detail(format!(
+                    "    Resource \"{key}\" provided by {} with value [{}]",
+                    root_label(&roots, root),
+                    values.join(", ")
+                ));
+            }
+            errors.push(r);
+        }
+        let mut dependencies = vec![BTreeSet::new(); roots.len()];
+        for (before, after) in resources.edges() {
+            dependencies[after].insert(before);
+        }
+        (
+            Model {
+                env,
+                roots,
+                dependencies,
+            },
+            errors,
+        )
     }
 
     /// Deploys one root (by host and name), streaming output to `sink`.
@@ -320,6 +426,8 @@ fn configure_root(
     host_value: &Value,
     spec: &RootSpec,
     logs: &mut Vec<String>,
+    resources: &mut Resources,
+    root_id: RootId,
 ) -> Result<Node, Vec<Report>> {
     let Some(reg) = env.by_name.get(spec.name.as_str()) else {
         return Err(vec![
@@ -405,6 +513,8 @@ fn configure_root(
         root_name: &spec.name,
         features: &spec.features,
         logs,
+        resources,
+        root_id,
     };
     scope.prepare(component, &crumbs, workdir, defdir, None)
 }
@@ -420,12 +530,18 @@ pub(crate) fn configure_single(
     logs: &mut Vec<String>,
 ) -> Result<Node, Vec<Report>> {
     let crumbs = child_crumb(component.as_ref());
+    let mut resources = Resources::new(vec![RootInfo {
+        host: host.name.clone(),
+        name: root_name.to_string(),
+    }]);
     let mut scope = Scope {
         env,
         host,
         root_name,
         features: &[],
         logs,
+        resources: &mut resources,
+        root_id: 0,
     };
     scope.prepare(component, &crumbs, workdir, defdir, None)
 }
@@ -473,6 +589,8 @@ struct Scope<'a> {
     root_name: &'a str,
     features: &'a [String],
     logs: &'a mut Vec<String>,
+    resources: &'a mut Resources,
+    root_id: RootId,
 }
 
 impl Scope<'_> {
@@ -526,6 +644,8 @@ impl Scope<'_> {
             parent,
             added: Vec::new(),
             logs: self.logs,
+            resources: self.resources,
+            root_id: self.root_id,
         };
         // Breadcrumbs as the component shows them (e.g. the basename under a
         // File), for errors raised by its configure.
@@ -551,6 +671,10 @@ impl Scope<'_> {
                 .sort_by(vec![host.clone(), crumbs.to_string()])]);
             }
         };
+        if let Err(Error::Unsatisfied(_)) = result {
+            // Silent: configured again once the resource is provided.
+            return Err(Vec::new());
+        }
         if let Err(e) = result {
             return Err(vec![configure_error_report(
                 &host,
@@ -570,6 +694,7 @@ impl Scope<'_> {
 
         let mut children = Vec::with_capacity(added.len());
         let mut errors = Vec::new();
+        let mut failed = false;
         for child in added {
             let child_defdir = self
                 .env
@@ -587,10 +712,13 @@ impl Scope<'_> {
                 Some(value.clone()),
             ) {
                 Ok(n) => children.push(n),
-                Err(mut e) => errors.append(&mut e),
+                Err(mut e) => {
+                    failed = true;
+                    errors.append(&mut e);
+                }
             }
         }
-        if !errors.is_empty() {
+        if failed {
             return Err(errors);
         }
         Ok(Node {
@@ -602,6 +730,57 @@ impl Scope<'_> {
             changed: false,
         })
     }
+}
+
+/// A root as messages name it: its name, with the host when the name
+/// alone is ambiguous.
+fn root_label(roots: &[Root], id: RootId) -> String {
+    let r = &roots[id];
+    if roots.iter().filter(|o| o.name == r.name).count() > 1 {
+        format!("{} ({})", r.name, r.host)
+    } else {
+        r.name.clone()
+    }
+}
+
+/// batou's cycle report: every root of a cycle with what it depends on.
+fn cycle_report(roots: &[Root], edges: &BTreeSet<(RootId, RootId)>) -> Option<Report> {
+    let mut graph = petgraph::graph::DiGraph::<RootId, ()>::new();
+    let nodes: Vec<_> = (0..roots.len()).map(|i| graph.add_node(i)).collect();
+    for (before, after) in edges {
+        graph.add_edge(nodes[*after], nodes[*before], ());
+    }
+    let mut lines = Vec::new();
+    let mut sccs: Vec<Vec<RootId>> = petgraph::algo::tarjan_scc(&graph)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .map(|c| {
+            let mut ids: Vec<RootId> = c.iter().map(|n| graph[*n]).collect();
+            ids.sort_by_key(|i| root_label(roots, *i));
+            ids
+        })
+        .collect();
+    if sccs.is_empty() {
+        return None;
+    }
+    sccs.sort();
+    for scc in &sccs {
+        for &id in scc {
+            lines.push(format!("{} depends on", root_label(roots, id)));
+            let mut deps: Vec<String> = edges
+                .iter()
+                .filter(|(b, a)| *a == id && scc.contains(b))
+                .map(|(b, _)| root_label(roots, *b))
+                .collect();
+            deps.sort();
+            for d in deps {
+                lines.push(format!("        {d}"));
+            }
+        }
+    }
+    let mut r = Report::new("Found dependency cycle", order::CYCLE);
+    r.details = lines;
+    Some(r)
 }
 
 /// Replaces the last breadcrumb element by what the component shows.

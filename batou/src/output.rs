@@ -277,8 +277,14 @@ mod tests {
     #[test]
     fn colours_only_when_enabled() {
         let line = Line::new("x", Style::bold_color(Color::Red));
-        assert_eq!(Terminal::fixed(80, true).paint(&line.text, line.style), "\x1b[1m\x1b[31mx\x1b[0m");
-        assert_eq!(Terminal::fixed(80, false).paint(&line.text, line.style), "x");
+        assert_eq!(
+            Terminal::fixed(80, true).paint(&line.text, line.style),
+            "\x1b[1m\x1b[31mx\x1b[0m"
+        );
+        assert_eq!(
+            Terminal::fixed(80, false).paint(&line.text, line.style),
+            "x"
+        );
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub mod order {
     pub const OVERRIDES: i32 = 3;
     /// Unexpected errors (panics) in component code.
     pub const UNKNOWN: i32 = 4;
+    /// Provided resources nobody required.
+    pub const UNUSED: i32 = 5;
+    /// Required resources nobody provided.
+    pub const UNSATISFIED: i32 = 6;
+    /// Dependency cycles between roots.
+    pub const CYCLE: i32 = 99;
     /// The final "remaining unconfigured" summary.
     pub const REMAINING: i32 = 100;
 }

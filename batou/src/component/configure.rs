@@ -2,6 +2,7 @@
 
 use super::{Component, ComponentMeta, DynComponent};
 use crate::model::ModelEnv;
+use crate::resources::{RequireOptions, Resource, ResourceValue};
 use crate::template::{ComponentValue, TemplateError, Value};
 use crate::Result;
 use std::marker::PhantomData;
@@ -41,6 +42,8 @@ pub struct Configure<'a> {
     pub(crate) parent: Option<Value>,
     pub(crate) added: Vec<Box<dyn DynComponent>>,
     pub(crate) logs: &'a mut Vec<String>,
+    pub(crate) resources: &'a mut crate::resources::Resources,
+    pub(crate) root_id: crate::resources::RootId,
 }
 
 impl<'a> Configure<'a> {
@@ -182,6 +185,97 @@ impl<'a> Configure<'a> {
             .render(&self.host.name, name, source, component, extra)
     }
 
+    /// Provides a value for a resource (for every root that requires it).
+    #[track_caller]
+    pub fn provide<T: ResourceValue>(&mut self, resource: &Resource<T>, value: T) -> Result<()> {
+        let location = caller();
+        self.resources
+            .provide(self.root_id, resource.key(), value, &location)
+            .map_err(crate::Error::usage)
+    }
+
+    /// All values provided for a resource, on any host (strict: no value
+    /// means this root is configured again later, or an "Unsatisfied
+    /// resource requirements" error). Requirers deploy after providers.
+    #[track_caller]
+    pub fn require<T: ResourceValue>(&mut self, resource: &Resource<T>) -> Result<Vec<T>> {
+        self.require_impl(resource, &RequireOptions::new(), caller())
+    }
+
+    /// [`Self::require`] with options: host filter, strictness, `reverse`,
+    /// `dirty`.
+    #[track_caller]
+    pub fn require_with<T: ResourceValue>(
+        &mut self,
+        resource: &Resource<T>,
+        options: RequireOptions,
+    ) -> Result<Vec<T>> {
+        self.require_impl(resource, &options, caller())
+    }
+
+    /// Exactly one value (strict): more than one is an error; none yet
+    /// returns [`Error::Unsatisfied`](crate::Error::Unsatisfied), which the
+    /// caller propagates with `?`.
+    #[track_caller]
+    pub fn require_one<T: ResourceValue>(&mut self, resource: &Resource<T>) -> Result<T> {
+        let location = caller();
+        match self.require_one_impl(resource, &RequireOptions::new(), location)? {
+            Some(v) => Ok(v),
+            None => Err(crate::Error::Unsatisfied(resource.key().to_string())),
+        }
+    }
+
+    /// At most one value, with options; `None` when nothing is provided and
+    /// the requirement is not strict.
+    #[track_caller]
+    pub fn require_one_with<T: ResourceValue>(
+        &mut self,
+        resource: &Resource<T>,
+        options: RequireOptions,
+    ) -> Result<Option<T>> {
+        let location = caller();
+        match self.require_one_impl(resource, &options, location)? {
+            None if options.strict => Err(crate::Error::Unsatisfied(resource.key().to_string())),
+            other => Ok(other),
+        }
+    }
+
+    fn require_impl<T: ResourceValue>(
+        &mut self,
+        resource: &Resource<T>,
+        options: &RequireOptions,
+        location: String,
+    ) -> Result<Vec<T>> {
+        if let Some(h) = &options.host {
+            if !self.env.environment.hosts.iter().any(|x| &x.name == h) {
+                return Err(crate::Error::usage(format!(
+                    "require of \"{}\" names host {h:?}, which is not in the environment",
+                    resource.key()
+                )));
+            }
+        }
+        self.resources
+            .require(self.root_id, resource.key(), options, &location)
+            .map_err(crate::Error::usage)
+    }
+
+    fn require_one_impl<T: ResourceValue>(
+        &mut self,
+        resource: &Resource<T>,
+        options: &RequireOptions,
+        location: String,
+    ) -> Result<Option<T>> {
+        let mut values = self.require_impl(resource, options, location)?;
+        match values.len() {
+            0 => Ok(None),
+            1 => Ok(values.pop()),
+            n => Err(crate::Error::usage(format!(
+                "resource \"{}\" has {n} values, require_one expects exactly one",
+                resource.key()
+            ))),
+        }
+    }
+
     /// Logs a message; configure-time logs are printed after the model is
     /// configured.
     pub fn log(&mut self, message: impl Into<String>) {
@@ -192,4 +286,10 @@ impl<'a> Configure<'a> {
     pub fn secret_data(&self) -> &Arc<std::collections::BTreeSet<String>> {
         &self.env.secret_data
     }
+}
+
+#[track_caller]
+fn caller() -> String {
+    let l = std::panic::Location::caller();
+    format!("{}:{}", l.file(), l.line())
 }

@@ -1,0 +1,263 @@
+//! The multi-host model: typed resources, the configure fixed point,
+//! dependency order and the configuration errors (batou's error examples).
+
+use batou::environment::Environment;
+use batou::model::{Model, ModelEnv};
+use batou::prelude::*;
+use batou::report::merge;
+
+pub const APPLICATION: Resource<String> = Resource::new("application");
+pub const FIRST: Resource<u32> = Resource::new("first");
+pub const SECOND: Resource<u32> = Resource::new("second");
+pub const LONELY: Resource<String> = Resource::new("lonely");
+pub const MISSING: Resource<String> = Resource::new("missing");
+/// Same key as APPLICATION, other type: a conflict found at configure time.
+pub const APPLICATION_AS_NUMBER: Resource<u64> = Resource::new("application");
+
+#[component]
+pub struct App {}
+impl Component for App {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let me = format!("{}:8080", cx.host_name());
+        cx.provide(&APPLICATION, me)
+    }
+}
+
+#[component]
+pub struct Balancer {
+    backends: Vec<String>,
+}
+impl Component for Balancer {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        self.backends = cx.require(&APPLICATION)?;
+        cx.log(format!("backends: {}", self.backends.join(" ")));
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Cycle1 {}
+impl Component for Cycle1 {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.provide(&FIRST, 1)?;
+        cx.require(&SECOND)?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Cycle2 {}
+impl Component for Cycle2 {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.provide(&SECOND, 2)?;
+        cx.require(&FIRST)?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Lonely {}
+impl Component for Lonely {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.provide(&LONELY, "x".to_string())
+    }
+}
+
+#[component]
+pub struct Needy {}
+impl Component for Needy {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.require(&MISSING)?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct PickyOne {}
+impl Component for PickyOne {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let one: String = cx.require_one(&APPLICATION)?;
+        cx.log(one);
+        Ok(())
+    }
+}
+
+#[component]
+pub struct OnHost {
+    #[attribute(default = "nowhere")]
+    target: String,
+}
+impl Component for OnHost {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.require_with(
+            &APPLICATION,
+            RequireOptions::new().on_host(self.target.clone()),
+        )?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Reversed {}
+impl Component for Reversed {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.require_with(&APPLICATION, RequireOptions::new().reverse())?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct WrongType {}
+impl Component for WrongType {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.require(&APPLICATION_AS_NUMBER)?;
+        Ok(())
+    }
+}
+
+fn configure(cfg: &str) -> (Model, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let env_dir = dir.path().join("environments/test");
+    std::fs::create_dir_all(&env_dir).unwrap();
+    std::fs::write(
+        env_dir.join("environment.cfg"),
+        format!("[environment]\nconnect_method = local\n{cfg}"),
+    )
+    .unwrap();
+    let env = Environment::load(dir.path(), "test").unwrap_or_else(|e| panic!("{:?}", e.0));
+    let (model, errors) = Model::configure(ModelEnv::new(dir.path().to_path_buf(), env));
+    let mut lines = Vec::new();
+    for (report, hosts) in merge(errors) {
+        lines.extend(report.lines().into_iter().map(|l| l.text));
+        if !hosts.is_empty() {
+            lines.push(format!(
+                " Affected hosts: {}",
+                hosts.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    (model, lines)
+}
+
+fn id(model: &Model, host: &str, name: &str) -> usize {
+    model
+        .roots
+        .iter()
+        .position(|r| r.host == host && r.name == name)
+        .unwrap()
+}
+
+#[test]
+fn load_balancer_gets_backends_in_order_and_deploys_after_them() {
+    // The consumer is listed first and on the first host: the fixed point
+    // still gives it both values, sorted by host.
+    let (model, errors) = configure("[hosts]\naaa = balancer\nweb2 = app\nweb1 = app\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    let lb = id(&model, "aaa", "balancer");
+    assert_eq!(model.roots[lb].logs, ["backends: web1:8080 web2:8080"]);
+    let deps: Vec<_> = model.dependencies[lb]
+        .iter()
+        .map(|i| model.roots[*i].host.as_str())
+        .collect();
+    assert_eq!(deps, ["web1", "web2"]);
+    assert!(model.dependencies[id(&model, "web1", "app")].is_empty());
+}
+
+#[test]
+fn reverse_flips_the_order() {
+    let (model, errors) = configure("[hosts]\na = app\nb = reversed\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    let app = id(&model, "a", "app");
+    let rev = id(&model, "b", "reversed");
+    assert!(model.dependencies[app].contains(&rev));
+    assert!(model.dependencies[rev].is_empty());
+}
+
+#[test]
+fn cycles_are_reported_with_the_cycle() {
+    let (_, errors) = configure("[hosts]\nlocalhost = cycle1, cycle2\n");
+    assert_eq!(
+        errors,
+        [
+            "ERROR: Found dependency cycle",
+            "cycle1 depends on",
+            "        cycle2",
+            "cycle2 depends on",
+            "        cycle1",
+        ]
+    );
+}
+
+#[test]
+fn unsatisfied_and_unused_resources() {
+    let (_, errors) = configure("[hosts]\nlocalhost = needy, lonely\n");
+    assert_eq!(
+        errors,
+        [
+            "ERROR: Unused provided resources",
+            "    Resource \"lonely\" provided by lonely with value [\"x\"]",
+            "ERROR: Unsatisfied resource requirements",
+            "    Resource \"missing\" required by needy",
+            "ERROR: 1 remaining unconfigured component(s): needy",
+        ]
+    );
+}
+
+#[test]
+fn host_filtered_requirements_name_the_host() {
+    let (_, errors) = configure("[hosts]\na = app\nb = onhost\n[component:onhost]\ntarget = b\n");
+    assert!(
+        errors.contains(&"    Resource \"application\" on \"b\" required by onhost".to_string()),
+        "{errors:?}"
+    );
+    // Filtered on "a", the value from a is there: the model converges, and
+    // nothing is unused.
+    let (model, errors) =
+        configure("[hosts]\na = app\nb = onhost\n[component:onhost]\ntarget = a\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(model.dependencies[id(&model, "b", "onhost")].contains(&id(&model, "a", "app")));
+    // A host that is not in the environment is a usage error.
+    let (_, errors) = configure("[hosts]\na = app, onhost\n");
+    assert!(
+        errors[0].contains("names host \"nowhere\", which is not in the environment"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn require_one_needs_exactly_one() {
+    let (model, errors) = configure("[hosts]\na = app, pickyone\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(model.roots[id(&model, "a", "pickyone")].logs, ["a:8080"]);
+
+    let (_, errors) = configure("[hosts]\na = app, pickyone\nb = app\n");
+    assert!(
+        errors.contains(&"ERROR: pickyone: resource \"application\" has 2 values, require_one expects exactly one".to_string()),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&" Affected hosts: a".to_string()),
+        "{errors:?}"
+    );
+
+    // Never provided: silently retried, then unsatisfied.
+    let (_, errors) = configure("[hosts]\na = pickyone\n");
+    assert!(
+        errors.contains(&"    Resource \"application\" required by pickyone".to_string()),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn two_types_for_one_key_are_an_error_naming_both() {
+    let (_, errors) = configure("[hosts]\na = app, wrongtype\n");
+    let line = errors
+        .iter()
+        .find(|l| l.contains("is used with two types"))
+        .expect("type conflict reported");
+    assert!(
+        line.contains("alloc::string::String (at batou/tests/model.rs:"),
+        "{line}"
+    );
+    assert!(line.contains("u64 (at batou/tests/model.rs:"), "{line}");
+}
