@@ -134,12 +134,15 @@ struct Subscription {
     seen: u64,
 }
 
+/// A provided value and how it prints.
+type Provided = (Arc<dyn Any + Send + Sync>, String);
+
 struct KeyEntry {
     type_id: TypeId,
     type_name: &'static str,
     location: String,
     /// Values per providing root, ordered by (host, root name, root id).
-    providers: BTreeMap<(String, String, RootId), Vec<(Arc<dyn Any + Send + Sync>, String)>>,
+    providers: BTreeMap<(String, String, RootId), Vec<Provided>>,
     subscribers: Vec<Subscription>,
     /// Bumped whenever the provided values change.
     version: u64,
