@@ -1,13 +1,15 @@
 //! `batou deploy ENV`: load, configure, connect, deploy, summarize.
 
-use crate::agent::client::AgentConnection;
+use crate::agent::client::{AgentConnection, AgentEvent, Deployer};
 use crate::environment::{duplicate_components, Environment};
 use crate::model::{Model, ModelEnv};
 use crate::output::{format_duration, Color, Style, Terminal};
 use crate::report::{self, Report};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Instant;
 
 /// Options of `deploy`.
@@ -248,7 +250,8 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
     }
     let connect_time = started.elapsed().as_secs_f64();
 
-    // Deploy the roots in host order, then cfg order.
+    // Deploy: roots in dependency order, up to `jobs` at once, across
+    // hosts and within a host.
     let deploy_started = Instant::now();
     term.section(
         if opts.predict_only {
@@ -258,51 +261,28 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         },
         None,
     );
-    let mut failed = false;
-    for root in &model.roots {
-        if root.host_ignored || root.ignore {
-            let why = if root.host_ignored {
-                "Host ignored"
-            } else {
-                "Component ignored"
-            };
-            term.line(&crate::output::Line::new(
-                format!(
-                    "⏭️ {}: Skipping component {} ... ({why})",
-                    root.host, root.name
-                ),
-                Style::color(Color::Red),
-            ));
-            continue;
-        }
-        let Some((_, agent)) = agents.iter_mut().find(|(h, _)| *h == root.host) else {
-            continue;
-        };
-        term.step(
-            &root.host,
-            &format!("Scheduling component {} ...", root.name),
-            Some("⚪"),
-        );
-        match agent.deploy(&root.name, opts.predict_only, |line| term.line(&line)) {
-            Ok(None) => {}
-            Ok(Some(lines)) => {
-                for l in lines {
-                    term.line(&l);
-                }
-                failed = true;
-                break;
-            }
-            Err(e) => {
-                term.error(&e.to_string());
-                failed = true;
-                break;
-            }
-        }
+    if opts.debug {
+        term.step("main", &format!("Number of jobs: {}", env.jobs), Some("⚙️"));
     }
-    for (_, agent) in agents {
-        agent.close();
+    let (tx, rx) = mpsc::channel();
+    let mut deployers: Vec<(String, Deployer)> = agents
+        .into_iter()
+        .enumerate()
+        .map(|(i, (host, agent))| (host, agent.into_deployer(i, tx.clone())))
+        .collect();
+    drop(tx);
+    let ok = schedule(
+        &model,
+        &mut deployers,
+        &rx,
+        env.jobs,
+        opts.predict_only,
+        term,
+    );
+    for (_, d) in deployers {
+        d.close();
     }
-    if failed {
+    if !ok {
         return Err(Step::Deploy);
     }
     let deploy_time = deploy_started.elapsed().as_secs_f64();
@@ -314,6 +294,120 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         format_duration(Some(deploy_time)),
     ));
     Ok(())
+}
+
+/// Runs the deployment of all roots: a root starts when every root it
+/// depends on has finished, at most `jobs` at a time. Ignored roots (and
+/// roots of ignored hosts) are skipped and count as done. The first failure
+/// stops new work; running roots finish and every failure is reported.
+fn schedule(
+    model: &Model,
+    deployers: &mut [(String, Deployer)],
+    events: &mpsc::Receiver<(usize, AgentEvent)>,
+    jobs: usize,
+    predict: bool,
+    term: &Terminal,
+) -> bool {
+    let n = model.roots.len();
+    let mut done = vec![false; n];
+    let mut started = vec![false; n];
+    let mut running: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut failed = false;
+    loop {
+        // Start (or skip) everything that is ready, in root order.
+        let mut progress = true;
+        while progress && !failed {
+            progress = false;
+            for id in 0..n {
+                if started[id] || !model.dependencies[id].iter().all(|d| done[*d]) {
+                    continue;
+                }
+                let root = &model.roots[id];
+                if root.host_ignored || root.ignore {
+                    let why = if root.host_ignored {
+                        "Host ignored"
+                    } else {
+                        "Component ignored"
+                    };
+                    term.line(&crate::output::Line::new(
+                        format!(
+                            "⏭️ {}: Skipping component {} ... ({why})",
+                            root.host, root.name
+                        ),
+                        Style::color(Color::Red),
+                    ));
+                    started[id] = true;
+                    done[id] = true;
+                    progress = true;
+                    continue;
+                }
+                if running.len() >= jobs.max(1) {
+                    break;
+                }
+                let Some((_, deployer)) = deployers.iter_mut().find(|(h, _)| *h == root.host)
+                else {
+                    continue;
+                };
+                term.step(
+                    &root.host,
+                    &format!("Scheduling component {} ...", root.name),
+                    Some("⚪"),
+                );
+                started[id] = true;
+                if let Err(e) = deployer.deploy(id as u64, &root.name, predict) {
+                    term.error(&e.to_string());
+                    failed = true;
+                    break;
+                }
+                running.insert(id as u64, id);
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        let Ok((index, event)) = events.recv() else {
+            term.error("lost all agents");
+            return false;
+        };
+        match event {
+            AgentEvent::Output { line, .. } => term.line(&line),
+            AgentEvent::Deployed { id, error } => {
+                let Some(root) = running.remove(&id) else {
+                    continue;
+                };
+                match error {
+                    None => done[root] = true,
+                    Some(lines) => {
+                        for l in lines {
+                            term.line(&l);
+                        }
+                        failed = true;
+                    }
+                }
+            }
+            AgentEvent::Lost { message } => {
+                let host = deployers
+                    .get(index)
+                    .map(|(h, _)| h.clone())
+                    .unwrap_or_default();
+                term.error(&format!("{host}: {message}"));
+                failed = true;
+                running.retain(|_, r| model.roots[*r].host != host);
+            }
+        }
+    }
+    if !failed && !done.iter().all(|d| *d) {
+        let stuck: Vec<&str> = (0..n)
+            .filter(|i| !done[*i])
+            .map(|i| model.roots[i].name.as_str())
+            .collect();
+        term.error(&format!(
+            "Components could not be scheduled: {}",
+            stuck.join(", ")
+        ));
+        return false;
+    }
+    !failed
 }
 
 /// `.batou-lock`: one deployment per project directory at a time. Holds an

@@ -214,8 +214,9 @@ pub struct Root {
     pub ignore: bool,
     /// The host is ignored.
     pub host_ignored: bool,
-    /// The configured tree (`None` if configuring failed).
-    pub node: Option<Node>,
+    /// The configured tree (`None` if configuring failed). Behind a mutex:
+    /// different roots deploy concurrently.
+    pub node: std::sync::Mutex<Option<Node>>,
     /// Configure-time log lines.
     pub logs: Vec<String>,
 }
@@ -246,7 +247,7 @@ impl Model {
                     name: spec.name.clone(),
                     ignore: spec.ignore,
                     host_ignored: host.ignore,
-                    node: None,
+                    node: std::sync::Mutex::new(None),
                     logs: Vec::new(),
                 });
             }
@@ -296,9 +297,11 @@ impl Model {
                 );
                 resources.finish_root(id);
                 match result {
-                    Ok(node) => root.node = Some(node),
+                    Ok(node) => {
+                        *root.node.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(node)
+                    }
                     Err(mut e) => {
-                        root.node = None;
+                        *root.node.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
                         errors.append(&mut e);
                         retry.insert(id);
                     }
@@ -381,7 +384,7 @@ impl Model {
 
     /// Deploys one root (by host and name), streaming output to `sink`.
     pub fn deploy_root(
-        &mut self,
+        &self,
         host: &str,
         name: &str,
         predict: bool,
@@ -400,17 +403,14 @@ impl Model {
             predict,
             sink,
         };
-        let Some(root) = self
-            .roots
-            .iter_mut()
-            .find(|r| r.host == host && r.name == name)
-        else {
+        let Some(root) = self.roots.iter().find(|r| r.host == host && r.name == name) else {
             return Err(vec![Line::new(
                 format!("ERROR: no component {name} on host {host}"),
                 Style::bold_color(Color::Red),
             )]);
         };
-        let Some(node) = root.node.as_mut() else {
+        let mut guard = root.node.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(node) = guard.as_mut() else {
             return Err(vec![Line::new(
                 format!("ERROR: component {name} on host {host} is not configured"),
                 Style::bold_color(Color::Red),

@@ -7,11 +7,12 @@ use crate::report::Report;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
 
 /// A running agent.
 pub struct AgentConnection {
     host: String,
-    child: Child,
+    child: ChildGuard,
     writer: BufWriter<ChildStdin>,
     reader: BufReader<ChildStdout>,
 }
@@ -52,7 +53,7 @@ impl AgentConnection {
         };
         let mut conn = AgentConnection {
             host: host.to_string(),
-            child,
+            child: ChildGuard(child),
             writer: BufWriter::new(stdin),
             reader: BufReader::new(stdout),
         };
@@ -83,7 +84,12 @@ impl AgentConnection {
         match read_frame(&mut self.reader) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => {
-                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                let status = self
+                    .child
+                    .0
+                    .wait()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
                 Err(self.error(format!("the agent exited unexpectedly ({status})")))
             }
             Err(e) => Err(self.error(format!("broken channel to the agent: {e}"))),
@@ -123,40 +129,116 @@ impl AgentConnection {
         }
     }
 
-    /// Deploys a root, passing every output line to `on_line`. `Ok(None)`:
-    /// success; `Ok(Some(lines))`: the root failed with this report.
-    pub fn deploy(
-        &mut self,
-        root: &str,
-        predict: bool,
-        mut on_line: impl FnMut(Line),
-    ) -> Result<Option<Vec<Line>>, ConnectionError> {
-        self.send(&Request::Deploy {
-            root: root.to_string(),
-            predict,
-        })?;
-        loop {
-            match self.receive()? {
-                Response::Output(line) => on_line(line),
-                Response::Deployed { error } => return Ok(error),
-                Response::Failed { message } => return Err(self.error(message)),
-                other => return Err(self.error(format!("unexpected answer to deploy: {other:?}"))),
+    /// Switches to the deployment phase: a thread reads the agent's
+    /// answers and forwards them, tagged with `index`, to `events`.
+    pub fn into_deployer(
+        self,
+        index: usize,
+        events: mpsc::Sender<(usize, AgentEvent)>,
+    ) -> Deployer {
+        let AgentConnection {
+            host,
+            child,
+            writer,
+            mut reader,
+        } = self;
+        let reader_thread = std::thread::spawn(move || loop {
+            let event = match read_frame::<Response>(&mut reader) {
+                Ok(Some(Response::Output { id, line })) => AgentEvent::Output { id, line },
+                Ok(Some(Response::Deployed { id, error })) => AgentEvent::Deployed { id, error },
+                Ok(Some(Response::Failed { message })) => AgentEvent::Lost { message },
+                Ok(Some(other)) => AgentEvent::Lost {
+                    message: format!("unexpected answer during deployment: {other:?}"),
+                },
+                Ok(None) => AgentEvent::Lost {
+                    message: "the agent closed the connection".into(),
+                },
+                Err(e) => AgentEvent::Lost {
+                    message: format!("broken channel to the agent: {e}"),
+                },
+            };
+            let last = matches!(event, AgentEvent::Lost { .. });
+            if events.send((index, event)).is_err() || last {
+                return;
             }
+        });
+        Deployer {
+            host,
+            child,
+            writer,
+            reader_thread: Some(reader_thread),
         }
-    }
-
-    /// Says goodbye and waits for the agent to exit.
-    pub fn close(mut self) {
-        let _ = self.send(&Request::Bye);
-        let _ = self.child.wait();
     }
 }
 
-impl Drop for AgentConnection {
+/// What an agent reports during the deployment phase.
+#[derive(Debug)]
+pub enum AgentEvent {
+    /// A line of output of deployment `id`.
+    Output {
+        /// The deployment.
+        id: u64,
+        /// The line.
+        line: Line,
+    },
+    /// Deployment `id` finished (`Some`: the error report).
+    Deployed {
+        /// The deployment.
+        id: u64,
+        /// The error report, if it failed.
+        error: Option<Vec<Line>>,
+    },
+    /// The connection is gone or the agent refused to go on.
+    Lost {
+        /// Why.
+        message: String,
+    },
+}
+
+/// An agent in the deployment phase: requests go out here, answers arrive
+/// as [`AgentEvent`]s.
+pub struct Deployer {
+    host: String,
+    child: ChildGuard,
+    writer: BufWriter<ChildStdin>,
+    reader_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Deployer {
+    /// Asks the agent to deploy a root; answers carry `id`.
+    pub fn deploy(&mut self, id: u64, root: &str, predict: bool) -> Result<(), ConnectionError> {
+        write_frame(
+            &mut self.writer,
+            &Request::Deploy {
+                id,
+                root: root.to_string(),
+                predict,
+            },
+        )
+        .map_err(|e| ConnectionError {
+            host: self.host.clone(),
+            message: format!("lost connection to the agent: {e}"),
+        })
+    }
+
+    /// Says goodbye and waits for the agent (and its running deployments).
+    pub fn close(mut self) {
+        let _ = write_frame(&mut self.writer, &Request::Bye);
+        let _ = self.child.0.wait();
+        if let Some(t) = self.reader_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Kills the agent process if it is still running when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

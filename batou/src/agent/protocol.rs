@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -36,8 +36,11 @@ pub enum Request {
         /// The host the agent serves.
         host: String,
     },
-    /// Deploy one root component.
+    /// Deploy one root component. Several may run at once; answers carry
+    /// the same `id`.
     Deploy {
+        /// Chosen by the controller, echoed in the answers.
+        id: u64,
         /// Root component name.
         root: String,
         /// `-P`: verify only.
@@ -63,9 +66,16 @@ pub enum Response {
         errors: Vec<Report>,
     },
     /// A line of deployment output.
-    Output(Line),
+    Output {
+        /// The deployment this line belongs to.
+        id: u64,
+        /// The line.
+        line: Line,
+    },
     /// A root finished: `None` on success, else the lines of the error.
     Deployed {
+        /// The deployment that finished.
+        id: u64,
         /// The error report, if the root failed.
         error: Option<Vec<Line>>,
     },
@@ -117,6 +127,7 @@ mod tests {
         write_frame(
             &mut buf,
             &Request::Deploy {
+                id: 7,
                 root: "tick".into(),
                 predict: true,
             },
@@ -125,7 +136,7 @@ mod tests {
         write_frame(&mut buf, &Request::Bye).unwrap();
         let mut r = buf.as_slice();
         let a: Request = read_frame(&mut r).unwrap().unwrap();
-        assert!(matches!(a, Request::Deploy { ref root, predict: true } if root == "tick"));
+        assert!(matches!(a, Request::Deploy { id: 7, ref root, predict: true } if root == "tick"));
         assert!(matches!(
             read_frame::<Request>(&mut r).unwrap(),
             Some(Request::Bye)

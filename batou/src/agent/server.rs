@@ -1,11 +1,15 @@
 //! The agent side: serve requests from stdin, answer on stdout.
+//!
+//! Requests are read by the main thread; every `Deploy` runs on its own
+//! thread, so several roots of one host deploy at once when the controller
+//! asks for it (`-j`). Answers carry the request's id.
 
 use super::protocol::{read_frame, write_frame, Request, Response, PROTOCOL_VERSION};
 use crate::environment::Environment;
 use crate::model::{Model, ModelEnv};
 use crate::output::Line;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,32 +25,28 @@ pub fn serve() -> i32 {
         eprintln!("batou agent: cannot set up the protocol channel");
         return 1;
     }
-    // SAFETY: proto_fd is a fresh descriptor owned by nothing else.
-    let out = unsafe { File::from_raw_fd(proto_fd) };
-    let writer = Mutex::new(BufWriter::new(out));
     // A local agent dies with its controller (SIGKILL of the controller must
     // not leave an agent deploying on its own).
     // SAFETY: prctl with constant arguments.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
+    // SAFETY: proto_fd is a fresh descriptor owned by nothing else.
+    let out = unsafe { File::from_raw_fd(proto_fd) };
+    let writer = Mutex::new(BufWriter::new(out));
     let mut reader = BufReader::new(std::io::stdin().lock());
     let send = |msg: &Response| -> bool {
         let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
         write_frame(&mut *w, msg).is_ok()
     };
 
-    let mut model: Option<(Model, String)> = None;
-    loop {
+    // Phase 1: hello and configure.
+    let (model, host) = loop {
         let req: Request = match read_frame(&mut reader) {
             Ok(Some(r)) => r,
-            Ok(None) => return 0,
-            Err(e) => {
-                eprintln!("batou agent: broken channel: {e}");
-                return 1;
-            }
+            Ok(None) | Err(_) => return 0,
         };
-        let ok = match req {
+        match req {
             Request::Hello { protocol, version } => {
                 if protocol != PROTOCOL_VERSION {
                     send(&Response::Failed {
@@ -57,10 +57,12 @@ pub fn serve() -> i32 {
                     });
                     return 1;
                 }
-                send(&Response::Hello {
+                if !send(&Response::Hello {
                     protocol: PROTOCOL_VERSION,
                     version: crate::VERSION.to_string(),
-                })
+                }) {
+                    return 1;
+                }
             }
             Request::Configure {
                 project_root,
@@ -71,40 +73,61 @@ pub fn serve() -> i32 {
                 if !env.hosts.iter().any(|h| h.name == host) {
                     send(&Response::Failed {
                         message: format!("host {host} is not part of environment {}", env.name),
-                    })
-                } else {
-                    let (m, errors) =
-                        Model::configure(ModelEnv::new(PathBuf::from(project_root), env));
-                    model = Some((m, host));
-                    send(&Response::Configured { errors })
+                    });
+                    return 1;
                 }
+                let (m, errors) = Model::configure(ModelEnv::new(PathBuf::from(project_root), env));
+                if !send(&Response::Configured { errors }) {
+                    return 1;
+                }
+                break (m, host);
             }
-            Request::Deploy { root, predict } => match model.as_mut() {
-                None => send(&Response::Failed {
+            Request::Bye => return 0,
+            Request::Deploy { .. } => {
+                send(&Response::Failed {
                     message: "deploy before configure".into(),
-                }),
-                Some((m, host)) => {
+                });
+                return 1;
+            }
+        }
+    };
+
+    // Phase 2: deployments, each on its own thread.
+    let model = &model;
+    let host = host.as_str();
+    let send = &send;
+    std::thread::scope(|scope| loop {
+        let req: Request = match read_frame(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(_) => return 0,
+        };
+        match req {
+            Request::Deploy { id, root, predict } => {
+                scope.spawn(move || {
                     let sink = |line: Line| {
-                        if !send(&Response::Output(line)) {
+                        if !send(&Response::Output { id, line }) {
                             // The controller is gone: stop here. Every
                             // change is atomic, the next run converges.
                             std::process::exit(3);
                         }
                     };
-                    let result = m.deploy_root(host, &root, predict, &sink);
-                    send(&Response::Deployed {
+                    let result = model.deploy_root(host, &root, predict, &sink);
+                    if !send(&Response::Deployed {
+                        id,
                         error: result.err(),
-                    })
-                }
-            },
-            Request::Bye => {
-                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = w.flush();
-                return 0;
+                    }) {
+                        std::process::exit(3);
+                    }
+                });
             }
-        };
-        if !ok {
-            return 1;
+            // Running deployments finish first: the scope joins them.
+            Request::Bye => return 0,
+            Request::Hello { .. } | Request::Configure { .. } => {
+                send(&Response::Failed {
+                    message: "unexpected request after configure".into(),
+                });
+                return 1;
+            }
         }
-    }
+    })
 }
