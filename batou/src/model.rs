@@ -17,11 +17,16 @@ use crate::resources::{Resources, RootId, RootInfo};
 use crate::template::{Templates, Value};
 use crate::Error;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// How often one root may be configured again within one round of the
+/// configure loop before it waits for the next round (where a repeating
+/// working set is reported as not converging).
+const MAX_RUNS_PER_ROUND: usize = 8;
 
 /// Marker the deployment crate registers (via `check_environments!()`), so
 /// the runtime knows which components are the project's own.
@@ -45,6 +50,7 @@ pub struct ModelEnv {
     pub environment_value: Value,
     /// Secret values, for masking diffs.
     pub secret_data: Arc<BTreeSet<String>>,
+    host_values: HashMap<String, Value>,
     registry: HashMap<(&'static str, &'static str), &'static Registration>,
     by_name: HashMap<&'static str, &'static Registration>,
     deployment_manifest: Option<&'static str>,
@@ -74,7 +80,8 @@ impl ModelEnv {
                 Value::from(environment.connect_method.as_str()),
             ),
         ]);
-        ModelEnv {
+        let mut model_env = ModelEnv {
+            host_values: HashMap::new(),
             project_root,
             environment,
             templates: Templates::new(),
@@ -86,7 +93,14 @@ impl ModelEnv {
                 .into_iter()
                 .next()
                 .map(|d| d.manifest_dir),
-        }
+        };
+        model_env.host_values = model_env
+            .environment
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), model_env.host_value(h)))
+            .collect();
+        model_env
     }
 
     /// Renders a template with `component`, `host`, `environment` and the
@@ -99,13 +113,7 @@ impl ModelEnv {
         component: Value,
         extra: Option<&Value>,
     ) -> Result<String, crate::template::TemplateError> {
-        let host_value = self
-            .environment
-            .hosts
-            .iter()
-            .find(|h| h.name == host)
-            .map(|h| self.host_value(h))
-            .unwrap_or_default();
+        let host_value = self.host_values.get(host).cloned().unwrap_or_default();
         let mut ctx: Vec<(String, Value)> = vec![
             ("component".into(), component),
             ("host".into(), host_value),
@@ -260,12 +268,7 @@ impl Model {
             })
             .collect();
         let mut resources = Resources::new(infos);
-        let host_values: BTreeMap<&str, Value> = env
-            .environment
-            .hosts
-            .iter()
-            .map(|h| (h.name.as_str(), env.host_value(h)))
-            .collect();
+        let host_values = &env.host_values;
         let specs: Vec<(&Host, &RootSpec)> = env
             .environment
             .hosts
@@ -279,13 +282,21 @@ impl Model {
         loop {
             errors = Vec::new();
             history.push(working.clone());
-            let mut retry = BTreeSet::new();
-            for &id in &working {
+            // Roots whose values changed are configured again within the
+            // same round when something they read changed (a chain of
+            // providers resolves in one round, not one round per link).
+            let mut queue: VecDeque<RootId> = working.iter().copied().collect();
+            let mut queued: BTreeSet<RootId> = working.clone();
+            let mut runs: BTreeMap<RootId, usize> = BTreeMap::new();
+            let mut failures: BTreeMap<RootId, Vec<Report>> = BTreeMap::new();
+            while let Some(id) = queue.pop_front() {
+                queued.remove(&id);
+                *runs.entry(id).or_default() += 1;
                 let (host, spec) = specs[id];
                 resources.reset_root(id);
                 let root = &mut roots[id];
                 root.logs.clear();
-                let host_value = &host_values[host.name.as_str()];
+                let host_value = &host_values[&host.name];
                 let result = configure_root(
                     &env,
                     host,
@@ -295,17 +306,29 @@ impl Model {
                     &mut resources,
                     id,
                 );
-                resources.finish_root(id);
+                let readers = resources.finish_root(id);
                 match result {
                     Ok(node) => {
-                        *root.node.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(node)
+                        *root.node.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(node);
+                        failures.remove(&id);
                     }
-                    Err(mut e) => {
+                    Err(e) => {
                         *root.node.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
-                        errors.append(&mut e);
-                        retry.insert(id);
+                        failures.insert(id, e);
                     }
                 }
+                for r in readers {
+                    if !queued.contains(&r)
+                        && runs.get(&r).copied().unwrap_or(0) < MAX_RUNS_PER_ROUND
+                    {
+                        queued.insert(r);
+                        queue.push_back(r);
+                    }
+                }
+            }
+            let mut retry: BTreeSet<RootId> = failures.keys().copied().collect();
+            for (_, mut e) in failures {
+                errors.append(&mut e);
             }
             retry.extend(resources.dirty_roots());
             let unsatisfied = resources.unsatisfied();

@@ -48,7 +48,7 @@ pub type RootId = usize;
 
 /// A resource key with the type of its values.
 pub struct Resource<T> {
-    key: &'static str,
+    key: std::borrow::Cow<'static, str>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -56,13 +56,20 @@ impl<T> Resource<T> {
     /// A key; declare it once as a `const` and share it.
     pub const fn new(key: &'static str) -> Self {
         Resource {
-            key,
+            key: std::borrow::Cow::Borrowed(key),
+            _type: PhantomData,
+        }
+    }
+    /// A key computed at run time (e.g. one per instance of something).
+    pub fn named(key: impl Into<String>) -> Self {
+        Resource {
+            key: std::borrow::Cow::Owned(key.into()),
             _type: PhantomData,
         }
     }
     /// The key.
-    pub fn key(&self) -> &'static str {
-        self.key
+    pub fn key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -293,9 +300,11 @@ impl Resources {
 
     /// After `root` was configured: keys whose values it changed get a new
     /// version, which makes the roots that read the old values dirty.
-    pub fn finish_root(&mut self, root: RootId) {
+    /// Returns those roots.
+    pub fn finish_root(&mut self, root: RootId) -> BTreeSet<RootId> {
         let mut keys: BTreeSet<String> = self.before.keys().cloned().collect();
         keys.extend(self.touched[root].iter().cloned());
+        let mut readers = BTreeSet::new();
         for key in keys {
             let Some(entry) = self.keys.get_mut(&key) else {
                 continue;
@@ -309,9 +318,17 @@ impl Resources {
             let old = self.before.get(&key).cloned().unwrap_or_default();
             if now != old {
                 entry.version += 1;
+                readers.extend(
+                    entry
+                        .subscribers
+                        .iter()
+                        .filter(|s| !s.dirty && s.root != root)
+                        .map(|s| s.root),
+                );
             }
         }
         self.before.clear();
+        readers
     }
 
     /// Roots that read values that changed since (and want to see changes).

@@ -138,11 +138,22 @@ fn load_balancer_deploys_after_its_backends() {
     let out = p.batou(&["deploy", "-j", "3", "local"]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    assert_eq!(p.read("work/balancer/haproxy.cfg"), "backend app\n    server web1:8080\n    server web2:8080\n");
+    assert_eq!(
+        p.read("work/balancer/haproxy.cfg"),
+        "backend app\n    server web1:8080\n    server web2:8080\n"
+    );
     let lines: Vec<&str> = text.lines().collect();
-    let pos = |needle: &str| lines.iter().position(|l| *l == needle).unwrap_or_else(|| panic!("{needle:?} missing:\n{text}"));
+    let pos = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| *l == needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing:\n{text}"))
+    };
     for h in ["lb", "web1", "web2"] {
-        pos(&format!("🌐 {h}: Connecting via local ({}/3)", ["lb", "web1", "web2"].iter().position(|x| *x == h).unwrap() + 1));
+        pos(&format!(
+            "🌐 {h}: Connecting via local ({}/3)",
+            ["lb", "web1", "web2"].iter().position(|x| *x == h).unwrap() + 1
+        ));
     }
     let lb = pos("⚪ lb: Scheduling component balancer ...");
     // Both providers are scheduled together (-j 3), before the consumer.
@@ -173,16 +184,25 @@ fn jobs_run_roots_of_one_host_in_parallel_but_never_before_their_providers() {
     // Four 1-second roots overlap...
     let first_end = times.iter().map(|t| t.1).min().unwrap();
     let last_start = times.iter().map(|t| t.0).max().unwrap();
-    assert!(last_start < first_end, "the sleepers did not overlap: {times:?}");
+    assert!(
+        last_start < first_end,
+        "the sleepers did not overlap: {times:?}"
+    );
     // ...and the consumer starts after all of them.
-    assert!(times.iter().all(|t| t.1 <= after), "after started early: {times:?} {after}");
+    assert!(
+        times.iter().all(|t| t.1 <= after),
+        "after started early: {times:?} {after}"
+    );
 
     let started = Instant::now();
     let out = p.batou(&["deploy", "-j", "1", "parallel"]);
     let sequential = started.elapsed().as_secs_f64();
     assert!(out.status.success());
     assert!(sequential >= 4.0, "sequential took {sequential:.2}s");
-    assert!(parallel < sequential - 2.0, "-j 4 took {parallel:.2}s, -j 1 {sequential:.2}s");
+    assert!(
+        parallel < sequential - 2.0,
+        "-j 4 took {parallel:.2}s, -j 1 {sequential:.2}s"
+    );
 }
 
 #[test]
@@ -192,9 +212,18 @@ fn ignored_hosts_and_components_are_skipped_but_configured() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("⏭️ web2: Connection ignored (2/2)"), "{text}");
-    assert!(text.contains("⏭️ web1: Skipping component balancer ... (Component ignored)"), "{text}");
-    assert!(text.contains("⏭️ web2: Skipping component app ... (Host ignored)"), "{text}");
-    assert!(text.contains("⚪ web1: Scheduling component app ..."), "{text}");
+    assert!(
+        text.contains("⏭️ web1: Skipping component balancer ... (Component ignored)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("⏭️ web2: Skipping component app ... (Host ignored)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("⚪ web1: Scheduling component app ..."),
+        "{text}"
+    );
     assert!(!p.path.join("work/balancer").exists());
 }
 
