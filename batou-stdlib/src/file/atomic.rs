@@ -50,6 +50,33 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io:
     result
 }
 
+/// Whether a temp file name belongs to a process that no longer runs (a
+/// killed earlier run). Temp files of running processes, this one included,
+/// may be in the middle of a write and are left alone.
+fn is_stale(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() as i32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks whether the process exists.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A killed process may linger as a zombie until it is reaped.
+    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    !exists || zombie
+}
+
 /// Removes temp files a killed earlier run left next to `path`.
 pub fn remove_stale_temps(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -64,7 +91,7 @@ pub fn remove_stale_temps(path: &Path) {
         return;
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
+        if is_stale(&e.file_name().to_string_lossy(), &prefix) {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -96,14 +123,33 @@ mod tests {
         write_atomic(&p, b"one", Some(0o600)).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o751)).unwrap();
-        fs::write(d.path().join(".f.batou-tmp-1-1"), b"stale").unwrap();
+        // A temp file of a dead process is removed; one of a running
+        // process (this one) is not.
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let mut dead = dead;
+        dead.wait().unwrap();
+        fs::write(
+            d.path().join(format!(".f.batou-tmp-{dead_pid}-1")),
+            b"stale",
+        )
+        .unwrap();
+        let mine = format!(".f.batou-tmp-{}-999", std::process::id());
+        fs::write(d.path().join(&mine), b"in flight").unwrap();
         write_atomic(&p, b"two", None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o751);
-        let names: Vec<_> = fs::read_dir(d.path())
+        let mut names: Vec<_> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                std::ffi::OsString::from(mine),
+                std::ffi::OsString::from("f")
+            ]
+        );
     }
 }
