@@ -137,6 +137,46 @@ pub struct Override {
 pub struct LoadErrors(pub Vec<Report>);
 
 impl Environment {
+    /// An environment with batou's defaults and no hosts (`ssh`, `sync`,
+    /// timeout 3, `~/deployment`, one job, IPv4 required).
+    pub fn new(name: impl Into<String>, cfg_path: impl Into<String>) -> Environment {
+        Environment {
+            name: name.into(),
+            cfg_path: cfg_path.into(),
+            connect_method: "ssh".into(),
+            update_method: "sync".into(),
+            service_user: None,
+            host_domain: None,
+            platform: None,
+            branch: None,
+            timeout: 3,
+            target_directory: "~/deployment".into(),
+            jobs: 1,
+            require_v4: "True".into(),
+            require_v6: "False".into(),
+            hosts: Vec::new(),
+            overrides: BTreeMap::new(),
+            resolver: BTreeMap::new(),
+            vfs: BTreeMap::new(),
+        }
+    }
+
+    /// A host with this environment's domain, no components.
+    pub fn new_host(&self, name: &str) -> Host {
+        Host {
+            name: name.to_string(),
+            fqdn: match &self.host_domain {
+                Some(d) => format!("{name}.{d}"),
+                None => name.to_string(),
+            },
+            ignore: false,
+            platform: None,
+            service_user: None,
+            data: BTreeMap::new(),
+            components: Vec::new(),
+        }
+    }
+
     /// The platform of a host: `-p`, then the host's, then the environment's.
     pub fn platform_of(&self, host: &Host) -> Option<String> {
         host.platform.clone().or_else(|| self.platform.clone())
@@ -207,25 +247,7 @@ impl<'a> Loader<'a> {
             cfg,
             known,
             errors: Vec::new(),
-            env: Environment {
-                name: name.to_string(),
-                cfg_path: cfg.path.display().to_string(),
-                connect_method: "ssh".into(),
-                update_method: "sync".into(),
-                service_user: None,
-                host_domain: None,
-                platform: None,
-                branch: None,
-                timeout: 3,
-                target_directory: "~/deployment".into(),
-                jobs: 1,
-                require_v4: "True".into(),
-                require_v6: "False".into(),
-                hosts: Vec::new(),
-                overrides: BTreeMap::new(),
-                resolver: BTreeMap::new(),
-                vfs: BTreeMap::new(),
-            },
+            env: Environment::new(name, cfg.path.display().to_string()),
         }
     }
 
@@ -426,18 +448,7 @@ impl<'a> Loader<'a> {
     }
 
     fn new_host(&self, name: &str) -> Host {
-        Host {
-            name: name.to_string(),
-            fqdn: match &self.env.host_domain {
-                Some(d) => format!("{name}.{d}"),
-                None => name.to_string(),
-            },
-            ignore: false,
-            platform: None,
-            service_user: None,
-            data: BTreeMap::new(),
-            components: Vec::new(),
-        }
+        self.env.new_host(name)
     }
 
     fn hosts_section(&mut self, s: &Section, hosts: &mut BTreeMap<String, (Host, usize)>) {

@@ -33,11 +33,10 @@
 //! ```
 
 use crate::component::{Component, DynComponent};
-use crate::environment::{Environment, Host};
+use crate::environment::Environment;
 use crate::model::{DeployRun, ModelEnv, Node};
 use crate::output::Line;
 use crate::report::Report;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -52,33 +51,10 @@ pub struct TestRoot {
 impl TestRoot {
     /// A root in `project_root` (its definition directory too).
     pub fn new(project_root: &Path) -> TestRoot {
-        let environment = Environment {
-            name: "test".into(),
-            cfg_path: "environments/test/environment.cfg".into(),
-            connect_method: "local".into(),
-            update_method: "sync".into(),
-            service_user: None,
-            host_domain: None,
-            platform: None,
-            branch: None,
-            timeout: 3,
-            target_directory: "~/deployment".into(),
-            jobs: 1,
-            require_v4: "True".into(),
-            require_v6: "False".into(),
-            hosts: vec![Host {
-                name: "localhost".into(),
-                fqdn: "localhost".into(),
-                ignore: false,
-                platform: None,
-                service_user: None,
-                data: BTreeMap::new(),
-                components: Vec::new(),
-            }],
-            overrides: BTreeMap::new(),
-            resolver: BTreeMap::new(),
-            vfs: BTreeMap::new(),
-        };
+        let mut environment = Environment::new("test", "environments/test/environment.cfg");
+        environment.connect_method = "local".into();
+        let host = environment.new_host("localhost");
+        environment.hosts.push(host);
         TestRoot {
             env: ModelEnv::new(project_root.to_path_buf(), environment),
             node: None,

@@ -539,22 +539,54 @@ impl Component for Owner {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let uid = users::uid(&self.owner)
-            .ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
-        let current = fs::symlink_metadata(&self.path).map(|m| m.uid()).ok();
-        ensure!(current == Some(uid), "owner of {} differs", self.path);
-        Ok(())
+        OWNER.verify(&self.path, &self.owner)
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let uid = users::uid(&self.owner)
-            .ok_or_else(|| Error::usage(format!("unknown user {:?}", self.owner)))?;
-        std::os::unix::fs::lchown(&self.path, Some(uid), None).map_err(io(format!(
-            "changing the owner of {} to {}",
-            self.path, self.owner
-        )))
+        OWNER.update(&self.path, &self.owner)
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
+    }
+}
+
+/// What Owner and Group share: an id of a path, given by name or number.
+struct IdAttribute {
+    what: &'static str,
+    lookup: fn(&str) -> Option<u32>,
+    current: fn(&fs::Metadata) -> u32,
+    set: fn(&str, u32) -> std::io::Result<()>,
+}
+
+const OWNER: IdAttribute = IdAttribute {
+    what: "user",
+    lookup: users::uid,
+    current: |m| m.uid(),
+    set: |p, id| std::os::unix::fs::lchown(p, Some(id), None),
+};
+
+const GROUP: IdAttribute = IdAttribute {
+    what: "group",
+    lookup: users::gid,
+    current: |m| m.gid(),
+    set: |p, id| std::os::unix::fs::lchown(p, None, Some(id)),
+};
+
+impl IdAttribute {
+    fn id(&self, name: &str) -> Result<u32> {
+        (self.lookup)(name).ok_or_else(|| Error::usage(format!("unknown {} {name:?}", self.what)))
+    }
+    fn verify(&self, path: &str, name: &str) -> Result<()> {
+        let id = self.id(name)?;
+        let current = fs::symlink_metadata(path).map(|m| (self.current)(&m)).ok();
+        ensure!(current == Some(id), "{} of {path} differs", self.what);
+        Ok(())
+    }
+    fn update(&self, path: &str, name: &str) -> Result<()> {
+        let id = self.id(name)?;
+        (self.set)(path, id).map_err(io(format!(
+            "changing the {} of {path} to {name}",
+            self.what
+        )))
     }
 }
 
@@ -574,19 +606,10 @@ impl Component for Group {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let gid = users::gid(&self.group)
-            .ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
-        let current = fs::symlink_metadata(&self.path).map(|m| m.gid()).ok();
-        ensure!(current == Some(gid), "group of {} differs", self.path);
-        Ok(())
+        GROUP.verify(&self.path, &self.group)
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        let gid = users::gid(&self.group)
-            .ok_or_else(|| Error::usage(format!("unknown group {:?}", self.group)))?;
-        std::os::unix::fs::lchown(&self.path, None, Some(gid)).map_err(io(format!(
-            "changing the group of {} to {}",
-            self.path, self.group
-        )))
+        GROUP.update(&self.path, &self.group)
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))

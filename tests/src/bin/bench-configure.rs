@@ -6,11 +6,10 @@
 //! Run: `cargo run --release -p batou-tests --bin bench-configure`
 //! (or `bench/configure`).
 
-use batou::environment::{Environment, Host, RootSpec};
+use batou::environment::{Environment, RootSpec};
 use batou::model::{Model, ModelEnv};
 use batou::prelude::*;
 use batou_stdlib::file::File;
-use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -45,29 +44,20 @@ impl Component for Link {
 }
 
 fn environment(total: usize) -> Environment {
-    let hosts = (0..total)
-        .map(|i| {
-            // Sorted host order is the reverse of the chain order.
-            let name = format!("h{:06}", total - i);
-            Host {
-                fqdn: name.clone(),
-                name,
-                ignore: false,
-                platform: None,
-                service_user: None,
-                data: BTreeMap::new(),
-                components: vec![RootSpec {
-                    name: "link".into(),
-                    features: Vec::new(),
-                    ignore: false,
-                }],
-            }
-        })
-        .collect::<Vec<_>>();
-    let mut hosts = hosts;
-    hosts.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut overrides = BTreeMap::new();
-    overrides.insert(
+    let mut env = Environment::new("bench", "bench");
+    env.connect_method = "local".into();
+    for i in 0..total {
+        // Sorted host order is the reverse of the chain order.
+        let mut host = env.new_host(&format!("h{:06}", total - i));
+        host.components.push(RootSpec {
+            name: "link".into(),
+            features: Vec::new(),
+            ignore: false,
+        });
+        env.hosts.push(host);
+    }
+    env.hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    env.overrides.insert(
         "link".to_string(),
         vec![batou::environment::Override {
             key: "total".into(),
@@ -75,25 +65,7 @@ fn environment(total: usize) -> Environment {
             location: "bench".into(),
         }],
     );
-    Environment {
-        name: "bench".into(),
-        cfg_path: "bench".into(),
-        connect_method: "local".into(),
-        update_method: "sync".into(),
-        service_user: None,
-        host_domain: None,
-        platform: None,
-        branch: None,
-        timeout: 3,
-        target_directory: "~/deployment".into(),
-        jobs: 1,
-        require_v4: "True".into(),
-        require_v6: "False".into(),
-        hosts,
-        overrides,
-        resolver: BTreeMap::new(),
-        vfs: BTreeMap::new(),
-    }
+    env
 }
 
 fn run_one(total: usize) -> ExitCode {
