@@ -29,6 +29,7 @@
 
 extern crate self as batou;
 
+pub mod address;
 pub mod agent;
 pub mod cli;
 pub mod component;
@@ -50,6 +51,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What component code usually needs.
 pub mod prelude {
+    pub use crate::address::{Address, NetLoc};
     pub use crate::component::{Child, Component, Configure, Deploy};
     pub use crate::output::{Color, Line, Style};
     pub use crate::resources::{RequireOptions, Resource};

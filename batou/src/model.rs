@@ -80,6 +80,21 @@ impl ModelEnv {
                 Value::from(environment.connect_method.as_str()),
             ),
         ]);
+        crate::address::configure(crate::address::AddressSettings {
+            v4: crate::address::Family::parse(&environment.require_v4).unwrap_or_default(),
+            v6: crate::address::Family::parse(&environment.require_v6)
+                .unwrap_or(crate::address::Family::Disabled),
+            resolver: environment
+                .resolver
+                .iter()
+                .map(|(h, ips)| {
+                    (
+                        h.clone(),
+                        ips.iter().filter_map(|ip| ip.parse().ok()).collect(),
+                    )
+                })
+                .collect(),
+        });
         let mut model_env = ModelEnv {
             host_values: HashMap::new(),
             project_root,

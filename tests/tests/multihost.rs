@@ -10,7 +10,7 @@ use batou::prelude::*;
 use batou_stdlib::file::File;
 
 /// Addresses of the application servers.
-pub const APPLICATION: Resource<String> = Resource::new("application");
+pub const APPLICATION: Resource<Address> = Resource::new("application");
 /// Roots that finished their slow work.
 pub const SLEPT: Resource<String> = Resource::new("slept");
 
@@ -22,7 +22,7 @@ pub struct App {
 
 impl Component for App {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-        let me = format!("{}:{}", cx.host_name(), self.port);
+        let me = cx.address(&format!("{}:{}", cx.host().fqdn, self.port))?;
         cx.provide(&APPLICATION, me)?;
         cx.add(File::new("app.conf").content("port={{ component.port }}\n"));
         Ok(())
@@ -46,7 +46,8 @@ impl Component for Balancer {
         let backends = cx.require(&APPLICATION)?;
         let mut text = String::from("backend app\n");
         for b in &backends {
-            text.push_str(&format!("    server {b}\n"));
+            let ip = b.listen()?.map(|l| l.host.clone()).unwrap_or_default();
+            text.push_str(&format!("    server {b} # {ip}\n"));
         }
         cx.add(File::new("haproxy.cfg").content(text));
         Ok(())
@@ -114,7 +115,7 @@ fn project() -> Project {
     p.write("components/tick/component.rs", COMPONENTS);
     p.write(
         "environments/local/environment.cfg",
-        "[environment]\nconnect_method = local\n\n[hosts]\nlb = balancer\nweb1 = app\nweb2 = app\n",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlb = balancer\nweb1 = app\nweb2 = app\n\n[resolver]\nweb1 = 10.0.0.1\nweb2 = 10.0.0.2 fd00::2\n",
     );
     p.write(
         "environments/parallel/environment.cfg",
@@ -122,11 +123,11 @@ fn project() -> Project {
     );
     p.write(
         "environments/ignores/environment.cfg",
-        "[environment]\nconnect_method = local\n\n[hosts]\nweb1 = app, !balancer\n!web2 = app\n",
+        "[environment]\nconnect_method = local\n\n[hosts]\nweb1 = app, !balancer\n!web2 = app\n\n[resolver]\nweb1 = 10.0.0.1\nweb2 = 10.0.0.2\n",
     );
     p.write(
         "environments/remote/environment.cfg",
-        "[environment]\nconnect_method = ssh\nhost_domain = invalid\n\n[hosts]\nlb = balancer\nweb1 = app\nweb2 = app\n",
+        "[environment]\nconnect_method = ssh\nhost_domain = example.invalid\n\n[hosts]\nlb = balancer\nweb1 = app\nweb2 = app\n\n[resolver]\nweb1.example.invalid = 192.0.2.1\nweb2.example.invalid = 192.0.2.2\n",
     );
     p.build_ok();
     p
@@ -140,7 +141,7 @@ fn load_balancer_deploys_after_its_backends() {
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert_eq!(
         p.read("work/balancer/haproxy.cfg"),
-        "backend app\n    server web1:8080\n    server web2:8080\n"
+        "backend app\n    server web1:8080 # 10.0.0.1\n    server web2:8080 # 10.0.0.2\n"
     );
     let lines: Vec<&str> = text.lines().collect();
     let pos = |needle: &str| {
@@ -225,6 +226,28 @@ fn ignored_hosts_and_components_are_skipped_but_configured() {
         "{text}"
     );
     assert!(!p.path.join("work/balancer").exists());
+}
+
+#[test]
+fn unresolvable_addresses_fail_the_check() {
+    let p = project();
+    p.write(
+        "environments/unresolved/environment.cfg",
+        "[environment]\nconnect_method = local\nhost_domain = example.invalid\n[hosts]\nweb1 = app\n",
+    );
+    let out = p.batou(&["deploy", "-c", "unresolved"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "ERROR: Error while resolving hostname: web1.example.invalid has no IPv4 address"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("     Conversion: Address('web1.example.invalid:8080')"),
+        "{text}"
+    );
 }
 
 #[test]

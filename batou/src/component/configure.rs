@@ -185,6 +185,12 @@ impl<'a> Configure<'a> {
             .render(&self.host.name, name, source, component, extra)
     }
 
+    /// An [`Address`](crate::address::Address) resolved with the
+    /// environment's `require_v4`/`require_v6` and `[resolver]`.
+    pub fn address(&self, connect: &str) -> Result<crate::address::Address> {
+        Ok(crate::address::Address::new(connect)?)
+    }
+
     /// Provides a value for a resource (for every root that requires it).
     #[track_caller]
     pub fn provide<T: ResourceValue>(&mut self, resource: &Resource<T>, value: T) -> Result<()> {
