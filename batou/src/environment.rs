@@ -312,11 +312,7 @@ impl<'a> Loader<'a> {
                 "environment" => {}
                 "hosts" => self.hosts_section(s, &mut hosts),
                 "resolver" => self.resolver_section(s),
-                "vfs" => {
-                    for e in &s.entries {
-                        self.env.vfs.insert(e.key.clone(), e.value.clone());
-                    }
-                }
+                "vfs" => self.vfs_section(s),
                 name if name.starts_with("host:") => self.host_section(s, &mut hosts),
                 name if name.starts_with("component:") => self.component_section(s),
                 name if name.starts_with("provisioner:") => {}
@@ -579,6 +575,32 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// `sandbox = Developer`, or `sandbox = Map` with `/prefix = /replacement`.
+    fn vfs_section(&mut self, s: &Section) {
+        for e in &s.entries {
+            let ok = match e.key.as_str() {
+                "sandbox" => matches!(e.value.as_str(), "Developer" | "Map"),
+                k => k.starts_with('/') && e.value.starts_with('/'),
+            };
+            if ok {
+                self.env.vfs.insert(e.key.clone(), e.value.clone());
+            } else if e.key == "sandbox" {
+                self.invalid(s, e, "expected Developer or Map".into());
+            } else {
+                self.invalid(s, e, "expected `/prefix = /replacement` (absolute paths)".into());
+            }
+        }
+        let map_entries = self.env.vfs.keys().any(|k| k.starts_with('/'));
+        if map_entries && self.env.vfs.get("sandbox").map(String::as_str) != Some("Map") {
+            self.error(
+                Report::new("Invalid section in environment configuration", order::CONFIGURATION)
+                    .field("Section", "vfs")
+                    .field("Message", "path mappings need `sandbox = Map`"),
+                s.line,
+            );
+        }
+    }
+
     fn resolver_section(&mut self, s: &Section) {
         for e in &s.entries {
             let mut addrs = Vec::new();
@@ -679,6 +701,15 @@ mod tests {
         assert_eq!(loc(0), "environments/t/environment.cfg:2");
         assert_eq!(loc(2), "environments/t/environment.cfg:5");
         assert_eq!(loc(5), "environments/t/environment.cfg:10");
+    }
+
+    #[test]
+    fn vfs_entries_are_checked() {
+        let env = load("[vfs]\nsandbox = Map\n/srv = /tmp/srv\n").unwrap();
+        assert_eq!(env.vfs["/srv"], "/tmp/srv");
+        let err = load("[vfs]\nsandbox = Sandbox\nsrv = x\n").unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        assert_eq!(err.0[0].fields[3], ("Message".to_string(), "expected Developer or Map".to_string()));
     }
 
     #[test]

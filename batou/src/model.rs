@@ -170,6 +170,40 @@ impl ModelEnv {
     }
 }
 
+impl ModelEnv {
+    /// Maps a path like [`map_path`], then sends absolute paths through
+    /// the environment's `[vfs]`: `sandbox = Developer` puts them below
+    /// `work/_/`, `sandbox = Map` replaces the longest matching prefix.
+    pub fn map(&self, workdir: &Path, path: &Path) -> PathBuf {
+        let mapped = map_path(workdir, path);
+        let vfs = &self.environment.vfs;
+        match vfs.get("sandbox").map(String::as_str) {
+            Some("Developer") => {
+                let under = self.project_root.join("work").join("_");
+                if mapped.starts_with(&self.project_root) {
+                    mapped
+                } else {
+                    under.join(mapped.strip_prefix("/").unwrap_or(&mapped))
+                }
+            }
+            Some("Map") => {
+                let best = vfs
+                    .iter()
+                    .filter(|(k, _)| k.starts_with('/') && mapped.starts_with(k.as_str()))
+                    .max_by_key(|(k, _)| k.len());
+                match best {
+                    Some((prefix, replacement)) => {
+                        let rest = mapped.strip_prefix(prefix.as_str()).unwrap_or(&mapped);
+                        PathBuf::from(replacement).join(rest)
+                    }
+                    None => mapped,
+                }
+            }
+            _ => mapped,
+        }
+    }
+}
+
 /// `~` expansion.
 pub fn expand_user(path: &Path) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~") {

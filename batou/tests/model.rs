@@ -261,3 +261,30 @@ fn two_types_for_one_key_are_an_error_naming_both() {
     );
     assert!(line.contains("u64 (at batou/tests/model.rs:"), "{line}");
 }
+
+#[component]
+pub struct Mapper {}
+impl Component for Mapper {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let root = cx.project_root().to_path_buf();
+        for p in ["/etc/app.conf", "/srv/www/index.html", "relative"] {
+            let mapped = cx.map(p);
+            let shown = mapped.strip_prefix(&root).map(|r| format!("<project>/{}", r.display()));
+            cx.log(shown.unwrap_or_else(|_| mapped.display().to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn vfs_sandboxes_map_absolute_paths() {
+    let (model, errors) = configure("[hosts]\na = mapper\n[vfs]\nsandbox = Developer\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        model.roots[0].logs,
+        ["<project>/work/_/etc/app.conf", "<project>/work/_/srv/www/index.html", "<project>/work/mapper/relative"]
+    );
+    let (model, errors) = configure("[hosts]\na = mapper\n[vfs]\nsandbox = Map\n/srv = /tmp/srv\n/srv/www = /var/www\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(model.roots[0].logs, ["/etc/app.conf", "/var/www/index.html", "<project>/work/mapper/relative"]);
+}

@@ -113,7 +113,7 @@ impl<'a> Configure<'a> {
     /// Maps a path: `~` is the home directory, relative paths are relative
     /// to the working directory.
     pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
-        crate::model::map_path(&self.workdir, path.as_ref())
+        self.env.map(&self.workdir, path.as_ref())
     }
 
     /// Resolves a source file name: relative names are relative to the

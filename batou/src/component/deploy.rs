@@ -116,7 +116,7 @@ impl<'a> Deploy<'a> {
 
     /// Maps a path like [`Configure::map`](super::Configure::map).
     pub fn map(&self, path: impl AsRef<Path>) -> PathBuf {
-        crate::model::map_path(self.workdir, path.as_ref())
+        self.run.env.map(self.workdir, path.as_ref())
     }
 
     /// Prints a line in the deployment output (flushing this component's
