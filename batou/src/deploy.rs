@@ -154,7 +154,11 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         env.timeout = t;
     }
     if let Some(p) = &opts.platform {
+        // `-p` wins over the environment's and every host's platform.
         env.platform = if p.is_empty() { None } else { Some(p.clone()) };
+        for h in &mut env.hosts {
+            h.platform = None;
+        }
     }
     if let Some(j) = opts.jobs {
         env.jobs = j.max(1);

@@ -51,6 +51,7 @@ pub struct ModelEnv {
     /// Secret values, for masking diffs.
     pub secret_data: Arc<BTreeSet<String>>,
     host_values: HashMap<String, Value>,
+    platforms: HashMap<(&'static str, &'static str), &'static Registration>,
     registry: HashMap<(&'static str, &'static str), &'static Registration>,
     by_name: HashMap<&'static str, &'static Registration>,
     deployment_manifest: Option<&'static str>,
@@ -95,8 +96,13 @@ impl ModelEnv {
                 })
                 .collect(),
         });
+        let platforms = regs
+            .iter()
+            .filter_map(|r| r.platform.map(|p| (p, *r)))
+            .collect();
         let mut model_env = ModelEnv {
             host_values: HashMap::new(),
+            platforms,
             project_root,
             environment,
             templates: Templates::new(),
@@ -757,7 +763,14 @@ impl Scope<'_> {
         }
         // The final breadcrumb element: namevars may be mapped in configure.
         let crumbs = with_own_crumb(crumbs, component.as_ref(), &cx);
-        let added = std::mem::take(&mut cx.added);
+        let mut added = std::mem::take(&mut cx.added);
+        // The platform-specific part of this component, if the host's
+        // platform has one, is its last sub-component.
+        if let Some(platform) = self.env.environment.platform_of(self.host) {
+            if let Some(reg) = self.env.platforms.get(&(platform.as_str(), component.component_name())) {
+                added.push((reg.factory)());
+            }
+        }
         let workdir = cx.workdir.clone();
         let defdir = cx.defdir.clone();
         cx.crumbs = &crumbs;

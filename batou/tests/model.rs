@@ -288,3 +288,37 @@ fn vfs_sandboxes_map_absolute_paths() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(model.roots[0].logs, ["/etc/app.conf", "/var/www/index.html", "<project>/work/mapper/relative"]);
 }
+
+#[component]
+pub struct Service {
+    #[attribute(default = "tick.sh")]
+    executable: String,
+}
+impl Component for Service {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.log(format!("service {}", self.executable));
+        Ok(())
+    }
+}
+
+/// Attached to every Service on hosts whose platform is `debian`.
+#[component(platform = "debian", base = Service)]
+pub struct DebianService {}
+impl Component for DebianService {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let parent = cx.parent().map(|p| p.get_attr("executable").unwrap().to_string()).unwrap_or_default();
+        cx.log(format!("debian unit for {parent} ({})", cx.breadcrumbs()));
+        Ok(())
+    }
+}
+
+#[test]
+fn platform_components_attach_to_their_base() {
+    let (model, errors) = configure("platform = debian\n[hosts]\na = service\n[host:b]\ncomponents = service\nplatform = nixos\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        model.roots[id(&model, "a", "service")].logs,
+        ["service tick.sh", "debian unit for tick.sh (Service > DebianService)"]
+    );
+    assert_eq!(model.roots[id(&model, "b", "service")].logs, ["service tick.sh"]);
+}

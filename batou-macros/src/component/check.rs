@@ -26,6 +26,17 @@ pub fn check(c: &Component, errors: &mut Vec<syn::Error>) {
             "component names may only contain ASCII letters, digits and `_`, and must not start with a digit",
         ));
     }
+    match (&c.platform, &c.base) {
+        (Some(p), None) => errors.push(syn::Error::new(
+            p.span(),
+            "a platform component needs `base = Component` (the component it belongs to)",
+        )),
+        (None, Some(b)) => errors.push(syn::Error::new(
+            b.span(),
+            "`base` is only used with `platform = \"...\"`",
+        )),
+        _ => {}
+    }
     if let Some(nv) = &c.namevar {
         if !c.fields.iter().any(|f| &f.ident == nv) {
             errors.push(syn::Error::new(

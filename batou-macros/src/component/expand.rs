@@ -10,6 +10,7 @@ pub fn generate(c: &Component) -> TokenStream {
     let name = &c.name;
     let type_name = ident.to_string();
     let p = quote!(::batou::component::__private);
+    let p_meta = quote!(::batou::component::__private::ComponentMeta);
 
     // The struct itself, with our helper attributes removed and the hidden
     // attribute state appended.
@@ -149,6 +150,12 @@ pub fn generate(c: &Component) -> TokenStream {
     let check_arms = known.iter().map(|k| quote! { (#k, $loc:literal) => {}; });
 
     let (defdir, source) = paths_relative_to_manifest();
+    let platform = match (&c.platform, &c.base) {
+        (Some(p), Some(b)) => quote! {
+            ::core::option::Option::Some((#p, <#b as #p_meta>::NAME))
+        },
+        _ => quote!(::core::option::Option::None),
+    };
 
     quote! {
         #item
@@ -219,6 +226,7 @@ pub fn generate(c: &Component) -> TokenStream {
                     defdir: #defdir,
                     source: #source,
                     package: ::core::env!("CARGO_PKG_NAME"),
+                    platform: #platform,
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
                     factory: __batou_factory,
                 }

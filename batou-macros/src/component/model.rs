@@ -14,6 +14,10 @@ pub struct Component {
     pub name_span: Span,
     /// The namevar field, if any.
     pub namevar: Option<Ident>,
+    /// `platform = "name"`: attached to `base` on hosts of that platform.
+    pub platform: Option<LitStr>,
+    /// `base = Type`: the component a platform component belongs to.
+    pub base: Option<syn::Path>,
     pub fields: Vec<Field>,
 }
 
@@ -49,11 +53,19 @@ impl Component {
         let mut name = ident.to_string().to_lowercase();
         let mut name_span = ident.span();
         let mut namevar = None;
+        let mut platform = None;
+        let mut base = None;
 
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("namevar") {
                 let value: Ident = meta.value()?.parse()?;
                 namevar = Some(value);
+                Ok(())
+            } else if meta.path.is_ident("platform") {
+                platform = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else if meta.path.is_ident("base") {
+                base = Some(meta.value()?.parse::<syn::Path>()?);
                 Ok(())
             } else if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse()?;
@@ -161,6 +173,8 @@ impl Component {
             name,
             name_span,
             namevar,
+            platform,
+            base,
             fields,
         })
     }

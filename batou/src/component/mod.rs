@@ -282,6 +282,8 @@ pub struct Registration {
     pub source: &'static str,
     /// Name of the defining package.
     pub package: &'static str,
+    /// For platform components: `(platform, name of the base component)`.
+    pub platform: Option<(&'static str, &'static str)>,
     /// The attributes.
     pub attributes: &'static [AttributeInfo],
     /// Creates an instance with all defaults.
