@@ -587,15 +587,22 @@ impl<'a> Loader<'a> {
             } else if e.key == "sandbox" {
                 self.invalid(s, e, "expected Developer or Map".into());
             } else {
-                self.invalid(s, e, "expected `/prefix = /replacement` (absolute paths)".into());
+                self.invalid(
+                    s,
+                    e,
+                    "expected `/prefix = /replacement` (absolute paths)".into(),
+                );
             }
         }
         let map_entries = self.env.vfs.keys().any(|k| k.starts_with('/'));
         if map_entries && self.env.vfs.get("sandbox").map(String::as_str) != Some("Map") {
             self.error(
-                Report::new("Invalid section in environment configuration", order::CONFIGURATION)
-                    .field("Section", "vfs")
-                    .field("Message", "path mappings need `sandbox = Map`"),
+                Report::new(
+                    "Invalid section in environment configuration",
+                    order::CONFIGURATION,
+                )
+                .field("Section", "vfs")
+                .field("Message", "path mappings need `sandbox = Map`"),
                 s.line,
             );
         }
@@ -709,7 +716,13 @@ mod tests {
         assert_eq!(env.vfs["/srv"], "/tmp/srv");
         let err = load("[vfs]\nsandbox = Sandbox\nsrv = x\n").unwrap_err();
         assert_eq!(err.0.len(), 2);
-        assert_eq!(err.0[0].fields[3], ("Message".to_string(), "expected Developer or Map".to_string()));
+        assert_eq!(
+            err.0[0].fields[3],
+            (
+                "Message".to_string(),
+                "expected Developer or Map".to_string()
+            )
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! order they were added) and runs enter → verify → update (if needed) →
 //! exit, printing batou's 🚀 breadcrumb only for components that changed.
 
-use crate::component::{py_repr, Configure, Deploy, DynComponent, Registration};
+use crate::component::{py_repr, Configure, Deploy, DynComponent, EventScope, Registration};
 use crate::environment::{Environment, Host, RootSpec};
 use crate::output::{format_duration, Color, Line, Style};
 use crate::report::{order, Report};
@@ -240,12 +240,12 @@ pub fn map_path(workdir: &Path, path: &Path) -> PathBuf {
 
 /// A configured component with its sub-components.
 pub struct Node {
-    pub(crate) component: Box<dyn DynComponent>,
+    pub(crate) component: std::sync::Mutex<Box<dyn DynComponent>>,
     pub(crate) children: Vec<Node>,
     pub(crate) crumbs: String,
     pub(crate) workdir: PathBuf,
     pub(crate) defdir: PathBuf,
-    pub(crate) changed: bool,
+    pub(crate) changed: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -258,7 +258,8 @@ impl Node {
             children: &self.children,
             pending: RefCell::new(None),
         };
-        self.component.dyn_last_updated(&cx)
+        let component = self.component.lock().unwrap_or_else(|e| e.into_inner());
+        component.dyn_last_updated(&cx)
     }
 
     /// Number of components in this tree.
@@ -487,14 +488,14 @@ impl Model {
                 Style::bold_color(Color::Red),
             )]);
         };
-        let mut guard = root.node.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(node) = guard.as_mut() else {
+        let guard = root.node.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(node) = guard.as_ref() else {
             return Err(vec![Line::new(
                 format!("ERROR: component {name} on host {host} is not configured"),
                 Style::bold_color(Color::Red),
             )]);
         };
-        deploy_node(node, &run).map(|_| ())
+        deploy_tree(node, &run).map(|_| ())
     }
 }
 
@@ -624,9 +625,77 @@ pub(crate) fn configure_single(
     scope.prepare(component, &crumbs, workdir, defdir, None)
 }
 
-/// Deploys a configured tree (used by [`crate::testing`]).
-pub(crate) fn deploy_tree(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
-    deploy_node(node, run)
+/// Deploys a configured root tree; `Ok(true)` if anything changed.
+pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
+    // Components that handle `before-update`, in pre-order.
+    let mut order = Vec::new();
+    preorder(root, &mut order);
+    let handlers: Vec<(usize, EventScope)> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let c = n.component.lock().unwrap_or_else(|e| e.into_inner());
+            c.dyn_before_update_scope().map(|s| (i, s))
+        })
+        .collect();
+    let tree = Tree { order, handlers };
+    deploy_node(root, run, &tree)
+}
+
+fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+    out.push(node);
+    for c in &node.children {
+        preorder(c, out);
+    }
+}
+
+/// A root's nodes in pre-order and its `before-update` handlers.
+struct Tree<'n> {
+    order: Vec<&'n Node>,
+    handlers: Vec<(usize, EventScope)>,
+}
+
+impl Tree<'_> {
+    /// batou's `before-update` event: `source` (locked by the caller, who
+    /// passes its component) is about to be updated. Every handler of the
+    /// root's tree is called (`precursor`: only those after `source`).
+    fn fire_before_update(
+        &self,
+        source: &Node,
+        source_component: &mut dyn DynComponent,
+        run: &DeployRun,
+    ) -> crate::Result<()> {
+        let Some(at) = self.order.iter().position(|n| std::ptr::eq(*n, source)) else {
+            return Ok(());
+        };
+        for &(i, scope) in &self.handlers {
+            if scope == EventScope::Precursor && i <= at {
+                continue;
+            }
+            let target = self.order[i];
+            if run.predict {
+                (run.sink)(Line::plain(format!(
+                    "Trigger before-update: {}.before_update",
+                    target.crumbs
+                )));
+                continue;
+            }
+            let mut cx = Deploy {
+                run,
+                workdir: &target.workdir,
+                defdir: &target.defdir,
+                crumbs: &target.crumbs,
+                children: &target.children,
+                pending: RefCell::new(None),
+            };
+            if std::ptr::eq(target, source) {
+                source_component.dyn_before_update(&mut cx, &source.crumbs)?;
+            } else if let Ok(mut c) = target.component.try_lock() {
+                c.dyn_before_update(&mut cx, &source.crumbs)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn known_attributes(c: &dyn DynComponent) -> String {
@@ -767,7 +836,11 @@ impl Scope<'_> {
         // The platform-specific part of this component, if the host's
         // platform has one, is its last sub-component.
         if let Some(platform) = self.env.environment.platform_of(self.host) {
-            if let Some(reg) = self.env.platforms.get(&(platform.as_str(), component.component_name())) {
+            if let Some(reg) = self
+                .env
+                .platforms
+                .get(&(platform.as_str(), component.component_name()))
+            {
                 added.push((reg.factory)());
             }
         }
@@ -807,12 +880,12 @@ impl Scope<'_> {
             return Err(errors);
         }
         Ok(Node {
-            component,
+            component: std::sync::Mutex::new(component),
             children,
             crumbs,
             workdir,
             defdir,
-            changed: false,
+            changed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -941,11 +1014,11 @@ pub struct DeployRun<'a> {
 
 /// Deploys a tree; returns whether anything changed, or the lines of the
 /// error report.
-fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
+fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<bool, Vec<Line>> {
     let started = Instant::now();
     let mut sub_changed = false;
-    for child in &mut node.children {
-        sub_changed |= deploy_node(child, run)?;
+    for child in &node.children {
+        sub_changed |= deploy_node(child, run, tree)?;
     }
     let sub_time = started.elapsed().as_secs_f64();
     // Predicting changes nothing on disk, not even the workdir.
@@ -960,26 +1033,19 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
             Error::io(format!("creating workdir {}", node.workdir.display()), e),
         ));
     }
-    let Node {
-        component,
-        children,
-        crumbs,
-        workdir,
-        defdir,
-        changed,
-    } = node;
-    let cx = Deploy {
+    let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
+    let crumbs = &node.crumbs;
+    let mut cx = Deploy {
         run,
-        workdir,
-        defdir,
+        workdir: &node.workdir,
+        defdir: &node.defdir,
         crumbs,
-        children,
+        children: &node.children,
         pending: RefCell::new(Some(Line::new(
             format!("🚀 {}: {}", run.host_name, crumbs),
             Style::BOLD,
         ))),
     };
-    let mut cx = cx;
     let mut verify_time = None;
     let mut update_time = None;
     let outcome = (|| -> crate::Result<bool> {
@@ -996,6 +1062,7 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
             if let Some(p) = cx.pending.borrow_mut().take() {
                 (run.sink)(p);
             }
+            tree.fire_before_update(node, component.as_mut(), run)?;
             if !run.predict {
                 let t = Instant::now();
                 component.dyn_update(&mut cx)?;
@@ -1011,7 +1078,7 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
     };
     cx.pending.borrow_mut().take();
     let total = started.elapsed().as_secs_f64();
-    let sub = if node_has_children(children) {
+    let sub = if node_has_children(&node.children) {
         Some(sub_time)
     } else {
         None
@@ -1030,8 +1097,10 @@ fn deploy_node(node: &mut Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
             Style::BOLD,
         ));
     }
-    *changed = needed || sub_changed;
-    Ok(*changed)
+    let changed = needed || sub_changed;
+    node.changed
+        .store(changed, std::sync::atomic::Ordering::Relaxed);
+    Ok(changed)
 }
 
 fn node_has_children(children: &[Node]) -> bool {

@@ -90,7 +90,7 @@ impl TestRoot {
     }
 
     fn run(&mut self, predict: bool) -> Result<bool, Vec<Line>> {
-        let Some(node) = self.node.as_mut() else {
+        let Some(node) = self.node.as_ref() else {
             return Err(vec![Line::plain("ERROR: configure() first")]);
         };
         let lines = &self.lines;

@@ -269,7 +269,9 @@ impl Component for Mapper {
         let root = cx.project_root().to_path_buf();
         for p in ["/etc/app.conf", "/srv/www/index.html", "relative"] {
             let mapped = cx.map(p);
-            let shown = mapped.strip_prefix(&root).map(|r| format!("<project>/{}", r.display()));
+            let shown = mapped
+                .strip_prefix(&root)
+                .map(|r| format!("<project>/{}", r.display()));
             cx.log(shown.unwrap_or_else(|_| mapped.display().to_string()));
         }
         Ok(())
@@ -282,11 +284,24 @@ fn vfs_sandboxes_map_absolute_paths() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         model.roots[0].logs,
-        ["<project>/work/_/etc/app.conf", "<project>/work/_/srv/www/index.html", "<project>/work/mapper/relative"]
+        [
+            "<project>/work/_/etc/app.conf",
+            "<project>/work/_/srv/www/index.html",
+            "<project>/work/mapper/relative"
+        ]
     );
-    let (model, errors) = configure("[hosts]\na = mapper\n[vfs]\nsandbox = Map\n/srv = /tmp/srv\n/srv/www = /var/www\n");
+    let (model, errors) = configure(
+        "[hosts]\na = mapper\n[vfs]\nsandbox = Map\n/srv = /tmp/srv\n/srv/www = /var/www\n",
+    );
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(model.roots[0].logs, ["/etc/app.conf", "/var/www/index.html", "<project>/work/mapper/relative"]);
+    assert_eq!(
+        model.roots[0].logs,
+        [
+            "/etc/app.conf",
+            "/var/www/index.html",
+            "<project>/work/mapper/relative"
+        ]
+    );
 }
 
 #[component]
@@ -306,7 +321,10 @@ impl Component for Service {
 pub struct DebianService {}
 impl Component for DebianService {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-        let parent = cx.parent().map(|p| p.get_attr("executable").unwrap().to_string()).unwrap_or_default();
+        let parent = cx
+            .parent()
+            .map(|p| p.get_attr("executable").unwrap().to_string())
+            .unwrap_or_default();
         cx.log(format!("debian unit for {parent} ({})", cx.breadcrumbs()));
         Ok(())
     }
@@ -318,7 +336,13 @@ fn platform_components_attach_to_their_base() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         model.roots[id(&model, "a", "service")].logs,
-        ["service tick.sh", "debian unit for tick.sh (Service > DebianService)"]
+        [
+            "service tick.sh",
+            "debian unit for tick.sh (Service > DebianService)"
+        ]
     );
-    assert_eq!(model.roots[id(&model, "b", "service")].logs, ["service tick.sh"]);
+    assert_eq!(
+        model.roots[id(&model, "b", "service")].logs,
+        ["service tick.sh"]
+    );
 }

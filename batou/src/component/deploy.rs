@@ -7,6 +7,7 @@ use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 
 /// A command that failed: what was run, its exit code and its output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -284,7 +285,11 @@ impl<'a> Deploy<'a> {
 
     /// `verify` helper: no sub-component changed in this run.
     pub fn assert_no_subcomponent_changes(&self) -> Result<()> {
-        match self.children.iter().find(|c| c.changed) {
+        match self
+            .children
+            .iter()
+            .find(|c| c.changed.load(Ordering::Relaxed))
+        {
             Some(c) => Err(Error::update_needed(format!("{} changed", c.crumbs))),
             None => Ok(()),
         }
@@ -299,21 +304,27 @@ impl<'a> Deploy<'a> {
 
     /// Whether any sub-component changed in this run.
     pub fn sub_components_changed(&self) -> bool {
-        self.children.iter().any(|c| c.changed)
+        self.children
+            .iter()
+            .any(|c| c.changed.load(Ordering::Relaxed))
     }
 
-    /// A sub-component added in `configure`, by its handle.
-    pub fn sub_component<C: Component>(&self, child: Child<C>) -> Option<&C> {
-        self.children
-            .get(child.index)?
-            .component
-            .as_any()
-            .downcast_ref::<C>()
+    /// Calls `f` with a sub-component added in `configure`, by its handle.
+    pub fn with_sub_component<C: Component, R>(
+        &self,
+        child: Child<C>,
+        f: impl FnOnce(&C) -> R,
+    ) -> Option<R> {
+        let node = self.children.get(child.index)?;
+        let guard = node.component.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_any().downcast_ref::<C>().map(f)
     }
 
     /// Whether a sub-component changed in this run.
     pub fn changed<C>(&self, child: Child<C>) -> bool {
-        self.children.get(child.index).is_some_and(|c| c.changed)
+        self.children
+            .get(child.index)
+            .is_some_and(|c| c.changed.load(Ordering::Relaxed))
     }
 }
 
