@@ -17,8 +17,13 @@ pub enum Error {
     Cmd(#[from] CmdExecutionError),
     /// A component was used wrongly, or its configuration is inconsistent
     /// (batou's `ComponentUsageError` / `ConfigurationError`).
-    #[error("{0}")]
-    Usage(String),
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// Where in the Rust source the error was made (`file:line`).
+        location: Option<String>,
+    },
     /// A template failed to render.
     #[error(transparent)]
     Template(#[from] TemplateError),
@@ -42,9 +47,31 @@ pub enum Error {
 }
 
 impl Error {
-    /// A usage/configuration error with a message.
+    /// A usage/configuration error with a message; records the caller's
+    /// source location for the report.
+    #[track_caller]
     pub fn usage(message: impl Into<String>) -> Self {
-        Error::Usage(message.into())
+        let l = std::panic::Location::caller();
+        Error::Usage {
+            message: message.into(),
+            location: Some(crate::panics::source_location(l.file(), l.line())),
+        }
+    }
+
+    /// A usage error made at a known source location.
+    pub fn usage_at(message: impl Into<String>, location: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            location: Some(location.into()),
+        }
+    }
+
+    /// Where in the Rust source a usage error was made.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            Error::Usage { location, .. } => location.as_deref(),
+            _ => None,
+        }
     }
     /// An update is needed, with a reason shown in debug output.
     pub fn update_needed(reason: impl Into<String>) -> Self {

@@ -38,6 +38,7 @@ pub mod environment;
 mod error;
 pub mod model;
 pub mod output;
+pub mod panics;
 pub mod report;
 pub mod resources;
 pub mod template;
@@ -86,16 +87,8 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code);
         }
     };
-    if !cli.debug {
-        // Panics are reported as errors, not as Rust backtraces.
-        std::panic::set_hook(Box::new(|info| {
-            eprintln!("ERROR: internal error: {info} (run with -d for a backtrace)");
-        }));
-    } else if std::env::var_os("RUST_BACKTRACE").is_none() {
-        std::panic::set_hook(Box::new(|info| {
-            eprintln!("{info}\n{}", std::backtrace::Backtrace::force_capture());
-        }));
-    }
+    // Panics are reported as errors, not as Rust backtraces (unless -d).
+    panics::install_hook(cli.debug);
     let code = match cli.command {
         None => {
             use clap::CommandFactory;

@@ -18,7 +18,6 @@ use crate::template::{Templates, Value};
 use crate::Error;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -798,24 +797,21 @@ impl Scope<'_> {
         // File), for errors raised by its configure.
         let pre_crumbs = with_own_crumb(crumbs, component.as_ref(), &cx);
         let crumbs = pre_crumbs.as_str();
-        let result =
-            std::panic::catch_unwind(AssertUnwindSafe(|| component.dyn_configure(&mut cx)));
-        let result = match result {
+        let result = match crate::panics::catch(|| component.dyn_configure(&mut cx)) {
             Ok(r) => r,
             Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "(no message)".into());
-                return Err(vec![Report::new(
-                    format!("panic in configure: {msg}"),
+                let mut r = Report::new(
+                    format!("panic in configure: {}", panic.message),
                     order::UNKNOWN,
                 )
                 .field("Host", &host)
-                .field("Component", crumbs)
-                .on_host(&host)
-                .sort_by(vec![host.clone(), crumbs.to_string()])]);
+                .field("Component", crumbs);
+                if let Some(l) = panic.location {
+                    r = r.field("Source", l);
+                }
+                return Err(vec![r
+                    .on_host(&host)
+                    .sort_by(vec![host.clone(), crumbs.to_string()])]);
             }
         };
         if let Err(Error::Unsatisfied(_)) = result {
@@ -996,10 +992,14 @@ fn configure_error_report(host: &str, root: &str, crumbs: &str, e: Error) -> Rep
             .field("Conversion", c.conversion.unwrap_or_default())
             .on_host(host)
             .sort_by(sort),
-        other => Report::new(format!("{root}: {other}"), order::CONFIGURATION)
-            .field("Component", crumbs)
-            .on_host(host)
-            .sort_by(sort),
+        other => {
+            let mut r = Report::new(format!("{root}: {other}"), order::CONFIGURATION)
+                .field("Component", crumbs);
+            if let Some(l) = other.location() {
+                r = r.field("Source", l);
+            }
+            r.on_host(host).sort_by(sort)
+        }
     }
 }
 

@@ -346,3 +346,84 @@ fn platform_components_attach_to_their_base() {
         ["service tick.sh"]
     );
 }
+
+/// A cron job as a hook: a sub-component provides itself (its data) for
+/// the crontab of the same host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub timing: String,
+    pub command: String,
+}
+pub const CRONJOB: Resource<Job> = Resource::new("cronjob");
+
+#[component(namevar = command)]
+pub struct CronJob {
+    command: String,
+    #[attribute]
+    timing: String,
+}
+impl Component for CronJob {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.provide(
+            &CRONJOB,
+            Job {
+                timing: self.timing.clone(),
+                command: self.command.clone(),
+            },
+        )
+    }
+}
+
+#[component]
+pub struct Backup {}
+impl Component for Backup {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(CronJob::new("backup.sh").timing("0 3 * * *"));
+        if cx.features().iter().any(|f| f == "hourly") {
+            cx.add(CronJob::new("backup.sh --incremental").timing("0 * * * *"));
+        }
+        Ok(())
+    }
+}
+
+#[component]
+pub struct CronTab {}
+impl Component for CronTab {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let host = cx.host_name().to_string();
+        let jobs = cx.require_with(&CRONJOB, RequireOptions::new().on_host(host))?;
+        let alias = cx.host().data.get("alias").cloned().unwrap_or_default();
+        for j in jobs {
+            cx.log(format!("{alias}: {} {}", j.timing, j.command));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn hooks_features_and_host_data() {
+    let (model, errors) = configure(
+        "[hosts]\na = backup:hourly, crontab\n[host:b]\ncomponents = backup, crontab\ndata-alias = bee\n",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        model.roots[id(&model, "a", "crontab")].logs,
+        [
+            ": 0 3 * * * backup.sh",
+            ": 0 * * * * backup.sh --incremental"
+        ]
+    );
+    assert_eq!(
+        model.roots[id(&model, "b", "crontab")].logs,
+        ["bee: 0 3 * * * backup.sh"]
+    );
+    // The crontab deploys after the jobs of its own host only.
+    let tab_b = id(&model, "b", "crontab");
+    assert_eq!(
+        model.dependencies[tab_b]
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [id(&model, "b", "backup")]
+    );
+}

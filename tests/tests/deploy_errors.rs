@@ -115,8 +115,18 @@ fn component_failures_are_reported_clearly() {
         "{text}"
     );
     assert!(text.contains("      Component: Panicky"), "{text}");
+    // The report points at the line of the panic.
+    assert!(
+        text.lines()
+            .any(|l| l == "         Source: components/tick/component.rs:28"),
+        "{text}"
+    );
     assert!(text.contains("FAILED (during connect)"), "{text}");
-    assert!(!stderr(&out).contains("RUST_BACKTRACE"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        !err.contains("RUST_BACKTRACE") && !err.contains("internal error"),
+        "{err}"
+    );
 
     let out = p.batou(&["deploy", "-c", "needy"]);
     let text = stdout(&out);

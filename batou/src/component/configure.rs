@@ -197,7 +197,7 @@ impl<'a> Configure<'a> {
         let location = caller();
         self.resources
             .provide(self.root_id, resource.key(), value, &location)
-            .map_err(crate::Error::usage)
+            .map_err(|m| crate::Error::usage_at(m, &location))
     }
 
     /// All values provided for a resource, on any host (strict: no value
@@ -254,15 +254,18 @@ impl<'a> Configure<'a> {
     ) -> Result<Vec<T>> {
         if let Some(h) = &options.host {
             if !self.env.environment.hosts.iter().any(|x| &x.name == h) {
-                return Err(crate::Error::usage(format!(
-                    "require of \"{}\" names host {h:?}, which is not in the environment",
-                    resource.key()
-                )));
+                return Err(crate::Error::usage_at(
+                    format!(
+                        "require of \"{}\" names host {h:?}, which is not in the environment",
+                        resource.key()
+                    ),
+                    location,
+                ));
             }
         }
         self.resources
             .require(self.root_id, resource.key(), options, &location)
-            .map_err(crate::Error::usage)
+            .map_err(|m| crate::Error::usage_at(m, &location))
     }
 
     fn require_one_impl<T: ResourceValue>(
@@ -271,14 +274,17 @@ impl<'a> Configure<'a> {
         options: &RequireOptions,
         location: String,
     ) -> Result<Option<T>> {
-        let mut values = self.require_impl(resource, options, location)?;
+        let mut values = self.require_impl(resource, options, location.clone())?;
         match values.len() {
             0 => Ok(None),
             1 => Ok(values.pop()),
-            n => Err(crate::Error::usage(format!(
-                "resource \"{}\" has {n} values, require_one expects exactly one",
-                resource.key()
-            ))),
+            n => Err(crate::Error::usage_at(
+                format!(
+                    "resource \"{}\" has {n} values, require_one expects exactly one",
+                    resource.key()
+                ),
+                location,
+            )),
         }
     }
 
@@ -297,5 +303,5 @@ impl<'a> Configure<'a> {
 #[track_caller]
 fn caller() -> String {
     let l = std::panic::Location::caller();
-    format!("{}:{}", l.file(), l.line())
+    crate::panics::source_location(l.file(), l.line())
 }
