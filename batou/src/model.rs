@@ -476,6 +476,7 @@ impl Model {
         };
         let run = DeployRun {
             env: &self.env,
+            root_name: name,
             host_name: &h.name,
             host_fqdn: &h.fqdn,
             predict,
@@ -1006,6 +1007,7 @@ fn configure_error_report(host: &str, root: &str, crumbs: &str, e: Error) -> Rep
 /// One deployment of one root on one host.
 pub struct DeployRun<'a> {
     pub(crate) env: &'a ModelEnv,
+    pub(crate) root_name: &'a str,
     pub(crate) host_name: &'a str,
     pub(crate) host_fqdn: &'a str,
     pub(crate) predict: bool,

@@ -46,6 +46,7 @@ pub struct TestRoot {
     node: Option<Node>,
     lines: Mutex<Vec<Line>>,
     logs: Vec<String>,
+    root_name: String,
 }
 
 impl TestRoot {
@@ -60,6 +61,7 @@ impl TestRoot {
             node: None,
             lines: Mutex::new(Vec::new()),
             logs: Vec::new(),
+            root_name: String::new(),
         }
     }
 
@@ -73,6 +75,7 @@ impl TestRoot {
     pub fn configure<C: Component>(&mut self, component: C) -> Result<(), Vec<Report>> {
         let boxed: Box<dyn DynComponent> = Box::new(component);
         let name = boxed.component_name().to_string();
+        self.root_name = name.clone();
         let workdir: PathBuf = self.env.project_root.join("work").join(&name);
         let defdir = self.env.project_root.clone();
         let host = self.env.environment.hosts[0].clone();
@@ -97,6 +100,7 @@ impl TestRoot {
         let sink = |l: Line| lines.lock().unwrap_or_else(|e| e.into_inner()).push(l);
         let run = DeployRun {
             env: &self.env,
+            root_name: &self.root_name,
             host_name: "localhost",
             host_fqdn: "localhost",
             predict,

@@ -427,3 +427,46 @@ fn hooks_features_and_host_data() {
         [id(&model, "b", "backup")]
     );
 }
+
+#[component]
+pub struct BadOverride {
+    #[attribute(default = 1)]
+    count: u32,
+}
+impl Component for BadOverride {}
+
+#[component]
+pub struct Misused {}
+impl Component for Misused {
+    fn configure(&mut self, _cx: &mut Configure) -> batou::Result<()> {
+        Err(Error::usage(
+            "SyncDirectory requires a source to sync from.",
+        ))
+    }
+}
+
+/// batou's "errors late" example in small: many configuration errors of
+/// one model, reported together in batou's order.
+#[test]
+fn configuration_errors_are_sorted_like_batou() {
+    let (_, errors) = configure(
+        "[hosts]\na = needy, lonely, cycle1, cycle2, badoverride, misused\n[component:badoverride]\ncount = many\n",
+    );
+    let titles: Vec<&str> = errors
+        .iter()
+        .filter(|l| l.starts_with("ERROR: "))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "ERROR: misused: SyncDirectory requires a source to sync from.",
+            "ERROR: invalid literal for u32: 'many'",
+            "ERROR: Unused provided resources",
+            "ERROR: Unsatisfied resource requirements",
+            "ERROR: Found dependency cycle",
+            "ERROR: 3 remaining unconfigured component(s): badoverride, misused, needy",
+        ],
+        "{errors:#?}"
+    );
+}

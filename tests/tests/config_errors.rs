@@ -174,6 +174,11 @@ const CASES: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "nohosts",
+        "[environment]\nconnect_method = local\n",
+        &["ERROR: No host found in environment."],
+    ),
+    (
         "badresolver",
         "[environment]\nconnect_method = local\n[hosts]\nlocalhost = tick\n[resolver]\nlocalhost = 127.0.0.1 no-ip\n",
         &["ERROR: Not a valid IP address: no-ip", "       Location: environments/badresolver/environment.cfg:6"],

@@ -85,6 +85,27 @@ macro_rules! sleeper {
         }
     };
 }
+macro_rules! failing {
+    ($name:ident) => {
+        #[component]
+        pub struct $name {}
+        impl Component for $name {
+            fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+                cx.provide(&SLEPT, cx.root_name().to_string())
+            }
+            fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+                Err(batou::Error::update_needed("always"))
+            }
+            fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                cx.cmd(&format!("echo {} broke; exit 4", cx.root_name()))?;
+                Ok(())
+            }
+        }
+    };
+}
+failing!(Fail1);
+failing!(Fail2);
 sleeper!(Sleep1);
 sleeper!(Sleep2);
 sleeper!(Sleep3);
@@ -120,6 +141,10 @@ fn project() -> Project {
     p.write(
         "environments/parallel/environment.cfg",
         "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = after, sleep1, sleep2, sleep3, sleep4\n",
+    );
+    p.write(
+        "environments/failing/environment.cfg",
+        "[environment]\nconnect_method = local\njobs = 2\n\n[hosts]\nlocalhost = fail1, fail2, after\n",
     );
     p.write(
         "environments/ignores/environment.cfg",
@@ -204,6 +229,22 @@ fn jobs_run_roots_of_one_host_in_parallel_but_never_before_their_providers() {
         parallel < sequential - 2.0,
         "-j 4 took {parallel:.2}s, -j 1 {sequential:.2}s"
     );
+}
+
+#[test]
+fn the_first_failure_stops_new_work_and_every_failure_is_reported() {
+    let p = project();
+    let out = p.batou(&["deploy", "failing"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // Both ran at once (jobs = 2 from the environment), both are reported.
+    assert!(text.contains("ERROR: echo fail1 broke; exit 4"), "{text}");
+    assert!(text.contains("ERROR: echo fail2 broke; exit 4"), "{text}");
+    assert_eq!(text.matches("    Return code: 4").count(), 2, "{text}");
+    // The root that depends on them never started.
+    assert!(!text.contains("Scheduling component after"), "{text}");
+    assert!(!p.path.join("work/after/start").exists());
+    assert!(text.contains("DEPLOYMENT FAILED (during deploy)"), "{text}");
 }
 
 #[test]

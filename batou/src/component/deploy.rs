@@ -89,6 +89,11 @@ impl<'a> Deploy<'a> {
         self.run.host_name
     }
 
+    /// The root component's name.
+    pub fn root_name(&self) -> &str {
+        self.run.root_name
+    }
+
     /// Whether this is `deploy -P`: `update` is not called, components
     /// that would be updated are reported as changed.
     pub fn predicting(&self) -> bool {
