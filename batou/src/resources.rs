@@ -495,6 +495,20 @@ mod tests {
     }
 
     #[test]
+    fn dirty_subscriptions_are_not_retriggered() {
+        let mut r = roots();
+        r.reset_root(2);
+        let _: Vec<u8> = r.require(2, "k", &RequireOptions::new().dirty(), "y").unwrap();
+        r.finish_root(2);
+        r.reset_root(0);
+        r.provide(0, "k", 1u8, "x").unwrap();
+        assert!(r.finish_root(0).is_empty());
+        assert!(r.dirty_roots().is_empty());
+        // Still a dependency: the provider deploys first.
+        assert_eq!(r.edges(), BTreeSet::from([(0, 2)]));
+    }
+
+    #[test]
     fn reverse_flips_the_edge() {
         let mut r = roots();
         r.provide(0, "k", 1u8, "x").unwrap();
