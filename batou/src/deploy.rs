@@ -191,17 +191,7 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
                 Some("🌐"),
             );
-            if env.connect_method != "local" {
-                term.error(&format!(
-                    "{}: connect_method `{}` is not available yet; use `local`",
-                    host.name, env.connect_method
-                ));
-                return Err(Step::Connect);
-            }
-            let agent = AgentConnection::spawn_local(&host.name, project_root).and_then(|mut a| {
-                a.start_configure(&project_root.to_string_lossy(), &env)?;
-                Ok(a)
-            });
+            let agent = connect(project_root, &env, host);
             match agent {
                 Ok(a) => agents.push((host.name.clone(), a)),
                 Err(e) => {
@@ -298,6 +288,36 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         format_duration(Some(deploy_time)),
     ));
     Ok(())
+}
+
+/// Starts the agent of one host and asks it to configure: locally, or over
+/// ssh after uploading this executable, taking the host's lock and shipping
+/// the project.
+fn connect(
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
+    match env.connect_method.as_str() {
+        "local" => {
+            let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
+            a.start_configure(&project_root.to_string_lossy(), env)?;
+            Ok(a)
+        }
+        "ssh" => {
+            let ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            let target = env.target_directory.clone();
+            let mut a = AgentConnection::spawn_ssh(&ssh, &target)?;
+            a.lock(&target)?;
+            a.ship(project_root, &target)?;
+            a.start_configure(&target, env)?;
+            Ok(a)
+        }
+        other => Err(crate::agent::client::ConnectionError {
+            host: host.name.clone(),
+            message: format!("connect_method `{other}` is not available yet; use `local` or `ssh`"),
+        }),
+    }
 }
 
 /// Runs the deployment of all roots: a root starts when every root it

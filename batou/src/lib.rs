@@ -41,8 +41,10 @@ pub mod output;
 pub mod panics;
 pub mod report;
 pub mod resources;
+pub mod shipping;
 pub mod template;
 pub mod testing;
+pub mod transport;
 
 pub use batou_macros::{check_environments, component};
 pub use error::{Error, IoContext, Result};

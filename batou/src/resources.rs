@@ -498,7 +498,9 @@ mod tests {
     fn dirty_subscriptions_are_not_retriggered() {
         let mut r = roots();
         r.reset_root(2);
-        let _: Vec<u8> = r.require(2, "k", &RequireOptions::new().dirty(), "y").unwrap();
+        let _: Vec<u8> = r
+            .require(2, "k", &RequireOptions::new().dirty(), "y")
+            .unwrap();
         r.finish_root(2);
         r.reset_root(0);
         r.provide(0, "k", 1u8, "x").unwrap();

@@ -5,6 +5,8 @@
 //! Generated crates share one target directory (`target/e2e`) and the
 //! workspace's `Cargo.lock`, so their dependencies are compiled once.
 
+pub mod sshd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -34,20 +34,38 @@ impl AgentConnection {
         host: &str,
         project_root: &Path,
     ) -> Result<AgentConnection, ConnectionError> {
+        let exe = std::env::current_exe().map_err(|e| ConnectionError {
+            host: host.to_string(),
+            message: format!("cannot find the running executable: {e}"),
+        })?;
+        let mut cmd = Command::new(&exe);
+        cmd.arg("agent").current_dir(project_root);
+        Self::start(host, cmd)
+    }
+
+    /// Uploads this executable to the host (once per version) and starts it
+    /// as an agent over the system's `ssh` (connect_method `ssh`).
+    pub fn spawn_ssh(
+        ssh: &crate::transport::Ssh,
+        target_directory: &str,
+    ) -> Result<AgentConnection, ConnectionError> {
+        let remote = ssh.ensure_executable(target_directory)?;
+        let cmd = ssh.command(&format!("{remote} agent"));
+        Self::start(&ssh.host, cmd)
+    }
+
+    /// Starts an agent command and exchanges `Hello`.
+    pub fn start(host: &str, mut cmd: Command) -> Result<AgentConnection, ConnectionError> {
         let err = |message: String| ConnectionError {
             host: host.to_string(),
             message,
         };
-        let exe = std::env::current_exe()
-            .map_err(|e| err(format!("cannot find the running executable: {e}")))?;
-        let mut child = Command::new(&exe)
-            .arg("agent")
-            .current_dir(project_root)
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| err(format!("cannot start the agent {}: {e}", exe.display())))?;
+            .map_err(|e| err(format!("cannot start the agent: {e}")))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(err("the agent has no stdin/stdout".into()));
         };
@@ -65,6 +83,65 @@ impl AgentConnection {
             Response::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => Ok(conn),
             Response::Failed { message } => Err(conn.error(message)),
             other => Err(conn.error(format!("unexpected answer to hello: {other:?}"))),
+        }
+    }
+
+    /// Takes the host's deployment lock of the project directory.
+    pub fn lock(&mut self, root: &str) -> Result<(), ConnectionError> {
+        self.send(&Request::Lock {
+            root: root.to_string(),
+        })?;
+        match self.receive()? {
+            Response::Locked => Ok(()),
+            Response::Failed { message } => Err(self.error(message)),
+            other => Err(self.error(format!("unexpected answer to lock: {other:?}"))),
+        }
+    }
+
+    /// Ships the project in `local_root` to `remote_root` on the host;
+    /// returns (files sent, paths deleted).
+    pub fn ship(
+        &mut self,
+        local_root: &Path,
+        remote_root: &str,
+    ) -> Result<(usize, usize), ConnectionError> {
+        use base64::Engine;
+        let manifest = crate::shipping::manifest(local_root).map_err(|e| {
+            self.error(format!(
+                "cannot read the project {}: {e}",
+                local_root.display()
+            ))
+        })?;
+        let modes: std::collections::BTreeMap<String, u32> = manifest
+            .iter()
+            .filter_map(|e| match e.kind {
+                crate::shipping::Kind::File { mode, .. } => Some((e.path.clone(), mode)),
+                _ => None,
+            })
+            .collect();
+        self.send(&Request::Ship {
+            root: remote_root.to_string(),
+            manifest,
+        })?;
+        let paths = match self.receive()? {
+            Response::Need { paths } => paths,
+            Response::Failed { message } => return Err(self.error(message)),
+            other => return Err(self.error(format!("unexpected answer to ship: {other:?}"))),
+        };
+        for path in &paths {
+            let data = std::fs::read(local_root.join(path))
+                .map_err(|e| self.error(format!("cannot read {path}: {e}")))?;
+            self.send(&Request::ShipFile {
+                path: path.clone(),
+                data: base64::engine::general_purpose::STANDARD.encode(data),
+                mode: modes.get(path).copied().unwrap_or(0o644),
+            })?;
+        }
+        self.send(&Request::ShipDone)?;
+        match self.receive()? {
+            Response::Shipped { deleted } => Ok((paths.len(), deleted)),
+            Response::Failed { message } => Err(self.error(message)),
+            other => Err(self.error(format!("unexpected answer to ship done: {other:?}"))),
         }
     }
 

@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -27,6 +27,30 @@ pub enum Request {
         /// batou version of the controller.
         version: String,
     },
+    /// Take the host's deployment lock of the project directory
+    /// (`<root>/.batou-lock`); refused while another deployment holds it.
+    Lock {
+        /// Project directory (`~` is the remote user's home).
+        root: String,
+    },
+    /// Start shipping the project: the full manifest of the working copy.
+    Ship {
+        /// Project directory on the host.
+        root: String,
+        /// Every path that should exist.
+        manifest: Vec<crate::shipping::Entry>,
+    },
+    /// One file the agent asked for (base64 content).
+    ShipFile {
+        /// Relative path.
+        path: String,
+        /// Content, base64.
+        data: String,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// All files sent: make directories and links, delete what is gone.
+    ShipDone,
     /// Configure the model for a host.
     Configure {
         /// Project directory on the agent's machine.
@@ -59,6 +83,18 @@ pub enum Response {
         protocol: u32,
         /// batou version of the agent.
         version: String,
+    },
+    /// The lock is held for this connection.
+    Locked,
+    /// The files of the manifest the agent needs.
+    Need {
+        /// Relative paths.
+        paths: Vec<String>,
+    },
+    /// Shipping finished.
+    Shipped {
+        /// Paths deleted because the project no longer has them.
+        deleted: usize,
     },
     /// The model is configured (errors empty) or not.
     Configured {

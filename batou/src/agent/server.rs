@@ -40,7 +40,9 @@ pub fn serve() -> i32 {
         write_frame(&mut *w, msg).is_ok()
     };
 
-    // Phase 1: hello and configure.
+    // Phase 1: hello, lock, ship, configure.
+    let mut lock: Option<crate::deploy::ProjectLock> = None;
+    let mut shipping: Option<(PathBuf, Vec<crate::shipping::Entry>)> = None;
     let (model, host) = loop {
         let req: Request = match read_frame(&mut reader) {
             Ok(Some(r)) => r,
@@ -64,11 +66,89 @@ pub fn serve() -> i32 {
                     return 1;
                 }
             }
+            Request::Lock { root } => {
+                let root = crate::model::expand_user(std::path::Path::new(&root));
+                let _ = std::fs::create_dir_all(&root);
+                match crate::deploy::ProjectLock::acquire(&root) {
+                    Ok(l) => {
+                        lock = Some(l);
+                        if !send(&Response::Locked) {
+                            return 1;
+                        }
+                    }
+                    Err(_) => {
+                        send(&Response::Failed {
+                            message: format!(
+                                "another deployment is running in {} on this host (its .batou-lock is held)",
+                                root.display()
+                            ),
+                        });
+                        return 1;
+                    }
+                }
+            }
+            Request::Ship { root, manifest } => {
+                let root = crate::model::expand_user(std::path::Path::new(&root));
+                if let Err(e) = std::fs::create_dir_all(&root) {
+                    send(&Response::Failed {
+                        message: format!("cannot create {}: {e}", root.display()),
+                    });
+                    return 1;
+                }
+                let paths = crate::shipping::missing(&root, &manifest);
+                shipping = Some((root, manifest));
+                if !send(&Response::Need { paths }) {
+                    return 1;
+                }
+            }
+            Request::ShipFile { path, data, mode } => {
+                let Some((root, _)) = &shipping else {
+                    send(&Response::Failed {
+                        message: "file before manifest".into(),
+                    });
+                    return 1;
+                };
+                use base64::Engine;
+                let written = base64::engine::general_purpose::STANDARD
+                    .decode(data.as_bytes())
+                    .map_err(std::io::Error::other)
+                    .and_then(|bytes| crate::shipping::write_file(root, &path, &bytes, mode));
+                if let Err(e) = written {
+                    send(&Response::Failed {
+                        message: format!("cannot write {path}: {e}"),
+                    });
+                    return 1;
+                }
+            }
+            Request::ShipDone => {
+                let Some((root, manifest)) = shipping.take() else {
+                    send(&Response::Failed {
+                        message: "ship done before manifest".into(),
+                    });
+                    return 1;
+                };
+                match crate::shipping::finish(&root, &manifest) {
+                    Ok(deleted) => {
+                        if !send(&Response::Shipped { deleted }) {
+                            return 1;
+                        }
+                    }
+                    Err(e) => {
+                        send(&Response::Failed {
+                            message: format!("cannot finish shipping to {}: {e}", root.display()),
+                        });
+                        return 1;
+                    }
+                }
+            }
             Request::Configure {
                 project_root,
                 environment,
                 host,
             } => {
+                let project_root = crate::model::expand_user(std::path::Path::new(&project_root))
+                    .to_string_lossy()
+                    .into_owned();
                 let env: Environment = *environment;
                 if !env.hosts.iter().any(|h| h.name == host) {
                     send(&Response::Failed {
@@ -92,7 +172,9 @@ pub fn serve() -> i32 {
         }
     };
 
-    // Phase 2: deployments, each on its own thread.
+    // Phase 2: deployments, each on its own thread (the lock is held
+    // until the agent ends).
+    let _lock = lock;
     let model = &model;
     let host = host.as_str();
     let send = &send;
@@ -122,7 +204,12 @@ pub fn serve() -> i32 {
             }
             // Running deployments finish first: the scope joins them.
             Request::Bye => return 0,
-            Request::Hello { .. } | Request::Configure { .. } => {
+            Request::Hello { .. }
+            | Request::Configure { .. }
+            | Request::Lock { .. }
+            | Request::Ship { .. }
+            | Request::ShipFile { .. }
+            | Request::ShipDone => {
                 send(&Response::Failed {
                     message: "unexpected request after configure".into(),
                 });

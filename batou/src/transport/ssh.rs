@@ -1,0 +1,213 @@
+//! The system `ssh` client as transport.
+
+use crate::agent::client::ConnectionError;
+use crate::shipping::sha256_hex;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// How to reach one host with the system `ssh`.
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    /// Host name as in the environment.
+    pub host: String,
+    /// Name given to ssh (the fqdn).
+    pub destination: String,
+    /// `-F` file: the project's `ssh_config_<env>` or `ssh_config`.
+    pub config: Option<PathBuf>,
+    /// Connect timeout in seconds.
+    pub timeout: u64,
+}
+
+/// The running executable's bytes and sha256 (read once).
+fn executable() -> Result<&'static (Vec<u8>, String), String> {
+    static EXE: OnceLock<Result<(Vec<u8>, String), String>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let path = std::env::current_exe()
+            .map_err(|e| format!("cannot find the running executable: {e}"))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let hash = sha256_hex(&bytes);
+        Ok((bytes, hash))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// A path for the remote shell: `~/x` becomes `"$HOME"/'x'`, the rest is
+/// single-quoted.
+fn shell_path(path: &str) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    match path.strip_prefix("~/") {
+        Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
+        None if path == "~" => "\"$HOME\"".into(),
+        None => quote(path),
+    }
+}
+
+impl Ssh {
+    /// The ssh settings for a host of an environment in a project.
+    pub fn new(
+        project_root: &Path,
+        environment: &str,
+        host: &crate::environment::Host,
+        timeout: u64,
+    ) -> Ssh {
+        let specific = project_root.join(format!("ssh_config_{environment}"));
+        let generic = project_root.join("ssh_config");
+        let config = if specific.is_file() {
+            Some(specific)
+        } else if generic.is_file() {
+            Some(generic)
+        } else {
+            None
+        };
+        Ssh {
+            host: host.name.clone(),
+            destination: host.fqdn.clone(),
+            config,
+            timeout: timeout.max(1),
+        }
+    }
+
+    /// `ssh [options] destination remote-command`.
+    pub fn command(&self, remote: &str) -> Command {
+        let mut c = Command::new("ssh");
+        if let Some(cfg) = &self.config {
+            c.arg("-F").arg(cfg);
+        }
+        c.args(["-o", "BatchMode=yes", "-o"])
+            .arg(format!("ConnectTimeout={}", self.timeout))
+            .args([
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-C",
+                "-T",
+            ])
+            .arg(&self.destination)
+            .arg(remote);
+        c
+    }
+
+    fn error(&self, message: impl Into<String>) -> ConnectionError {
+        ConnectionError {
+            host: self.host.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Runs a short remote command; stdout on success, a clear error with
+    /// ssh's own message otherwise.
+    fn run(&self, remote: &str, input: Option<&[u8]>) -> Result<String, ConnectionError> {
+        let mut cmd = self.command(remote);
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| self.error(format!("cannot run ssh: {e}")))?;
+        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+            let _ = stdin.write_all(data);
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| self.error(format!("ssh failed: {e}")))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut why: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            return Err(self.error(format!(
+                "the host key of {} has CHANGED; refusing to connect (check known_hosts: someone may be intercepting the connection, or the host was reinstalled)",
+                self.destination
+            )));
+        }
+        if stderr.contains("Host key verification failed") {
+            return Err(self.error(format!(
+                "the host key of {} is not known; refusing to connect (add it to known_hosts after checking its fingerprint)",
+                self.destination
+            )));
+        }
+        why.retain(|l| !l.starts_with("Warning: Permanently added"));
+        Err(self.error(format!(
+            "ssh to {} failed ({}): {}",
+            self.destination,
+            out.status,
+            why.last().copied().unwrap_or("no message")
+        )))
+    }
+
+    /// Makes sure this executable is on the host, under
+    /// `<target>/.batou/bin/batou-<sha256 prefix>`, uploaded once per
+    /// version and verified by its hash. Returns the remote path (for the
+    /// shell).
+    pub fn ensure_executable(&self, target_directory: &str) -> Result<String, ConnectionError> {
+        let (bytes, hash) = executable().map_err(|e| self.error(e))?;
+        let dir = format!("{}/.batou/bin", target_directory.trim_end_matches('/'));
+        let path = format!("{dir}/batou-{}", &hash[..16]);
+        let qpath = shell_path(&path);
+        let probe = self.run(
+            &format!("uname -sm; test -x {qpath} && echo present || echo missing"),
+            None,
+        )?;
+        let mut lines = probe.lines();
+        let platform = lines.next().unwrap_or("").trim().to_string();
+        let local = local_platform();
+        if platform != local {
+            return Err(self.error(format!(
+                "the host runs {platform}, this executable is built for {local}: build a matching executor \
+                 (e.g. `cargo build --release --target <triple>` for the host) and deploy with it"
+            )));
+        }
+        if lines.next().map(str::trim) == Some("present") {
+            return Ok(qpath);
+        }
+        let script = format!(
+            "set -e; mkdir -p {qdir}; t={qpath}.tmp.$$; cat > \"$t\"; \
+             h=$(sha256sum \"$t\" | cut -d' ' -f1); \
+             if [ \"$h\" != {hash} ]; then rm -f \"$t\"; echo \"upload corrupted: got $h\" >&2; exit 3; fi; \
+             chmod 700 \"$t\"; mv \"$t\" {qpath}",
+            qdir = shell_path(&dir),
+        );
+        self.run(&script, Some(bytes))?;
+        Ok(qpath)
+    }
+}
+
+/// `Linux x86_64` as `uname -sm` prints it for this build.
+fn local_platform() -> String {
+    let os = match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Darwin",
+        "freebsd" => "FreeBSD",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "aarch64" if os == "Darwin" => "arm64",
+        other => other,
+    };
+    format!("{os} {arch}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_paths() {
+        assert_eq!(shell_path("~/deployment/x"), "\"$HOME\"/'deployment/x'");
+        assert_eq!(shell_path("/srv/it's"), "'/srv/it'\\''s'");
+    }
+}
