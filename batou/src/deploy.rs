@@ -184,24 +184,48 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                     format!("⏭️ {}: Connection ignored ({}/{n})", host.name, i + 1),
                     Style::color(Color::Red),
                 ));
-                continue;
-            }
-            term.step(
-                &host.name,
-                &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
-                Some("🌐"),
-            );
-            let agent = connect(project_root, &env, host);
-            match agent {
-                Ok(a) => agents.push((host.name.clone(), a)),
-                Err(e) => {
-                    term.error(&e.to_string());
-                    return Err(Step::Connect);
-                }
+            } else {
+                term.step(
+                    &host.name,
+                    &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
+                    Some("🌐"),
+                );
             }
         }
     }
-    let (model, errors) = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
+    // Connect all hosts in parallel (at most CONNECT_PARALLEL at a time)
+    // while the controller configures its own copy of the model.
+    let gate = Gate::new(CONNECT_PARALLEL);
+    let (connected, (model, errors)) = std::thread::scope(|scope| {
+        let handles: Vec<_> = if opts.consistency_only {
+            Vec::new()
+        } else {
+            env.hosts
+                .iter()
+                .filter(|h| !h.ignore)
+                .map(|host| {
+                    let (gate, env) = (&gate, &env);
+                    scope.spawn(move || (host.name.clone(), connect(project_root, env, host, gate)))
+                })
+                .collect()
+        };
+        let configured = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
+        let connected: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (connected, configured)
+    });
+    let mut connect_failed = false;
+    for (host, result) in connected {
+        match result {
+            Ok(a) => agents.push((host, a)),
+            Err(e) => {
+                term.error(&e.to_string());
+                connect_failed = true;
+            }
+        }
+    }
+    if connect_failed {
+        return Err(Step::Connect);
+    }
     if !errors.is_empty() {
         let n = errors.len();
         print_reports(term, errors);
@@ -297,7 +321,9 @@ fn connect(
     project_root: &Path,
     env: &Environment,
     host: &crate::environment::Host,
+    gate: &Gate,
 ) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
+    let _slot = gate.enter();
     match env.connect_method.as_str() {
         "local" => {
             let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
@@ -307,7 +333,19 @@ fn connect(
         "ssh" => {
             let ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
             let target = env.target_directory.clone();
-            let mut a = AgentConnection::spawn_ssh(&ssh, &target)?;
+            // Transient network trouble is retried with back-off; refusals
+            // (host keys, platforms, authentication) are not.
+            let mut attempt = 0;
+            let mut a = loop {
+                attempt += 1;
+                match AgentConnection::spawn_ssh(&ssh, &target) {
+                    Ok(a) => break a,
+                    Err(e) if attempt < CONNECT_TRIES && is_transient(&e.message) => {
+                        std::thread::sleep(std::time::Duration::from_millis(500 * (1 << attempt)));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             a.lock(&target)?;
             a.ship(project_root, &target)?;
             a.start_configure(&target, env)?;
@@ -317,6 +355,55 @@ fn connect(
             host: host.name.clone(),
             message: format!("connect_method `{other}` is not available yet; use `local` or `ssh`"),
         }),
+    }
+}
+
+/// Hosts connected at the same time (batou: 5).
+const CONNECT_PARALLEL: usize = 5;
+/// Attempts per host for transient connection failures.
+const CONNECT_TRIES: u32 = 3;
+
+fn is_transient(message: &str) -> bool {
+    [
+        "Connection refused",
+        "timed out",
+        "Connection reset",
+        "Connection closed",
+        "No route to host",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// A counting semaphore bounding parallel connection set-ups.
+struct Gate {
+    free: std::sync::Mutex<usize>,
+    cond: std::sync::Condvar,
+}
+
+struct Slot<'g>(&'g Gate);
+
+impl Gate {
+    fn new(n: usize) -> Gate {
+        Gate {
+            free: std::sync::Mutex::new(n),
+            cond: std::sync::Condvar::new(),
+        }
+    }
+    fn enter(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.cond.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cond.notify_one();
     }
 }
 

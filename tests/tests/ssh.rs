@@ -161,3 +161,141 @@ impl Component for Tick {
     );
     assert!(running.wait().unwrap().success());
 }
+
+const LOAD_BALANCER: &str = r##"
+use batou::prelude::*;
+use batou_stdlib::file::File;
+
+pub const APPLICATION: Resource<Address> = Resource::new("application");
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+#[component]
+pub struct App {}
+
+impl Component for App {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let me = cx.address(&format!("{}:8080", cx.host_name()))?;
+        cx.provide(&APPLICATION, me)?;
+        cx.add(File::new("app.conf").content("port=8080\n"));
+        Ok(())
+    }
+    fn verify(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        ensure!(cx.workdir().join("finished").exists());
+        Ok(())
+    }
+    fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::fs::write(cx.workdir().join("finished"), now_ms().to_string())?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Balancer {}
+
+impl Component for Balancer {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let mut text = String::from("backend app\n");
+        for b in cx.require(&APPLICATION)? {
+            text.push_str(&format!("    server {b}\n"));
+        }
+        cx.add(File::new("haproxy.cfg").content(text));
+        Ok(())
+    }
+    fn verify(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        ensure!(cx.workdir().join("started").exists());
+        Ok(())
+    }
+    fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        std::fs::write(cx.workdir().join("started"), now_ms().to_string())?;
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Slow {}
+
+impl Component for Slow {
+    fn verify(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        ensure!(cx.workdir().join("done").exists());
+        Ok(())
+    }
+    fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        std::fs::write(cx.workdir().join("started"), "")?;
+        cx.cmd("sleep 5")?;
+        std::fs::write(cx.workdir().join("done"), "")?;
+        Ok(())
+    }
+}
+"##;
+
+#[test]
+fn the_load_balancer_deploys_to_three_ssh_hosts() {
+    let lab = SshLab::start(&["s4", "s5", "s6"]);
+    let p = remote_project(
+        "ssh-lb",
+        &lab,
+        "s4 = balancer\ns5 = app\ns6 = app\n\n[resolver]\ns5 = 10.0.0.5\ns6 = 10.0.0.6",
+    );
+    p.write("components/tick/component.rs", LOAD_BALANCER);
+    p.build_ok();
+    let out = p.batou(&["deploy", "-j", "3", "remote"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let read = |host: usize, rel: &str| std::fs::read_to_string(lab.hosts[host].path(rel)).unwrap();
+    assert_eq!(
+        read(0, "deployment/work/balancer/haproxy.cfg"),
+        "backend app\n    server s5:8080\n    server s6:8080\n"
+    );
+    let lb_start: u128 = read(0, "deployment/work/balancer/started").parse().unwrap();
+    for h in [1, 2] {
+        let finished: u128 = read(h, "deployment/work/app/finished").parse().unwrap();
+        assert!(
+            finished <= lb_start,
+            "the balancer started before {} finished",
+            lab.hosts[h].name
+        );
+    }
+    let again = p.batou(&["deploy", "-j", "3", "remote"]);
+    assert!(again.status.success(), "{}", stdout(&again));
+    assert!(!stdout(&again).contains("🚀"), "{}", stdout(&again));
+}
+
+#[test]
+fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
+    let mut lab = SshLab::start(&["s7"]);
+    let p = remote_project("ssh-kill", &lab, "s7 = slow");
+    p.write("components/tick/component.rs", LOAD_BALANCER);
+    p.build_ok();
+    let mut running = p
+        .command(&["deploy", "remote"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = lab.hosts[0].path("deployment/work/slow/started");
+    for _ in 0..400 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(started.exists(), "the deployment did not start");
+    lab.host("s7").stop();
+    let out = running.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: s7: the agent closed the connection"),
+        "{text}"
+    );
+    assert!(text.contains("DEPLOYMENT FAILED (during deploy)"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+
+    lab.host("s7").start();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(lab.hosts[0].path("deployment/work/slow/done").exists());
+}
