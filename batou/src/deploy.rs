@@ -331,7 +331,11 @@ fn connect(
             Ok(a)
         }
         "ssh" => {
-            let ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            ssh.service_user = host
+                .service_user
+                .clone()
+                .or_else(|| env.service_user.clone());
             let target = env.target_directory.clone();
             // Transient network trouble is retried with back-off; refusals
             // (host keys, platforms, authentication) are not.

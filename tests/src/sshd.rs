@@ -57,6 +57,35 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Makes sure a Unix user exists (with a home, not locked); returns its
+/// home with earlier deployments removed.
+pub fn ensure_user(user: &str) -> PathBuf {
+    let exists = Command::new("id")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !exists.is_ok_and(|s| s.success()) {
+        run(Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh"])
+            .arg(user));
+    }
+    // No password, but not locked either (sshd refuses locked accounts
+    // even for key logins).
+    run(Command::new("usermod").args(["-p", "*"]).arg(user));
+    let home = PathBuf::from(format!("/home/{user}"));
+    let _ = fs::remove_dir_all(home.join("deployment"));
+    home
+}
+
+/// Lets `login` run anything as `target` through `sudo -n`.
+pub fn allow_sudo(login: &str, target: &str) {
+    fs::create_dir_all("/etc/sudoers.d").expect("/etc/sudoers.d");
+    let file = PathBuf::from(format!("/etc/sudoers.d/batou-test-{login}"));
+    fs::write(&file, format!("{login} ALL=({target}) NOPASSWD: ALL\n")).expect("sudoers entry");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o440)).expect("sudoers mode");
+}
+
 impl SshLab {
     /// Starts one sshd per name (user `batou-<name>`, home emptied of
     /// earlier deployments).

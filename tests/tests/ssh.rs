@@ -299,3 +299,46 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(lab.hosts[0].path("deployment/work/slow/done").exists());
 }
+
+#[test]
+fn service_user_through_sudo() {
+    let lab = SshLab::start(&["s8"]);
+    let service_home = batou_tests::sshd::ensure_user("batou-s9");
+    batou_tests::sshd::ensure_user("batou-s10");
+    batou_tests::sshd::allow_sudo("batou-s8", "batou-s9");
+    let p = remote_project("ssh-sudo", &lab, "s8 = tick");
+    p.write(
+        "environments/service/environment.cfg",
+        "[environment]\nconnect_method = ssh\nservice_user = batou-s9\n\n[hosts]\ns8 = tick\n",
+    );
+    p.write(
+        "environments/nosudo/environment.cfg",
+        "[environment]\nconnect_method = ssh\nservice_user = batou-s10\n\n[hosts]\ns8 = tick\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "service"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let script = service_home.join("deployment/work/tick/tick.sh");
+    assert!(script.exists(), "deployed into the service user's home");
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::process::Command::new("id")
+        .args(["-u", "batou-s9"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&script).unwrap().uid().to_string(),
+        String::from_utf8_lossy(&uid.stdout).trim()
+    );
+    assert!(
+        !lab.hosts[0].path("deployment/work").exists(),
+        "nothing deployed as the login user"
+    );
+
+    let out = p.batou(&["deploy", "nosudo"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: s8: cannot become the service user batou-s10 on s8 with `sudo -n` (sudo: a password is required)"),
+        "{text}"
+    );
+}

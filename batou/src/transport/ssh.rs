@@ -18,6 +18,9 @@ pub struct Ssh {
     pub config: Option<PathBuf>,
     /// Connect timeout in seconds.
     pub timeout: u64,
+    /// Run everything as this user (through `sudo -n`) when the login user
+    /// differs.
+    pub service_user: Option<String>,
 }
 
 /// The running executable's bytes and sha256 (read once).
@@ -68,11 +71,28 @@ impl Ssh {
             destination: host.fqdn.clone(),
             config,
             timeout: timeout.max(1),
+            service_user: None,
         }
+    }
+
+    /// The remote command, run as the service user if there is one: as is
+    /// when the login user is the service user, else through
+    /// `sudo -n -H -u USER` (never prompting).
+    fn as_service_user(&self, remote: &str) -> String {
+        let Some(user) = &self.service_user else {
+            return remote.to_string();
+        };
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        format!(
+            "if [ \"$(id -un)\" = {u} ]; then exec sh -c {c}; else exec sudo -n -H -u {u} sh -c {c}; fi",
+            u = quote(user),
+            c = quote(remote)
+        )
     }
 
     /// `ssh [options] destination remote-command`.
     pub fn command(&self, remote: &str) -> Command {
+        let remote = self.as_service_user(remote);
         let mut c = Command::new("ssh");
         if let Some(cfg) = &self.config {
             c.arg("-F").arg(cfg);
@@ -88,7 +108,7 @@ impl Ssh {
                 "-T",
             ])
             .arg(&self.destination)
-            .arg(remote);
+            .arg(&remote);
         c
     }
 
@@ -138,6 +158,13 @@ impl Ssh {
             return Err(self.error(format!(
                 "the host key of {} is not known; refusing to connect (add it to known_hosts after checking its fingerprint)",
                 self.destination
+            )));
+        }
+        if let (Some(user), true) = (&self.service_user, stderr.contains("sudo:")) {
+            return Err(self.error(format!(
+                "cannot become the service user {user} on {} with `sudo -n` ({}); allow the login user passwordless sudo to {user}",
+                self.destination,
+                why.iter().find(|l| l.starts_with("sudo:")).copied().unwrap_or("sudo failed")
             )));
         }
         why.retain(|l| !l.starts_with("Warning: Permanently added"));
