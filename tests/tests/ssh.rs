@@ -270,7 +270,7 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
     let p = remote_project("ssh-kill", &lab, "s7 = slow");
     p.write("components/tick/component.rs", LOAD_BALANCER);
     p.build_ok();
-    let mut running = p
+    let running = p
         .command(&["deploy", "remote"])
         .stdout(std::process::Stdio::piped())
         .spawn()
