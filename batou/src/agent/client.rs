@@ -13,6 +13,9 @@ use std::sync::mpsc;
 pub struct AgentConnection {
     host: String,
     child: ChildGuard,
+    /// The last lines the agent (or ssh) wrote to stderr; they are also
+    /// passed on to the controller's stderr.
+    stderr_tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     writer: BufWriter<ChildStdin>,
     reader: BufReader<ChildStdout>,
 }
@@ -49,13 +52,74 @@ impl AgentConnection {
         ssh: &crate::transport::Ssh,
         target_directory: &str,
     ) -> Result<AgentConnection, ConnectionError> {
-        let remote = ssh.ensure_executable(target_directory)?;
-        let cmd = ssh.command(&format!("{remote} agent"));
-        Self::start(&ssh.host, cmd)
+        // One ssh session in the usual case: the agent command starts the
+        // executable if this version is there, else says it is missing.
+        match Self::start_checked(ssh, ssh.agent_command(target_directory)?)? {
+            Started::Agent(conn) => Ok(conn),
+            Started::Missing(uname) => {
+                ssh.check_platform(&uname)?;
+                ssh.upload(target_directory)?;
+                match Self::start_checked(ssh, ssh.agent_command(target_directory)?)? {
+                    Started::Agent(conn) => Ok(conn),
+                    Started::Missing(_) => Err(ConnectionError {
+                        host: ssh.host.clone(),
+                        message: "the uploaded agent cannot be started".into(),
+                    }),
+                }
+            }
+        }
     }
 
-    /// Starts an agent command and exchanges `Hello`.
-    pub fn start(host: &str, mut cmd: Command) -> Result<AgentConnection, ConnectionError> {
+    /// Starts an agent command that may instead report the executable
+    /// missing (see [`crate::transport::ssh::MISSING`]).
+    fn start_checked(
+        ssh: &crate::transport::Ssh,
+        cmd: Command,
+    ) -> Result<Started, ConnectionError> {
+        let host = ssh.host.as_str();
+        let mut conn = Self::spawn_child(host, cmd)?;
+        conn.send(&Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: crate::VERSION.to_string(),
+        })?;
+        let mut head = [0u8; 4];
+        if std::io::Read::read_exact(&mut conn.reader, &mut head).is_err() {
+            let status = conn
+                .child
+                .0
+                .wait()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            // Let the stderr thread see the end of ssh's output.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let stderr = conn
+                .stderr_tail
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .join("\n");
+            return Err(ssh.explain(&status, &stderr));
+        }
+        let marker = crate::transport::ssh::MISSING.as_bytes();
+        if head == marker[..4] {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut conn.reader, &mut rest);
+            let _ = conn.child.0.wait();
+            let uname = rest.lines().nth(1).unwrap_or("").to_string();
+            return Ok(Started::Missing(uname));
+        }
+        let response =
+            super::protocol::read_frame_after_length(&mut conn.reader, u32::from_be_bytes(head))
+                .map_err(|e| conn.error(format!("broken channel to the agent: {e}")))?;
+        match response {
+            Response::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => {
+                Ok(Started::Agent(conn))
+            }
+            Response::Failed { message } => Err(conn.error(message)),
+            other => Err(conn.error(format!("unexpected answer to hello: {other:?}"))),
+        }
+    }
+
+    fn spawn_child(host: &str, mut cmd: Command) -> Result<AgentConnection, ConnectionError> {
         let err = |message: String| ConnectionError {
             host: host.to_string(),
             message,
@@ -63,18 +127,39 @@ impl AgentConnection {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| err(format!("cannot start the agent: {e}")))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             return Err(err("the agent has no stdin/stdout".into()));
         };
-        let mut conn = AgentConnection {
+        let stderr_tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tail = stderr_tail.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                t.push(line);
+                if t.len() > 50 {
+                    t.remove(0);
+                }
+            }
+        });
+        Ok(AgentConnection {
             host: host.to_string(),
             child: ChildGuard(child),
+            stderr_tail,
             writer: BufWriter::new(stdin),
             reader: BufReader::new(stdout),
-        };
+        })
+    }
+
+    /// Starts an agent command and exchanges `Hello`.
+    pub fn start(host: &str, cmd: Command) -> Result<AgentConnection, ConnectionError> {
+        let mut conn = Self::spawn_child(host, cmd)?;
         conn.send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
             version: crate::VERSION.to_string(),
@@ -218,6 +303,7 @@ impl AgentConnection {
             child,
             writer,
             mut reader,
+            ..
         } = self;
         let reader_thread = std::thread::spawn(move || loop {
             let event = match read_frame::<Response>(&mut reader) {
@@ -246,6 +332,13 @@ impl AgentConnection {
             reader_thread: Some(reader_thread),
         }
     }
+}
+
+/// The outcome of starting an agent over ssh.
+enum Started {
+    Agent(AgentConnection),
+    /// This version is not on the host; `uname -sm` of the host.
+    Missing(String),
 }
 
 /// What an agent reports during the deployment phase.

@@ -139,7 +139,15 @@ pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> std::io::Result<Opt
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let len = u32::from_be_bytes(len) as usize;
+    read_frame_after_length(r, u32::from_be_bytes(len)).map(Some)
+}
+
+/// Reads a frame whose 4-byte length was already read.
+pub fn read_frame_after_length<T: DeserializeOwned>(
+    r: &mut impl Read,
+    len: u32,
+) -> std::io::Result<T> {
+    let len = len as usize;
     if len > MAX_FRAME {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -149,7 +157,6 @@ pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> std::io::Result<Opt
     let mut body = vec![0u8; len];
     r.read_exact(&mut body)?;
     serde_json::from_slice(&body)
-        .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 

@@ -3,6 +3,6 @@
 //! ControlMaster, agents, FIDO keys), and uploading this executable as the
 //! agent.
 
-mod ssh;
+pub mod ssh;
 
 pub use ssh::Ssh;

@@ -142,55 +142,70 @@ impl Ssh {
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(self.explain(
+            &out.status.to_string(),
+            &String::from_utf8_lossy(&out.stderr),
+        ))
+    }
+
+    /// A clear error from a failed ssh invocation's exit status and stderr.
+    pub fn explain(&self, status: &str, stderr: &str) -> ConnectionError {
         let mut why: Vec<&str> = stderr
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
         if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
-            return Err(self.error(format!(
+            return self.error(format!(
                 "the host key of {} has CHANGED; refusing to connect (check known_hosts: someone may be intercepting the connection, or the host was reinstalled)",
                 self.destination
-            )));
+            ));
         }
         if stderr.contains("Host key verification failed") {
-            return Err(self.error(format!(
+            return self.error(format!(
                 "the host key of {} is not known; refusing to connect (add it to known_hosts after checking its fingerprint)",
                 self.destination
-            )));
+            ));
         }
         if let (Some(user), true) = (&self.service_user, stderr.contains("sudo:")) {
-            return Err(self.error(format!(
+            return self.error(format!(
                 "cannot become the service user {user} on {} with `sudo -n` ({}); allow the login user passwordless sudo to {user}",
                 self.destination,
                 why.iter().find(|l| l.starts_with("sudo:")).copied().unwrap_or("sudo failed")
-            )));
+            ));
         }
         why.retain(|l| !l.starts_with("Warning: Permanently added"));
-        Err(self.error(format!(
-            "ssh to {} failed ({}): {}",
+        self.error(format!(
+            "ssh to {} failed ({status}): {}",
             self.destination,
-            out.status,
             why.last().copied().unwrap_or("no message")
+        ))
+    }
+
+    /// Where this executable lives on the host:
+    /// `<target>/.batou/bin/batou-<sha256 prefix>`, quoted for the shell.
+    pub fn executable_path(&self, target_directory: &str) -> Result<String, ConnectionError> {
+        let (_, hash) = executable().map_err(|e| self.error(e))?;
+        Ok(shell_path(&format!(
+            "{}/.batou/bin/batou-{}",
+            target_directory.trim_end_matches('/'),
+            &hash[..16]
         )))
     }
 
-    /// Makes sure this executable is on the host, under
-    /// `<target>/.batou/bin/batou-<sha256 prefix>`, uploaded once per
-    /// version and verified by its hash. Returns the remote path (for the
-    /// shell).
-    pub fn ensure_executable(&self, target_directory: &str) -> Result<String, ConnectionError> {
-        let (bytes, hash) = executable().map_err(|e| self.error(e))?;
-        let dir = format!("{}/.batou/bin", target_directory.trim_end_matches('/'));
-        let path = format!("{dir}/batou-{}", &hash[..16]);
-        let qpath = shell_path(&path);
-        let probe = self.run(
-            &format!("uname -sm; test -x {qpath} && echo present || echo missing"),
-            None,
-        )?;
-        let mut lines = probe.lines();
-        let platform = lines.next().unwrap_or("").trim().to_string();
+    /// The remote command that starts the agent if this version is there,
+    /// and otherwise prints [`MISSING`] and `uname -sm`.
+    pub fn agent_command(&self, target_directory: &str) -> Result<Command, ConnectionError> {
+        let path = self.executable_path(target_directory)?;
+        Ok(self.command(&format!(
+            "if [ -x {path} ]; then exec {path} agent; else echo {MISSING}; uname -sm; fi"
+        )))
+    }
+
+    /// Checks that the host (as `uname -sm` describes it) can run this
+    /// executable.
+    pub fn check_platform(&self, uname: &str) -> Result<(), ConnectionError> {
+        let platform = uname.trim();
         let local = local_platform();
         if platform != local {
             return Err(self.error(format!(
@@ -198,20 +213,31 @@ impl Ssh {
                  (e.g. `cargo build --release --target <triple>` for the host) and deploy with it"
             )));
         }
-        if lines.next().map(str::trim) == Some("present") {
-            return Ok(qpath);
-        }
+        Ok(())
+    }
+
+    /// Uploads this executable to [`Self::executable_path`], verified by
+    /// its sha256 on the host before it is moved into place.
+    pub fn upload(&self, target_directory: &str) -> Result<(), ConnectionError> {
+        let (bytes, hash) = executable().map_err(|e| self.error(e))?;
+        let path = self.executable_path(target_directory)?;
+        let dir = shell_path(&format!(
+            "{}/.batou/bin",
+            target_directory.trim_end_matches('/')
+        ));
         let script = format!(
-            "set -e; mkdir -p {qdir}; t={qpath}.tmp.$$; cat > \"$t\"; \
+            "set -e; mkdir -p {dir}; t={path}.tmp.$$; cat > \"$t\"; \
              h=$(sha256sum \"$t\" | cut -d' ' -f1); \
              if [ \"$h\" != {hash} ]; then rm -f \"$t\"; echo \"upload corrupted: got $h\" >&2; exit 3; fi; \
-             chmod 700 \"$t\"; mv \"$t\" {qpath}",
-            qdir = shell_path(&dir),
+             chmod 700 \"$t\"; mv \"$t\" {path}"
         );
-        self.run(&script, Some(bytes))?;
-        Ok(qpath)
+        self.run(&script, Some(bytes)).map(|_| ())
     }
 }
+
+/// What the agent command prints instead of starting when this version of
+/// the executable is not on the host yet.
+pub const MISSING: &str = "BATOU-AGENT-MISSING";
 
 /// `Linux x86_64` as `uname -sm` prints it for this build.
 fn local_platform() -> String {
