@@ -25,12 +25,6 @@ pub fn serve() -> i32 {
         eprintln!("batou agent: cannot set up the protocol channel");
         return 1;
     }
-    // A local agent dies with its controller (SIGKILL of the controller must
-    // not leave an agent deploying on its own).
-    // SAFETY: prctl with constant arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
     // SAFETY: proto_fd is a fresh descriptor owned by nothing else.
     let out = unsafe { File::from_raw_fd(proto_fd) };
     let writer = Mutex::new(BufWriter::new(out));
@@ -181,7 +175,10 @@ pub fn serve() -> i32 {
     std::thread::scope(|scope| loop {
         let req: Request = match read_frame(&mut reader) {
             Ok(Some(r)) => r,
-            Ok(None) | Err(_) => return 0,
+            // The controller is gone (killed, or the connection dropped):
+            // stop at once rather than deploy on our own. Every change is
+            // atomic; the next run converges.
+            Ok(None) | Err(_) => std::process::exit(3),
         };
         match req {
             Request::Deploy { id, root, predict } => {
