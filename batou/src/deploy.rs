@@ -142,6 +142,38 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         }
     };
     term.step("main", "Verifying repository ...", Some("🔍"));
+    let repository = match env.as_ref() {
+        Some(env) if env.connect_method != "local" && env.update_method.starts_with("git-") => {
+            match crate::repository::LocalGit::verify(
+                project_root,
+                env.branch.as_deref(),
+                env.update_method == "git-pull",
+                opts.dirty,
+            ) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let mut report = Report::new(e.title, crate::report::order::CONFIGURATION);
+                    report.details = e.details;
+                    load_errors.push(report);
+                    None
+                }
+            }
+        }
+        Some(env) if env.connect_method != "local" && env.update_method.starts_with("hg-") => {
+            load_errors.push(Report::new(
+                format!(
+                    "update_method {} is not available yet; use sync, git-bundle or git-pull",
+                    env.update_method
+                ),
+                crate::report::order::CONFIGURATION,
+            ));
+            None
+        }
+        _ => None,
+    };
+    if opts.dirty && repository.is_some() {
+        term.warn("Skipping the repository checks (-D).");
+    }
     term.step("main", "Loading secrets ...", Some("🔑"));
     if !load_errors.is_empty() {
         print_reports(term, load_errors);
@@ -205,7 +237,13 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 .filter(|h| !h.ignore)
                 .map(|host| {
                     let (gate, env) = (&gate, &env);
-                    scope.spawn(move || (host.name.clone(), connect(project_root, env, host, gate)))
+                    let repository = repository.as_ref();
+                    scope.spawn(move || {
+                        (
+                            host.name.clone(),
+                            connect(project_root, env, host, gate, repository),
+                        )
+                    })
                 })
                 .collect()
         };
@@ -322,6 +360,7 @@ fn connect(
     env: &Environment,
     host: &crate::environment::Host,
     gate: &Gate,
+    repository: Option<&crate::repository::LocalGit>,
 ) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
     let _slot = gate.enter();
     match env.connect_method.as_str() {
@@ -351,8 +390,32 @@ fn connect(
                 }
             };
             a.lock(&target)?;
-            a.ship(project_root, &target)?;
-            a.start_configure(&target, env)?;
+            let root = match repository {
+                Some(repo) => {
+                    let url = if env.update_method == "git-pull" {
+                        Some(repo.pull_url(None).map_err(|message| {
+                            crate::agent::client::ConnectionError {
+                                host: host.name.clone(),
+                                message,
+                            }
+                        })?)
+                    } else {
+                        None
+                    };
+                    a.git_ship(repo, &target, url)?;
+                    let sub = repo.subdir.to_string_lossy();
+                    if sub.is_empty() {
+                        target.clone()
+                    } else {
+                        format!("{}/{sub}", target.trim_end_matches('/'))
+                    }
+                }
+                None => {
+                    a.ship(project_root, &target)?;
+                    target.clone()
+                }
+            };
+            a.start_configure(&root, env)?;
             Ok(a)
         }
         other => Err(crate::agent::client::ConnectionError {

@@ -40,6 +40,7 @@ pub mod model;
 pub mod output;
 pub mod panics;
 pub mod report;
+pub mod repository;
 pub mod resources;
 pub mod shipping;
 pub mod template;

@@ -183,6 +183,72 @@ impl AgentConnection {
         }
     }
 
+    /// Moves the host's git copy in `remote_root` to the controller's
+    /// commit: with a bundle streamed from `git bundle` (`pull_url` None),
+    /// or by fetching from `pull_url`. A host that ends on another commit
+    /// is a repository-differs error.
+    pub fn git_ship(
+        &mut self,
+        local: &crate::repository::LocalGit,
+        remote_root: &str,
+        pull_url: Option<String>,
+    ) -> Result<(), ConnectionError> {
+        use base64::Engine;
+        use std::io::Read;
+        self.send(&Request::GitHead {
+            root: remote_root.to_string(),
+        })?;
+        let remote = match self.receive()? {
+            Response::Head { commit } => commit,
+            Response::Failed { message } => return Err(self.error(message)),
+            other => return Err(self.error(format!("unexpected answer to git head: {other:?}"))),
+        };
+        if pull_url.is_none() {
+            let Some(mut child) = local.bundle(remote.as_deref()).map_err(|e| self.error(e))?
+            else {
+                return Ok(());
+            };
+            if let Some(mut out) = child.stdout.take() {
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = out
+                        .read(&mut buf)
+                        .map_err(|e| self.error(format!("reading the git bundle: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    self.send(&Request::GitChunk {
+                        data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
+                    })?;
+                }
+            }
+            let status = child
+                .wait_with_output()
+                .map_err(|e| self.error(format!("git bundle: {e}")))?;
+            if !status.status.success() {
+                return Err(self.error(format!(
+                    "git bundle failed: {}",
+                    String::from_utf8_lossy(&status.stderr).trim()
+                )));
+            }
+        }
+        self.send(&Request::GitUpdate {
+            root: remote_root.to_string(),
+            branch: local.branch.clone(),
+            url: pull_url,
+        })?;
+        match self.receive()? {
+            Response::Head { commit } if commit.as_deref() == Some(local.head.as_str()) => Ok(()),
+            Response::Head { commit } => Err(self.error(format!(
+                "The remote working copy is based on a different revision. Maybe you tried to deploy from the wrong branch. (Local: {}, Remote: {})",
+                local.head,
+                commit.unwrap_or_else(|| "none".into())
+            ))),
+            Response::Failed { message } => Err(self.error(message)),
+            other => Err(self.error(format!("unexpected answer to git update: {other:?}"))),
+        }
+    }
+
     /// Ships the project in `local_root` to `remote_root` on the host;
     /// returns (files sent, paths deleted).
     pub fn ship(

@@ -51,6 +51,26 @@ pub enum Request {
     },
     /// All files sent: make directories and links, delete what is gone.
     ShipDone,
+    /// The commit of the host's git copy in `root` (created if needed).
+    GitHead {
+        /// Repository directory on the host.
+        root: String,
+    },
+    /// A piece of a git bundle (base64), appended to the bundle file.
+    GitChunk {
+        /// Content, base64.
+        data: String,
+    },
+    /// Move the host's copy to `branch` from the bundle sent (`url`
+    /// `None`) or by fetching from `url` (git-pull).
+    GitUpdate {
+        /// Repository directory on the host.
+        root: String,
+        /// Branch.
+        branch: String,
+        /// Fetch from here instead of the bundle.
+        url: Option<String>,
+    },
     /// Configure the model for a host.
     Configure {
         /// Project directory on the agent's machine.
@@ -95,6 +115,11 @@ pub enum Response {
     Shipped {
         /// Paths deleted because the project no longer has them.
         deleted: usize,
+    },
+    /// The commit of the host's git copy (`None`: no commit yet).
+    Head {
+        /// Commit id.
+        commit: Option<String>,
     },
     /// The model is configured (errors empty) or not.
     Configured {

@@ -135,6 +135,67 @@ pub fn serve() -> i32 {
                     }
                 }
             }
+            Request::GitHead { root } => {
+                let root = crate::model::expand_user(std::path::Path::new(&root));
+                match crate::repository::remote_head(&root) {
+                    Ok(commit) => {
+                        let _ = std::fs::remove_file(root.join(".batou-bundle"));
+                        if !send(&Response::Head { commit }) {
+                            return 1;
+                        }
+                        shipping = Some((root, Vec::new()));
+                    }
+                    Err(message) => {
+                        send(&Response::Failed { message });
+                        return 1;
+                    }
+                }
+            }
+            Request::GitChunk { data } => {
+                let Some((root, _)) = &shipping else {
+                    send(&Response::Failed {
+                        message: "bundle before head".into(),
+                    });
+                    return 1;
+                };
+                use base64::Engine;
+                use std::io::Write;
+                let written = base64::engine::general_purpose::STANDARD
+                    .decode(data.as_bytes())
+                    .map_err(std::io::Error::other)
+                    .and_then(|bytes| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(root.join(".batou-bundle"))?
+                            .write_all(&bytes)
+                    });
+                if let Err(e) = written {
+                    send(&Response::Failed {
+                        message: format!("cannot write the bundle: {e}"),
+                    });
+                    return 1;
+                }
+            }
+            Request::GitUpdate { root, branch, url } => {
+                let root = crate::model::expand_user(std::path::Path::new(&root));
+                let source = url.unwrap_or_else(|| ".batou-bundle".into());
+                let result = crate::repository::update(&root, &source, &branch);
+                let _ = std::fs::remove_file(root.join(".batou-bundle"));
+                match result {
+                    Ok(commit) => {
+                        if !send(&Response::Head {
+                            commit: Some(commit),
+                        }) {
+                            return 1;
+                        }
+                    }
+                    Err(message) => {
+                        send(&Response::Failed { message });
+                        return 1;
+                    }
+                }
+            }
             Request::Configure {
                 project_root,
                 environment,
@@ -206,7 +267,10 @@ pub fn serve() -> i32 {
             | Request::Lock { .. }
             | Request::Ship { .. }
             | Request::ShipFile { .. }
-            | Request::ShipDone => {
+            | Request::ShipDone
+            | Request::GitHead { .. }
+            | Request::GitChunk { .. }
+            | Request::GitUpdate { .. } => {
                 send(&Response::Failed {
                     message: "unexpected request after configure".into(),
                 });
