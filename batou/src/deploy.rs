@@ -143,11 +143,17 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
     };
     term.step("main", "Verifying repository ...", Some("🔍"));
     let repository = match env.as_ref() {
-        Some(env) if env.connect_method != "local" && env.update_method.starts_with("git-") => {
-            match crate::repository::LocalGit::verify(
+        Some(env)
+            if env.connect_method != "local"
+                && crate::repository::Vcs::of_method(&env.update_method).is_some() =>
+        {
+            let vcs = crate::repository::Vcs::of_method(&env.update_method)
+                .unwrap_or(crate::repository::Vcs::Git);
+            match crate::repository::LocalRepo::verify(
+                vcs,
                 project_root,
                 env.branch.as_deref(),
-                env.update_method == "git-pull",
+                env.update_method.ends_with("-pull"),
                 opts.dirty,
             ) {
                 Ok(r) => Some(r),
@@ -360,7 +366,7 @@ fn connect(
     env: &Environment,
     host: &crate::environment::Host,
     gate: &Gate,
-    repository: Option<&crate::repository::LocalGit>,
+    repository: Option<&crate::repository::LocalRepo>,
 ) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
     let _slot = gate.enter();
     match env.connect_method.as_str() {
@@ -392,7 +398,7 @@ fn connect(
             a.lock(&target)?;
             let root = match repository {
                 Some(repo) => {
-                    let url = if env.update_method == "git-pull" {
+                    let url = if env.update_method.ends_with("-pull") {
                         Some(repo.pull_url(None).map_err(|message| {
                             crate::agent::client::ConnectionError {
                                 host: host.name.clone(),
@@ -402,7 +408,7 @@ fn connect(
                     } else {
                         None
                     };
-                    a.git_ship(repo, &target, url)?;
+                    a.vcs_ship(repo, &target, url)?;
                     let sub = repo.subdir.to_string_lossy();
                     if sub.is_empty() {
                         target.clone()

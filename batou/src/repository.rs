@@ -1,10 +1,11 @@
-//! Shipping the project with version control (`update_method` `git-bundle`
-//! and `git-pull`): the controller verifies its working copy (clean, on the
-//! configured branch, pushed for `git-pull`), the host's copy is a git
-//! repository under the target directory that is moved to exactly the
-//! controller's commit — or the deployment fails with a repository-differs
-//! error.
+//! Shipping the project with version control (`update_method`
+//! `git-bundle`, `git-pull`, `hg-bundle`, `hg-pull`): the controller
+//! verifies its working copy (clean, on the configured branch, pushed for
+//! the pull methods), the host's copy is a repository under the target
+//! directory that is moved to exactly the controller's commit — or the
+//! deployment fails with a repository-differs error.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -17,18 +18,49 @@ pub struct RepositoryError {
     pub details: Vec<String>,
 }
 
+/// Which version control system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Vcs {
+    /// git
+    Git,
+    /// Mercurial
+    Hg,
+}
+
+impl Vcs {
+    /// The VCS of an update method (`git-…`, `hg-…`).
+    pub fn of_method(method: &str) -> Option<Vcs> {
+        if method.starts_with("git-") {
+            Some(Vcs::Git)
+        } else if method.starts_with("hg-") {
+            Some(Vcs::Hg)
+        } else {
+            None
+        }
+    }
+}
+
+fn hg(dir: &Path, args: &[&str]) -> Result<String, String> {
+    run("hg", dir, args)
+}
+
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
+    run("git", dir, args)
+}
+
+fn run(tool: &str, dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(tool)
+        .env("HGPLAIN", "1")
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     } else {
         Err(format!(
-            "git {} failed: {}",
+            "{tool} {} failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -37,7 +69,9 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 
 /// The controller's repository of a project.
 #[derive(Debug, Clone)]
-pub struct LocalGit {
+pub struct LocalRepo {
+    /// git or Mercurial.
+    pub vcs: Vcs,
     /// Top level of the repository.
     pub toplevel: PathBuf,
     /// The project directory relative to the top level ("" if the same).
@@ -48,16 +82,97 @@ pub struct LocalGit {
     pub head: String,
 }
 
-impl LocalGit {
+impl LocalRepo {
     /// Verifies the working copy for shipping `branch` (default: the
     /// checked-out branch): it must be on that branch, clean (unless
-    /// `dirty`), and for `git-pull` pushed to `origin`.
+    /// `dirty`), and for the pull methods pushed to the default remote.
     pub fn verify(
+        vcs: Vcs,
         project_root: &Path,
         branch: Option<&str>,
         pull: bool,
         dirty: bool,
-    ) -> Result<LocalGit, RepositoryError> {
+    ) -> Result<LocalRepo, RepositoryError> {
+        match vcs {
+            Vcs::Git => Self::verify_git(project_root, branch, pull, dirty),
+            Vcs::Hg => Self::verify_hg(project_root, branch, pull, dirty),
+        }
+    }
+
+    fn verify_hg(
+        project_root: &Path,
+        branch: Option<&str>,
+        pull: bool,
+        dirty: bool,
+    ) -> Result<LocalRepo, RepositoryError> {
+        let err = |title: String| RepositoryError {
+            title,
+            details: Vec::new(),
+        };
+        let refuse = "I am refusing to deploy in this situation as the results are unpredictable. Use -D to override.";
+        let toplevel = hg(project_root, &["root"])
+            .map(PathBuf::from)
+            .map_err(|e| err(format!("The project is not a Mercurial repository: {e}")))?;
+        let current = hg(project_root, &["branch"]).map_err(err)?;
+        let branch = branch
+            .map(str::to_string)
+            .unwrap_or_else(|| current.clone());
+        if current != branch {
+            return Err(err(format!(
+                "You are on branch {current}, but the environment deploys branch {branch}."
+            )));
+        }
+        if !dirty {
+            let status = hg(project_root, &["status"]).map_err(err)?;
+            if !status.is_empty() {
+                return Err(RepositoryError {
+                    title: "Your repository has uncommitted changes.".into(),
+                    details: status
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .chain([refuse.to_string()])
+                        .collect(),
+                });
+            }
+            if pull {
+                // `hg outgoing` exits 1 when there is nothing outgoing.
+                if let Ok(out) = hg(project_root, &["-q", "outgoing", "-b", &branch]) {
+                    if !out.trim().is_empty() {
+                        return Err(RepositoryError {
+                            title: format!(
+                                "Your repository has outgoing changes on branch {branch}:"
+                            ),
+                            details: out
+                                .lines()
+                                .map(|l| format!("    {l}"))
+                                .chain([refuse.to_string()])
+                                .collect(),
+                        });
+                    }
+                }
+            }
+        }
+        let head = hg(project_root, &["log", "-r", &branch, "-T", "{node}"]).map_err(err)?;
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let subdir = canonical(project_root)
+            .strip_prefix(canonical(&toplevel))
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok(LocalRepo {
+            vcs: Vcs::Hg,
+            toplevel,
+            subdir,
+            branch,
+            head,
+        })
+    }
+
+    fn verify_git(
+        project_root: &Path,
+        branch: Option<&str>,
+        pull: bool,
+        dirty: bool,
+    ) -> Result<LocalRepo, RepositoryError> {
         let err = |title: String| RepositoryError {
             title,
             details: Vec::new(),
@@ -116,7 +231,8 @@ impl LocalGit {
             .strip_prefix(canonical(&toplevel))
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        Ok(LocalGit {
+        Ok(LocalRepo {
+            vcs: Vcs::Git,
             toplevel,
             subdir,
             branch,
@@ -127,58 +243,178 @@ impl LocalGit {
     /// The URL `git-pull` hosts fetch from: `repository_url`, else
     /// origin's.
     pub fn pull_url(&self, configured: Option<&str>) -> Result<String, String> {
-        match configured {
-            Some(u) => Ok(u.to_string()),
-            None => git(&self.toplevel, &["remote", "get-url", "origin"]),
+        match (configured, self.vcs) {
+            (Some(u), _) => Ok(u.to_string()),
+            (None, Vcs::Git) => git(&self.toplevel, &["remote", "get-url", "origin"]),
+            (None, Vcs::Hg) => hg(&self.toplevel, &["paths", "default"]),
         }
     }
 
-    /// Starts `git bundle create -` for what the host lacks:
-    /// `<remote head>..<branch>` if this repository knows the remote head,
-    /// else the whole branch; the bundle streams from the child's stdout
-    /// (never held in memory). `None` when the host is at the commit.
-    pub fn bundle(&self, remote_head: Option<&str>) -> Result<Option<std::process::Child>, String> {
+    /// A bundle of what the host lacks: `<remote head>..<branch>` if this
+    /// repository knows the remote head, else the whole branch. It is read
+    /// as a stream (git's stdout; Mercurial's bundle file, removed when
+    /// dropped), never held in memory. `None` when the host is at the
+    /// commit.
+    pub fn bundle(&self, remote_head: Option<&str>) -> Result<Option<Bundle>, String> {
         if remote_head == Some(self.head.as_str()) {
             return Ok(None);
         }
-        let range = match remote_head {
-            Some(h)
-                if git(
-                    &self.toplevel,
-                    &["merge-base", "--is-ancestor", h, &self.branch],
+        let (tool, args): (&str, Vec<String>) = match self.vcs {
+            Vcs::Git => {
+                let ancestor = remote_head.is_some_and(|h| {
+                    git(
+                        &self.toplevel,
+                        &["merge-base", "--is-ancestor", h, &self.branch],
+                    )
+                    .is_ok()
+                });
+                let range = match remote_head {
+                    Some(h) if ancestor => format!("{h}..{}", self.branch),
+                    _ => self.branch.clone(),
+                };
+                (
+                    "git",
+                    ["bundle", "create", "-q", "-", &range]
+                        .map(String::from)
+                        .to_vec(),
                 )
-                .is_ok() =>
-            {
-                format!("{h}..{}", self.branch)
             }
-            _ => self.branch.clone(),
+            Vcs::Hg => {
+                let known = remote_head
+                    .filter(|h| hg(&self.toplevel, &["log", "-r", h, "-T", "x"]).is_ok());
+                // `hg bundle` writes a file, not stdout.
+                static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let file =
+                    std::env::temp_dir().join(format!("batou-{}-{n}.hg", std::process::id()));
+                let mut a = vec![
+                    "bundle".to_string(),
+                    "-q".into(),
+                    "-r".into(),
+                    self.branch.clone(),
+                ];
+                match known {
+                    Some(h) => a.extend(["--base".to_string(), h.to_string()]),
+                    None => a.push("--all".into()),
+                }
+                a.push(file.to_string_lossy().into_owned());
+                let args: Vec<&str> = a.iter().map(String::as_str).collect();
+                match hg(&self.toplevel, &args) {
+                    Ok(_) => {}
+                    // Exit 1: no changes to bundle.
+                    Err(e) if e.contains("no changes found") => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+                let reader = std::fs::File::open(&file)
+                    .map_err(|e| format!("cannot read the bundle: {e}"))?;
+                return Ok(Some(Bundle {
+                    reader: Box::new(reader),
+                    child: None,
+                    file: Some(file),
+                }));
+            }
         };
-        Command::new("git")
-            .args(["bundle", "create", "-q", "-", &range])
+        let mut child = Command::new(tool)
+            .args(&args)
             .current_dir(&self.toplevel)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map(Some)
-            .map_err(|e| format!("cannot run git bundle: {e}"))
+            .map_err(|e| format!("cannot run {tool} bundle: {e}"))?;
+        let stdout = child.stdout.take().ok_or("git bundle has no stdout")?;
+        Ok(Some(Bundle {
+            reader: Box::new(stdout),
+            child: Some(child),
+            file: None,
+        }))
     }
 }
 
-/// Agent side: the git repository at `root` (created if needed) and its
-/// HEAD commit, if any.
-pub fn remote_head(root: &Path) -> Result<Option<String>, String> {
+/// A bundle being read.
+pub struct Bundle {
+    /// The bundle's bytes.
+    pub reader: Box<dyn std::io::Read + Send>,
+    child: Option<std::process::Child>,
+    file: Option<PathBuf>,
+}
+
+impl Bundle {
+    /// After reading: whether making the bundle succeeded.
+    pub fn finish(mut self) -> Result<(), String> {
+        if let Some(child) = self.child.take() {
+            let out = child
+                .wait_with_output()
+                .map_err(|e| format!("bundle: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "creating the bundle failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the whole bundle (tests).
+    pub fn into_bytes(mut self) -> Result<Vec<u8>, String> {
+        let mut data = Vec::new();
+        self.reader
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        self.finish()?;
+        Ok(data)
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        if let Some(f) = &self.file {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// Agent side: the repository at `root` (created if needed) and its
+/// current commit, if any.
+pub fn remote_head(vcs: Vcs, root: &Path) -> Result<Option<String>, String> {
     std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    if !root.join(".git").exists() {
-        git(root, &["init", "-q"])?;
+    match vcs {
+        Vcs::Git => {
+            if !root.join(".git").exists() {
+                git(root, &["init", "-q"])?;
+            }
+            Ok(git(root, &["rev-parse", "--verify", "-q", "HEAD"]).ok())
+        }
+        Vcs::Hg => {
+            if !root.join(".hg").exists() {
+                hg(root, &["init"])?;
+            }
+            let node = hg(root, &["log", "-r", ".", "-T", "{node}"])?;
+            Ok(Some(node).filter(|n| !n.chars().all(|c| c == '0')))
+        }
     }
-    Ok(git(root, &["rev-parse", "--verify", "-q", "HEAD"]).ok())
 }
 
-/// Agent side: fetch `branch` from a bundle file or a URL and move the
-/// working copy to it (`git reset --hard`; untracked state such as `work/`
-/// stays). Returns the new HEAD.
-pub fn update(root: &Path, source: &str, branch: &str) -> Result<String, String> {
+/// Agent side: bring `branch` from a bundle file or a URL and move the
+/// working copy to it (untracked state such as `work/` stays). Returns the
+/// new commit.
+pub fn update(vcs: Vcs, root: &Path, source: &str, branch: &str) -> Result<String, String> {
+    match vcs {
+        Vcs::Git => update_git(root, source, branch),
+        Vcs::Hg => {
+            if source.ends_with(".batou-bundle") {
+                hg(root, &["unbundle", "-q", source])?;
+            } else {
+                hg(root, &["--config", "trusted.users=*", "pull", "-q", source])?;
+            }
+            hg(root, &["update", "-q", "-C", branch])?;
+            hg(root, &["log", "-r", ".", "-T", "{node}"])
+        }
+    }
+}
+
+fn update_git(root: &Path, source: &str, branch: &str) -> Result<String, String> {
     // The source may belong to another user (a shared bare repository).
     git(
         root,
@@ -220,13 +456,16 @@ mod tests {
     #[test]
     fn verify_refuses_dirty_and_wrong_branch() {
         let d = repo();
-        let ok = LocalGit::verify(d.path(), None, false, false).unwrap();
+        let ok = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
         assert_eq!(ok.branch, "main");
         std::fs::write(d.path().join("a"), "2").unwrap();
-        let e = LocalGit::verify(d.path(), None, false, false).unwrap_err();
+        let e = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap_err();
         assert_eq!(e.title, "Your repository has uncommitted changes.");
-        assert!(LocalGit::verify(d.path(), None, false, true).is_ok(), "-D");
-        let e = LocalGit::verify(d.path(), Some("production"), false, true).unwrap_err();
+        assert!(
+            LocalRepo::verify(Vcs::Git, d.path(), None, false, true).is_ok(),
+            "-D"
+        );
+        let e = LocalRepo::verify(Vcs::Git, d.path(), Some("production"), false, true).unwrap_err();
         assert_eq!(
             e.title,
             "You are on branch main, but the environment deploys branch production."
@@ -236,18 +475,12 @@ mod tests {
     #[test]
     fn bundles_move_a_remote_copy_to_the_commit() {
         let d = repo();
-        let local = LocalGit::verify(d.path(), None, false, false).unwrap();
+        let local = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
         let remote = tempfile::tempdir().unwrap();
-        assert_eq!(remote_head(remote.path()).unwrap(), None);
-        let bundle = local
-            .bundle(None)
-            .unwrap()
-            .unwrap()
-            .wait_with_output()
-            .unwrap()
-            .stdout;
+        assert_eq!(remote_head(Vcs::Git, remote.path()).unwrap(), None);
+        let bundle = local.bundle(None).unwrap().unwrap().into_bytes().unwrap();
         std::fs::write(remote.path().join(".batou-bundle"), bundle).unwrap();
-        let head = update(remote.path(), ".batou-bundle", "main").unwrap();
+        let head = update(Vcs::Git, remote.path(), ".batou-bundle", "main").unwrap();
         assert_eq!(head, local.head);
         assert_eq!(
             std::fs::read_to_string(remote.path().join("a")).unwrap(),
@@ -260,18 +493,51 @@ mod tests {
         // An incremental bundle for the next commit.
         std::fs::write(d.path().join("a"), "2").unwrap();
         git(d.path(), &["commit", "-q", "-am", "two"]).unwrap();
-        let local = LocalGit::verify(d.path(), None, false, false).unwrap();
+        let local = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
         let bundle = local
             .bundle(Some(&head))
             .unwrap()
             .unwrap()
-            .wait_with_output()
-            .unwrap()
-            .stdout;
+            .into_bytes()
+            .unwrap();
         std::fs::write(remote.path().join(".batou-bundle"), bundle).unwrap();
         assert_eq!(
-            update(remote.path(), ".batou-bundle", "main").unwrap(),
+            update(Vcs::Git, remote.path(), ".batou-bundle", "main").unwrap(),
             local.head
         );
+    }
+}
+
+#[cfg(test)]
+mod hg_tests {
+    use super::*;
+
+    #[test]
+    fn mercurial_bundles_and_checks() {
+        let d = tempfile::tempdir().unwrap();
+        hg(d.path(), &["init"]).unwrap();
+        std::fs::write(d.path().join("a"), "1").unwrap();
+        hg(d.path(), &["add", "a"]).unwrap();
+        hg(d.path(), &["commit", "-q", "-u", "t", "-m", "one"]).unwrap();
+        let local = LocalRepo::verify(Vcs::Hg, d.path(), None, false, false).unwrap();
+        assert_eq!(local.branch, "default");
+        std::fs::write(d.path().join("a"), "2").unwrap();
+        let e = LocalRepo::verify(Vcs::Hg, d.path(), None, false, false).unwrap_err();
+        assert_eq!(e.title, "Your repository has uncommitted changes.");
+        hg(d.path(), &["commit", "-q", "-u", "t", "-m", "two"]).unwrap();
+        let local = LocalRepo::verify(Vcs::Hg, d.path(), None, false, false).unwrap();
+
+        let remote = tempfile::tempdir().unwrap();
+        assert_eq!(remote_head(Vcs::Hg, remote.path()).unwrap(), None);
+        let bundle = local.bundle(None).unwrap().unwrap().into_bytes().unwrap();
+        let file = remote.path().join(".batou-bundle");
+        std::fs::write(&file, bundle).unwrap();
+        let head = update(Vcs::Hg, remote.path(), file.to_str().unwrap(), "default").unwrap();
+        assert_eq!(head, local.head);
+        assert_eq!(
+            std::fs::read_to_string(remote.path().join("a")).unwrap(),
+            "2"
+        );
+        assert!(local.bundle(Some(&head)).unwrap().is_none());
     }
 }

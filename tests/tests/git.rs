@@ -152,3 +152,60 @@ fn git_bundle_and_git_pull() {
         git(&p.path, &["rev-parse", "HEAD"])
     );
 }
+
+fn hg(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("hg")
+        .args(args)
+        .env("HGPLAIN", "1")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn hg_bundle() {
+    let lab = SshLab::start(&["g2"]);
+    let p = Project::generate("hg-ship");
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/bundle/environment.cfg",
+        "[environment]\nconnect_method = ssh\nupdate_method = hg-bundle\n\n[hosts]\ng2 = tick\n",
+    );
+    p.write(".hgignore", "syntax: glob\ntarget/\nwork/\n.batou-lock\n");
+    p.build_ok();
+    hg(&p.path, &["init"]);
+    hg(&p.path, &["add", "-q"]);
+    hg(&p.path, &["commit", "-q", "-u", "test", "-m", "start"]);
+    p.write(
+        "components/tick/tick.sh",
+        &p.read("components/tick/tick.sh").replace("date", "date -u"),
+    );
+    let out = p.batou(&["deploy", "bundle"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ERROR: Your repository has uncommitted changes."),
+        "{}",
+        stdout(&out)
+    );
+
+    hg(&p.path, &["commit", "-q", "-u", "test", "-m", "utc"]);
+    let out = p.batou(&["deploy", "bundle"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let remote = lab.hosts[0].path("deployment");
+    let node = |dir: &std::path::Path| hg(dir, &["log", "-r", ".", "-T", "{node}"]);
+    assert_eq!(node(&remote), node(&p.path));
+    assert!(std::fs::read_to_string(remote.join("work/tick/tick.sh"))
+        .unwrap()
+        .contains("date -u"));
+
+    hg(&p.path, &["tag", "-q", "-u", "test", "v1"]);
+    let out = p.batou(&["deploy", "bundle"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(node(&remote), node(&p.path));
+}

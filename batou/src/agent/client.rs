@@ -187,15 +187,16 @@ impl AgentConnection {
     /// commit: with a bundle streamed from `git bundle` (`pull_url` None),
     /// or by fetching from `pull_url`. A host that ends on another commit
     /// is a repository-differs error.
-    pub fn git_ship(
+    pub fn vcs_ship(
         &mut self,
-        local: &crate::repository::LocalGit,
+        local: &crate::repository::LocalRepo,
         remote_root: &str,
         pull_url: Option<String>,
     ) -> Result<(), ConnectionError> {
         use base64::Engine;
         use std::io::Read;
-        self.send(&Request::GitHead {
+        self.send(&Request::VcsHead {
+            vcs: local.vcs,
             root: remote_root.to_string(),
         })?;
         let remote = match self.receive()? {
@@ -204,35 +205,27 @@ impl AgentConnection {
             other => return Err(self.error(format!("unexpected answer to git head: {other:?}"))),
         };
         if pull_url.is_none() {
-            let Some(mut child) = local.bundle(remote.as_deref()).map_err(|e| self.error(e))?
+            let Some(mut bundle) = local.bundle(remote.as_deref()).map_err(|e| self.error(e))?
             else {
                 return Ok(());
             };
-            if let Some(mut out) = child.stdout.take() {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = out
-                        .read(&mut buf)
-                        .map_err(|e| self.error(format!("reading the git bundle: {e}")))?;
-                    if n == 0 {
-                        break;
-                    }
-                    self.send(&Request::GitChunk {
-                        data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
-                    })?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = bundle
+                    .reader
+                    .read(&mut buf)
+                    .map_err(|e| self.error(format!("reading the bundle: {e}")))?;
+                if n == 0 {
+                    break;
                 }
+                self.send(&Request::VcsChunk {
+                    data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
+                })?;
             }
-            let status = child
-                .wait_with_output()
-                .map_err(|e| self.error(format!("git bundle: {e}")))?;
-            if !status.status.success() {
-                return Err(self.error(format!(
-                    "git bundle failed: {}",
-                    String::from_utf8_lossy(&status.stderr).trim()
-                )));
-            }
+            bundle.finish().map_err(|e| self.error(e))?;
         }
-        self.send(&Request::GitUpdate {
+        self.send(&Request::VcsUpdate {
+            vcs: local.vcs,
             root: remote_root.to_string(),
             branch: local.branch.clone(),
             url: pull_url,

@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -51,19 +51,23 @@ pub enum Request {
     },
     /// All files sent: make directories and links, delete what is gone.
     ShipDone,
-    /// The commit of the host's git copy in `root` (created if needed).
-    GitHead {
+    /// The commit of the host's copy in `root` (created if needed).
+    VcsHead {
+        /// git or Mercurial.
+        vcs: crate::repository::Vcs,
         /// Repository directory on the host.
         root: String,
     },
-    /// A piece of a git bundle (base64), appended to the bundle file.
-    GitChunk {
+    /// A piece of a bundle (base64), appended to the bundle file.
+    VcsChunk {
         /// Content, base64.
         data: String,
     },
     /// Move the host's copy to `branch` from the bundle sent (`url`
     /// `None`) or by fetching from `url` (git-pull).
-    GitUpdate {
+    VcsUpdate {
+        /// git or Mercurial.
+        vcs: crate::repository::Vcs,
         /// Repository directory on the host.
         root: String,
         /// Branch.

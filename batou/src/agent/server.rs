@@ -135,9 +135,9 @@ pub fn serve() -> i32 {
                     }
                 }
             }
-            Request::GitHead { root } => {
+            Request::VcsHead { vcs, root } => {
                 let root = crate::model::expand_user(std::path::Path::new(&root));
-                match crate::repository::remote_head(&root) {
+                match crate::repository::remote_head(vcs, &root) {
                     Ok(commit) => {
                         let _ = std::fs::remove_file(root.join(".batou-bundle"));
                         if !send(&Response::Head { commit }) {
@@ -151,7 +151,7 @@ pub fn serve() -> i32 {
                     }
                 }
             }
-            Request::GitChunk { data } => {
+            Request::VcsChunk { data } => {
                 let Some((root, _)) = &shipping else {
                     send(&Response::Failed {
                         message: "bundle before head".into(),
@@ -177,10 +177,16 @@ pub fn serve() -> i32 {
                     return 1;
                 }
             }
-            Request::GitUpdate { root, branch, url } => {
+            Request::VcsUpdate {
+                vcs,
+                root,
+                branch,
+                url,
+            } => {
                 let root = crate::model::expand_user(std::path::Path::new(&root));
-                let source = url.unwrap_or_else(|| ".batou-bundle".into());
-                let result = crate::repository::update(&root, &source, &branch);
+                let source = url
+                    .unwrap_or_else(|| root.join(".batou-bundle").to_string_lossy().into_owned());
+                let result = crate::repository::update(vcs, &root, &source, &branch);
                 let _ = std::fs::remove_file(root.join(".batou-bundle"));
                 match result {
                     Ok(commit) => {
@@ -268,9 +274,9 @@ pub fn serve() -> i32 {
             | Request::Ship { .. }
             | Request::ShipFile { .. }
             | Request::ShipDone
-            | Request::GitHead { .. }
-            | Request::GitChunk { .. }
-            | Request::GitUpdate { .. } => {
+            | Request::VcsHead { .. }
+            | Request::VcsChunk { .. }
+            | Request::VcsUpdate { .. } => {
                 send(&Response::Failed {
                     message: "unexpected request after configure".into(),
                 });
