@@ -399,12 +399,13 @@ fn connect(
             let root = match repository {
                 Some(repo) => {
                     let url = if env.update_method.ends_with("-pull") {
-                        Some(repo.pull_url(None).map_err(|message| {
-                            crate::agent::client::ConnectionError {
-                                host: host.name.clone(),
-                                message,
-                            }
-                        })?)
+                        Some(
+                            repo.pull_url(env.repository_url.as_deref())
+                                .map_err(|message| crate::agent::client::ConnectionError {
+                                    host: host.name.clone(),
+                                    message,
+                                })?,
+                        )
                     } else {
                         None
                     };

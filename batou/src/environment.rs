@@ -69,8 +69,11 @@ pub struct Environment {
     pub host_domain: Option<String>,
     /// Platform for platform-specific components.
     pub platform: Option<String>,
-    /// Branch shipped by VCS update methods.
+    /// Branch shipped by VCS update methods (default: the checked-out one).
     pub branch: Option<String>,
+    /// Where `git-pull`/`hg-pull` hosts fetch from (default: the local
+    /// repository's default remote).
+    pub repository_url: Option<String>,
     /// Timeout in seconds handed to components.
     pub timeout: u64,
     /// Where the project lives on remote hosts.
@@ -149,6 +152,7 @@ impl Environment {
             host_domain: None,
             platform: None,
             branch: None,
+            repository_url: None,
             timeout: 3,
             target_directory: "~/deployment".into(),
             jobs: 1,
@@ -434,7 +438,8 @@ impl<'a> Loader<'a> {
                         None => self.invalid(s, e, "expected True, False or optional".into()),
                     }
                 }
-                "require_sudo" | "repository_url" | "repository_root" => {}
+                "repository_url" => self.env.repository_url = non_empty(v),
+                "require_sudo" | "repository_root" => {}
                 _ => self.unknown_key(s, e, ENVIRONMENT_KEYS),
             }
         }
