@@ -39,6 +39,10 @@ pub enum Command {
         /// Defines number of jobs running parallel to deploy.
         #[arg(short, long)]
         jobs: Option<usize>,
+        /// Accept and remember the host keys of hosts not yet in
+        /// known_hosts (changed keys are still refused).
+        #[arg(long = "accept-new-host-keys")]
+        accept_new_host_keys: bool,
         /// Environment to deploy.
         environment: String,
     },

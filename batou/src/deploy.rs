@@ -31,6 +31,8 @@ pub struct DeployOptions {
     pub platform: Option<String>,
     /// `-d`.
     pub debug: bool,
+    /// `--accept-new-host-keys`: add unknown hosts to known_hosts.
+    pub accept_new_host_keys: bool,
 }
 
 /// Where the deployment failed.
@@ -244,10 +246,11 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 .map(|host| {
                     let (gate, env) = (&gate, &env);
                     let repository = repository.as_ref();
+                    let accept_new = opts.accept_new_host_keys;
                     scope.spawn(move || {
                         (
                             host.name.clone(),
-                            connect(project_root, env, host, gate, repository),
+                            connect(project_root, env, host, gate, repository, accept_new),
                         )
                     })
                 })
@@ -367,6 +370,7 @@ fn connect(
     host: &crate::environment::Host,
     gate: &Gate,
     repository: Option<&crate::repository::LocalRepo>,
+    accept_new_host_keys: bool,
 ) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
     let _slot = gate.enter();
     match env.connect_method.as_str() {
@@ -381,6 +385,7 @@ fn connect(
                 .service_user
                 .clone()
                 .or_else(|| env.service_user.clone());
+            ssh.accept_new_host_keys = accept_new_host_keys;
             let target = env.target_directory.clone();
             // Transient network trouble is retried with back-off; refusals
             // (host keys, platforms, authentication) are not.

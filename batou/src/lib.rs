@@ -106,6 +106,7 @@ pub fn main() -> std::process::ExitCode {
             consistency_only,
             predict_only,
             jobs,
+            accept_new_host_keys,
             environment,
         }) => {
             let root = match project_root() {
@@ -124,6 +125,7 @@ pub fn main() -> std::process::ExitCode {
                 timeout,
                 platform,
                 debug: cli.debug,
+                accept_new_host_keys,
             };
             deploy::run(&root, &opts, &output::Terminal::detect())
         }

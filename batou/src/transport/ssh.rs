@@ -21,6 +21,9 @@ pub struct Ssh {
     /// Run everything as this user (through `sudo -n`) when the login user
     /// differs.
     pub service_user: Option<String>,
+    /// Remember the keys of hosts not in known_hosts (the user asked for it
+    /// with `--accept-new-host-keys`); changed keys are always refused.
+    pub accept_new_host_keys: bool,
 }
 
 /// The running executable's bytes and sha256 (read once).
@@ -72,6 +75,7 @@ impl Ssh {
             config,
             timeout: timeout.max(1),
             service_user: None,
+            accept_new_host_keys: false,
         }
     }
 
@@ -96,6 +100,9 @@ impl Ssh {
         let mut c = Command::new("ssh");
         if let Some(cfg) = &self.config {
             c.arg("-F").arg(cfg);
+        }
+        if self.accept_new_host_keys {
+            c.args(["-o", "StrictHostKeyChecking=accept-new"]);
         }
         c.args(["-o", "BatchMode=yes", "-o"])
             .arg(format!("ConnectTimeout={}", self.timeout))
@@ -163,7 +170,7 @@ impl Ssh {
         }
         if stderr.contains("Host key verification failed") {
             return self.error(format!(
-                "the host key of {} is not known; refusing to connect (add it to known_hosts after checking its fingerprint)",
+                "the host key of {} is not known; refusing to connect (check its fingerprint and add it to known_hosts, or deploy once with --accept-new-host-keys)",
                 self.destination
             ));
         }
