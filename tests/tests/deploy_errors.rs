@@ -44,6 +44,18 @@ pub struct Needy {
 impl Component for Needy {}
 
 #[component]
+pub struct Explodes {}
+
+impl Component for Explodes {
+    fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+        Err(batou::Error::update_needed("always"))
+    }
+    fn update(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+        panic!("boom");
+    }
+}
+
+#[component]
 pub struct Templated {}
 
 impl Component for Templated {
@@ -57,7 +69,7 @@ impl Component for Templated {
 fn project() -> Project {
     let p = Project::generate("deploy-errors");
     p.write("components/tick/component.rs", COMPONENTS);
-    for name in ["failing", "panicky", "needy", "templated"] {
+    for name in ["failing", "panicky", "needy", "templated", "explodes"] {
         p.write(
             &format!("environments/{name}/environment.cfg"),
             &format!("[environment]\nconnect_method = local\n[hosts]\nlocalhost = {name}\n"),
@@ -127,6 +139,21 @@ fn component_failures_are_reported_clearly() {
         !err.contains("RUST_BACKTRACE") && !err.contains("internal error"),
         "{err}"
     );
+
+    let out = p.batou(&["deploy", "explodes"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: panic while deploying explodes: boom"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("         Source: components/tick/component.rs:")),
+        "{text}"
+    );
+    assert!(text.contains("DEPLOYMENT FAILED (during deploy)"), "{text}");
+    assert!(!stderr(&out).contains("internal error"), "{}", stderr(&out));
 
     let out = p.batou(&["deploy", "-c", "needy"]);
     let text = stdout(&out);

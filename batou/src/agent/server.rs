@@ -257,7 +257,25 @@ pub fn serve() -> i32 {
                             std::process::exit(3);
                         }
                     };
-                    let result = model.deploy_root(host, &root, predict, &sink);
+                    // A panic in component code fails this root with a
+                    // report, like any other error.
+                    let result =
+                        crate::panics::catch(|| model.deploy_root(host, &root, predict, &sink))
+                            .unwrap_or_else(|panic| {
+                                use crate::output::{tabular_text, Color, Style};
+                                let red = Style::color(Color::Red);
+                                let mut lines = vec![Line::new(
+                                    format!(
+                                        "ERROR: panic while deploying {root}: {}",
+                                        panic.message
+                                    ),
+                                    Style::bold_color(Color::Red),
+                                )];
+                                if let Some(l) = panic.location {
+                                    lines.push(Line::new(tabular_text("Source", &l), red));
+                                }
+                                Err(lines)
+                            });
                     if !send(&Response::Deployed {
                         id,
                         error: result.err(),
