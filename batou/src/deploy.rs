@@ -233,6 +233,13 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
             }
         }
     }
+    if !opts.consistency_only && env.connect_method == "vagrant" {
+        term.step("main", "Starting vagrant machines ...", Some("🧱"));
+        if let Err(e) = crate::transport::vagrant_up(project_root) {
+            term.error(&e);
+            return Err(Step::Connect);
+        }
+    }
     // Connect all hosts in parallel (at most CONNECT_PARALLEL at a time)
     // while the controller configures its own copy of the model.
     let gate = Gate::new(CONNECT_PARALLEL);
@@ -379,8 +386,16 @@ fn connect(
             a.start_configure(&project_root.to_string_lossy(), env)?;
             Ok(a)
         }
-        "ssh" => {
+        "ssh" | "vagrant" => {
             let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            if env.connect_method == "vagrant" {
+                // Vagrant knows how to reach its machines.
+                ssh.config = Some(crate::transport::vagrant_ssh_config(
+                    project_root,
+                    &host.name,
+                )?);
+                ssh.destination = host.name.clone();
+            }
             ssh.service_user = host
                 .service_user
                 .clone()

@@ -342,3 +342,56 @@ fn service_user_through_sudo() {
         "{text}"
     );
 }
+
+/// `connect_method = vagrant`: batou asks `vagrant up` and `vagrant
+/// ssh-config NAME` how to reach the machine. VirtualBox cannot run here, so
+/// a stand-in `vagrant` on PATH answers with the ssh settings of a real sshd.
+#[test]
+fn vagrant_machines_are_reached_with_vagrants_ssh_config() {
+    let lab = SshLab::start(&["v1"]);
+    let p = Project::generate("vagrant-deploy");
+    p.write(
+        "environments/dev/environment.cfg",
+        "[environment]\nconnect_method = vagrant\n\n[hosts]\nv1 = tick\n",
+    );
+    p.build_ok();
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("calls");
+    std::fs::write(bin.path().join("ssh-config"), lab.ssh_config()).unwrap();
+    let script = bin.path().join("vagrant");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1\" in\n  up) exit 0;;\n  ssh-config) cat {cfg};;\n  *) exit 1;;\nesac\n",
+            log = log.display(),
+            cfg = bin.path().join("ssh-config").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = p
+        .command(&["deploy", "dev"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("🧱 main: Starting vagrant machines ..."),
+        "{text}"
+    );
+    assert!(
+        text.contains("🌐 v1: Connecting via vagrant (1/1)"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "up\nssh-config v1\n"
+    );
+    assert!(lab.hosts[0].path("deployment/work/tick/tick.sh").exists());
+}
