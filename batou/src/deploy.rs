@@ -386,11 +386,18 @@ fn connect(
             a.start_configure(&project_root.to_string_lossy(), env)?;
             Ok(a)
         }
-        "ssh" | "vagrant" => {
+        "ssh" | "vagrant" | "kitchen" => {
             let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
             if env.connect_method == "vagrant" {
                 // Vagrant knows how to reach its machines.
                 ssh.config = Some(crate::transport::vagrant_ssh_config(
+                    project_root,
+                    &host.name,
+                )?);
+                ssh.destination = host.name.clone();
+            } else if env.connect_method == "kitchen" {
+                crate::transport::kitchen_create(project_root, &host.name)?;
+                ssh.config = Some(crate::transport::kitchen_ssh_config(
                     project_root,
                     &host.name,
                 )?);

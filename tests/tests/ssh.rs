@@ -395,3 +395,58 @@ fn vagrant_machines_are_reached_with_vagrants_ssh_config() {
     );
     assert!(lab.hosts[0].path("deployment/work/tick/tick.sh").exists());
 }
+
+/// `connect_method = kitchen`: `kitchen create NAME`, then the ssh settings
+/// from `kitchen diagnose`. A stand-in `kitchen` on PATH describes a real
+/// sshd, as test-kitchen describes its instances.
+#[test]
+fn kitchen_instances_are_reached_with_kitchens_state() {
+    let lab = SshLab::start(&["k1"]);
+    let p = Project::generate("kitchen-deploy");
+    p.write(
+        "environments/kitchen/environment.cfg",
+        "[environment]\nconnect_method = kitchen\n\n[hosts]\nk1 = tick\n",
+    );
+    p.build_ok();
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("calls");
+    let h = &lab.hosts[0];
+    std::fs::write(
+        bin.path().join("diagnose.yml"),
+        format!(
+            "---\ntimestamp: 2026-11-23\ninstances:\n  k1:\n    state_file:\n      hostname: 127.0.0.1\n      port: '{}'\n      username: {}\n      ssh_key: {}\n",
+            h.port,
+            h.user,
+            lab.key.display()
+        ),
+    )
+    .unwrap();
+    let script = bin.path().join("kitchen");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1\" in\n  create) exit 0;;\n  diagnose) cat {yml};;\n  *) exit 1;;\nesac\n",
+            log = log.display(),
+            yml = bin.path().join("diagnose.yml").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = p
+        .command(&["deploy", "kitchen"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "create k1\ndiagnose --log-level=error k1\n"
+    );
+    assert!(lab.hosts[0].path("deployment/work/tick/tick.sh").exists());
+}
