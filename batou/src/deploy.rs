@@ -388,6 +388,10 @@ fn connect(
         }
         "ssh" | "vagrant" | "kitchen" => {
             let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
+            if env.ssh_client == "russh" && env.connect_method == "ssh" {
+                ssh.client = crate::transport::SshClient::Russh;
+            }
             if env.connect_method == "vagrant" {
                 // Vagrant knows how to reach its machines.
                 ssh.config = Some(crate::transport::vagrant_ssh_config(

@@ -26,6 +26,7 @@ pub const UPDATE_METHODS: &[&str] = &[
 
 const ENVIRONMENT_KEYS: &[&str] = &[
     "connect_method",
+    "ssh_client",
     "update_method",
     "service_user",
     "host_domain",
@@ -63,6 +64,9 @@ pub struct Environment {
     pub connect_method: String,
     /// How the project is shipped.
     pub update_method: String,
+    /// SSH client for `ssh`: `russh` (in-process) or `openssh` (the
+    /// system `ssh`, for configurations russh cannot honour).
+    pub ssh_client: String,
     /// User the deployment runs as on the hosts.
     pub service_user: Option<String>,
     /// Appended to host names to form the fqdn; default platform.
@@ -148,6 +152,7 @@ impl Environment {
             cfg_path: cfg_path.into(),
             connect_method: "ssh".into(),
             update_method: "sync".into(),
+            ssh_client: "russh".into(),
             service_user: None,
             host_domain: None,
             platform: None,
@@ -410,6 +415,13 @@ impl<'a> Loader<'a> {
                             e,
                             format!("expected one of: {}", UPDATE_METHODS.join(", ")),
                         );
+                    }
+                }
+                "ssh_client" => {
+                    if ["russh", "openssh"].contains(&v.as_str()) {
+                        self.env.ssh_client = v;
+                    } else {
+                        self.invalid(s, e, "expected russh or openssh".into());
                     }
                 }
                 "service_user" => self.env.service_user = non_empty(v),

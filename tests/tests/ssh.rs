@@ -450,3 +450,35 @@ fn kitchen_instances_are_reached_with_kitchens_state() {
     );
     assert!(lab.hosts[0].path("deployment/work/tick/tick.sh").exists());
 }
+
+/// The same deployment through the system OpenSSH client
+/// (`ssh_client = openssh`), for configurations russh cannot honour.
+#[test]
+fn the_system_openssh_client_works_the_same() {
+    let mut lab = SshLab::start(&["o1"]);
+    let p = Project::generate("openssh-deploy");
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\nssh_client = openssh\n\n[hosts]\no1 = tick\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(lab.hosts[0].path("deployment/work/tick/tick.sh").exists());
+    let again = p.batou(&["deploy", "remote"]);
+    assert!(
+        again.status.success() && !stdout(&again).contains("🚀"),
+        "{}",
+        stdout(&again)
+    );
+
+    lab.change_host_key("o1");
+    let out = p.batou(&["deploy", "remote"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: o1: the host key of o1 has CHANGED; refusing to connect"),
+        "{text}"
+    );
+}

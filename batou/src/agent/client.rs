@@ -5,8 +5,9 @@ use crate::environment::Environment;
 use crate::output::Line;
 use crate::report::Report;
 use std::io::{BufReader, BufWriter};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 /// A running agent.
@@ -16,8 +17,8 @@ pub struct AgentConnection {
     /// The last lines the agent (or ssh) wrote to stderr; they are also
     /// passed on to the controller's stderr.
     stderr_tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    writer: BufWriter<ChildStdin>,
-    reader: BufReader<ChildStdout>,
+    writer: BufWriter<Box<dyn Write + Send>>,
+    reader: BufReader<Box<dyn Read + Send>>,
 }
 
 /// A failure to talk to an agent.
@@ -54,12 +55,18 @@ impl AgentConnection {
     ) -> Result<AgentConnection, ConnectionError> {
         // One ssh session in the usual case: the agent command starts the
         // executable if this version is there, else says it is missing.
-        match Self::start_checked(ssh, ssh.agent_command(target_directory)?)? {
+        let start = || match ssh.client {
+            crate::transport::SshClient::OpenSsh => {
+                Self::start_checked(ssh, ssh.agent_command(target_directory)?)
+            }
+            crate::transport::SshClient::Russh => Self::start_checked_russh(ssh, target_directory),
+        };
+        match start()? {
             Started::Agent(conn) => Ok(conn),
             Started::Missing(uname) => {
                 ssh.check_platform(&uname)?;
                 ssh.upload(target_directory)?;
-                match Self::start_checked(ssh, ssh.agent_command(target_directory)?)? {
+                match start()? {
                     Started::Agent(conn) => Ok(conn),
                     Started::Missing(_) => Err(ConnectionError {
                         host: ssh.host.clone(),
@@ -70,26 +77,50 @@ impl AgentConnection {
         }
     }
 
+    /// Runs the agent command over russh (see [`Self::start_checked`]).
+    fn start_checked_russh(
+        ssh: &crate::transport::Ssh,
+        target_directory: &str,
+    ) -> Result<Started, ConnectionError> {
+        let command = ssh.agent_command_line(target_directory)?;
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let remote = ssh.russh_exec(&command, tail.clone())?;
+        let (Ok(r), Ok(w)) = (remote.stream.try_clone(), remote.stream.try_clone()) else {
+            return Err(ssh.explain("", "cannot use the connection"));
+        };
+        let conn = AgentConnection {
+            host: ssh.host.clone(),
+            child: ChildGuard(Process::Russh(remote)),
+            stderr_tail: tail,
+            writer: BufWriter::new(Box::new(w)),
+            reader: BufReader::new(Box::new(r)),
+        };
+        Self::handshake(ssh, conn)
+    }
+
     /// Starts an agent command that may instead report the executable
     /// missing (see [`crate::transport::ssh::MISSING`]).
     fn start_checked(
         ssh: &crate::transport::Ssh,
         cmd: Command,
     ) -> Result<Started, ConnectionError> {
-        let host = ssh.host.as_str();
-        let mut conn = Self::spawn_child(host, cmd)?;
+        let conn = Self::spawn_child(&ssh.host, cmd)?;
+        Self::handshake(ssh, conn)
+    }
+
+    /// Sends `Hello`; the answer is the agent's, or the marker saying the
+    /// executable is missing.
+    fn handshake(
+        ssh: &crate::transport::Ssh,
+        mut conn: AgentConnection,
+    ) -> Result<Started, ConnectionError> {
         conn.send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
             version: crate::VERSION.to_string(),
         })?;
         let mut head = [0u8; 4];
         if std::io::Read::read_exact(&mut conn.reader, &mut head).is_err() {
-            let status = conn
-                .child
-                .0
-                .wait()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
+            let status = conn.child.wait_status();
             // Let the stderr thread see the end of ssh's output.
             std::thread::sleep(std::time::Duration::from_millis(50));
             let stderr = conn
@@ -103,7 +134,7 @@ impl AgentConnection {
         if head == marker[..4] {
             let mut rest = String::new();
             let _ = std::io::Read::read_to_string(&mut conn.reader, &mut rest);
-            let _ = conn.child.0.wait();
+            let _ = conn.child.wait_status();
             let uname = rest.lines().nth(1).unwrap_or("").to_string();
             return Ok(Started::Missing(uname));
         }
@@ -150,10 +181,10 @@ impl AgentConnection {
         });
         Ok(AgentConnection {
             host: host.to_string(),
-            child: ChildGuard(child),
+            child: ChildGuard(Process::Child(child)),
             stderr_tail,
-            writer: BufWriter::new(stdin),
-            reader: BufReader::new(stdout),
+            writer: BufWriter::new(Box::new(stdin)),
+            reader: BufReader::new(Box::new(stdout)),
         })
     }
 
@@ -305,12 +336,7 @@ impl AgentConnection {
         match read_frame(&mut self.reader) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => {
-                let status = self
-                    .child
-                    .0
-                    .wait()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
+                let status = self.child.wait_status();
                 Err(self.error(format!("the agent exited unexpectedly ({status})")))
             }
             Err(e) => Err(self.error(format!("broken channel to the agent: {e}"))),
@@ -429,7 +455,7 @@ pub enum AgentEvent {
 pub struct Deployer {
     host: String,
     child: ChildGuard,
-    writer: BufWriter<ChildStdin>,
+    writer: BufWriter<Box<dyn Write + Send>>,
     reader_thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -453,21 +479,54 @@ impl Deployer {
     /// Says goodbye and waits for the agent (and its running deployments).
     pub fn close(mut self) {
         let _ = write_frame(&mut self.writer, &Request::Bye);
-        let _ = self.child.0.wait();
+        let _ = self.child.wait_status();
         if let Some(t) = self.reader_thread.take() {
             let _ = t.join();
         }
     }
 }
 
+/// The agent's process: a local child (the agent itself or the system
+/// `ssh`), or a command run over russh.
+enum Process {
+    Child(Child),
+    Russh(crate::transport::russh::Remote),
+}
+
 /// Kills the agent process if it is still running when dropped.
-struct ChildGuard(Child);
+struct ChildGuard(Process);
+
+impl ChildGuard {
+    /// Waits for the process to end; its exit status as text.
+    fn wait_status(&mut self) -> String {
+        match &mut self.0 {
+            Process::Child(c) => c.wait().map(|s| s.to_string()).unwrap_or_default(),
+            Process::Russh(r) => {
+                for _ in 0..200 {
+                    if let Some(code) = *r.status.lock().unwrap_or_else(|e| e.into_inner()) {
+                        return format!("exit status: {code}");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                "connection closed".into()
+            }
+        }
+    }
+}
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        match &mut self.0 {
+            Process::Child(c) => {
+                if let Ok(None) = c.try_wait() {
+                    let _ = c.kill();
+                }
+                let _ = c.wait();
+            }
+            // Closing the socket ends the remote command's stdin.
+            Process::Russh(r) => {
+                let _ = r.stream.shutdown(std::net::Shutdown::Both);
+            }
         }
     }
 }

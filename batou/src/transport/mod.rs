@@ -3,9 +3,10 @@
 //! ControlMaster, agents, FIDO keys), and uploading this executable as the
 //! agent.
 
+pub mod russh;
 pub mod ssh;
 
-pub use ssh::Ssh;
+pub use ssh::{Ssh, SshClient};
 
 use crate::agent::client::ConnectionError;
 use std::path::{Path, PathBuf};

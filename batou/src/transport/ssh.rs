@@ -7,9 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// How to reach one host with the system `ssh`.
+/// Which SSH client carries the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshClient {
+    /// The system OpenSSH client (honours all of OpenSSH's configuration).
+    OpenSsh,
+    /// russh, in-process.
+    Russh,
+}
+
+/// How to reach one host.
 #[derive(Debug, Clone)]
 pub struct Ssh {
+    /// The client.
+    pub client: SshClient,
     /// Host name as in the environment.
     pub host: String,
     /// Name given to ssh (the fqdn).
@@ -70,6 +81,7 @@ impl Ssh {
             None
         };
         Ssh {
+            client: SshClient::OpenSsh,
             host: host.name.clone(),
             destination: host.fqdn.clone(),
             config,
@@ -82,7 +94,7 @@ impl Ssh {
     /// The remote command, run as the service user if there is one: as is
     /// when the login user is the service user, else through
     /// `sudo -n -H -u USER` (never prompting).
-    fn as_service_user(&self, remote: &str) -> String {
+    pub(crate) fn as_service_user(&self, remote: &str) -> String {
         let Some(user) = &self.service_user else {
             return remote.to_string();
         };
@@ -129,6 +141,30 @@ impl Ssh {
     /// Runs a short remote command; stdout on success, a clear error with
     /// ssh's own message otherwise.
     fn run(&self, remote: &str, input: Option<&[u8]>) -> Result<String, ConnectionError> {
+        if self.client == SshClient::Russh {
+            let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut r = self.russh_exec(&self.as_service_user(remote), tail.clone())?;
+            if let Some(data) = input {
+                let _ = r.stream.write_all(data);
+            }
+            let _ = r.stream.shutdown(std::net::Shutdown::Write);
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut r.stream, &mut out);
+            let mut status = None;
+            for _ in 0..500 {
+                status = *r.status.lock().unwrap_or_else(|e| e.into_inner());
+                if status.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let stderr = tail.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+            return match status {
+                Some(0) => Ok(out),
+                Some(code) => Err(self.explain(&format!("exit status: {code}"), &stderr)),
+                None => Err(self.explain("no exit status", &stderr)),
+            };
+        }
         let mut cmd = self.command(remote);
         cmd.stdin(if input.is_some() {
             Stdio::piped()
@@ -200,13 +236,44 @@ impl Ssh {
         )))
     }
 
-    /// The remote command that starts the agent if this version is there,
-    /// and otherwise prints [`MISSING`] and `uname -sm`.
+    /// The remote command line that starts the agent if this version is
+    /// there, and otherwise prints [`MISSING`] and `uname -sm` (run as the
+    /// service user).
+    pub fn agent_command_line(&self, target_directory: &str) -> Result<String, ConnectionError> {
+        let path = self.executable_path(target_directory)?;
+        Ok(self.as_service_user(&format!(
+            "if [ -x {path} ]; then exec {path} agent; else echo {MISSING}; uname -sm; fi"
+        )))
+    }
+
+    /// [`Self::agent_command_line`] as a system `ssh` command.
     pub fn agent_command(&self, target_directory: &str) -> Result<Command, ConnectionError> {
         let path = self.executable_path(target_directory)?;
         Ok(self.command(&format!(
             "if [ -x {path} ]; then exec {path} agent; else echo {MISSING}; uname -sm; fi"
         )))
+    }
+
+    /// Starts a remote command (already wrapped for the service user) over
+    /// russh.
+    pub fn russh_exec(
+        &self,
+        command: &str,
+        stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> Result<super::russh::Remote, ConnectionError> {
+        let target = super::russh::resolve(self.config.as_deref(), &self.destination);
+        super::russh::exec(
+            &target,
+            self.accept_new_host_keys,
+            self.timeout,
+            command,
+            stderr,
+        )
+        .map_err(|e| match e.as_str() {
+            "HOST KEY CHANGED" => self.explain("", "REMOTE HOST IDENTIFICATION HAS CHANGED"),
+            "HOST KEY UNKNOWN" => self.explain("", "Host key verification failed"),
+            _ => self.explain("connection failed", &e),
+        })
     }
 
     /// Checks that the host (as `uname -sm` describes it) can run this

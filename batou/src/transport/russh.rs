@@ -1,0 +1,397 @@
+//! SSH in-process with russh: `ssh_config` (Host patterns, HostName,
+//! Port, User, IdentityFile, UserKnownHostsFile, HostKeyAlias,
+//! StrictHostKeyChecking), key-file authentication, known_hosts
+//! verification (a changed key is always refused). A remote command's
+//! stdin/stdout are bridged to a local socket pair, so the rest of batou
+//! talks to it like to the system `ssh` process.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Where and how to connect, as `ssh_config` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address to connect to.
+    pub hostname: String,
+    /// Port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private keys to try.
+    pub identity_files: Vec<PathBuf>,
+    /// known_hosts files.
+    pub known_hosts: Vec<PathBuf>,
+    /// Name looked up in known_hosts instead of `hostname:port`.
+    pub host_key_alias: Option<String>,
+    /// `yes`, `accept-new`, `no`.
+    pub strict: String,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn expand(path: &str) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => home().join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+/// `*` and `?` glob match.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    fn m(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|i| m(&p[1..], &t[i..])),
+            Some('?') => !t.is_empty() && m(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
+        }
+    }
+    m(&p, &t)
+}
+
+fn host_matches(patterns: &[String], host: &str) -> bool {
+    let mut matched = false;
+    for pat in patterns {
+        if let Some(neg) = pat.strip_prefix('!') {
+            if glob(neg, host) {
+                return false;
+            }
+        } else if glob(pat, host) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// Reads `config` (or `~/.ssh/config`) for `destination`; the first value
+/// of each key wins, as in OpenSSH.
+pub fn resolve(config: Option<&Path>, destination: &str) -> Target {
+    let path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| home().join(".ssh/config"));
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut active = true;
+    let mut values: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+            Some((k, v)) => (
+                k.to_ascii_lowercase(),
+                v.trim_start_matches([' ', '\t', '=']).trim().to_string(),
+            ),
+            None => continue,
+        };
+        if key == "host" {
+            let patterns: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+            active = host_matches(&patterns, destination);
+            continue;
+        }
+        if key == "match" {
+            active = false;
+            continue;
+        }
+        if active {
+            values.push((key, value));
+        }
+    }
+    let first = |k: &str| {
+        values
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut identity_files: Vec<PathBuf> = values
+        .iter()
+        .filter(|(k, _)| k == "identityfile")
+        .map(|(_, v)| expand(v))
+        .collect();
+    if identity_files.is_empty() {
+        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|n| home().join(".ssh").join(n))
+            .collect();
+    }
+    let known_hosts = match first("userknownhostsfile") {
+        Some(v) => v.split_whitespace().map(expand).collect(),
+        None => vec![home().join(".ssh/known_hosts")],
+    };
+    Target {
+        hostname: first("hostname").unwrap_or_else(|| destination.to_string()),
+        port: first("port").and_then(|p| p.parse().ok()).unwrap_or(22),
+        user: first("user")
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into()),
+        identity_files,
+        known_hosts,
+        host_key_alias: first("hostkeyalias"),
+        strict: first("stricthostkeychecking")
+            .unwrap_or_else(|| "yes".into())
+            .to_ascii_lowercase(),
+    }
+}
+
+/// How the host key check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyCheck {
+    Known,
+    Changed,
+    Unknown,
+    Learned,
+}
+
+struct Client {
+    target: Target,
+    accept_new: bool,
+    outcome: Arc<Mutex<Option<KeyCheck>>>,
+}
+
+impl russh::client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(KeyCheck::Unknown);
+            return Ok(false);
+        };
+        let (name, port) = match &self.target.host_key_alias {
+            Some(alias) => (alias.as_str(), 22),
+            None => (self.target.hostname.as_str(), self.target.port),
+        };
+        let mut result = KeyCheck::Unknown;
+        for file in &self.target.known_hosts {
+            match russh::keys::check_known_hosts_path(name, port, key, file) {
+                Ok(true) => {
+                    result = KeyCheck::Known;
+                    break;
+                }
+                Ok(false) => {}
+                Err(russh::keys::Error::KeyChanged { .. }) => {
+                    result = KeyCheck::Changed;
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        if result == KeyCheck::Unknown
+            && (self.accept_new || self.target.strict == "accept-new" || self.target.strict == "no")
+        {
+            if let Some(file) = self.target.known_hosts.first() {
+                if russh::keys::known_hosts::learn_known_hosts_path(name, port, key, file).is_ok() {
+                    result = KeyCheck::Learned;
+                }
+            }
+        }
+        let ok = matches!(result, KeyCheck::Known | KeyCheck::Learned);
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        Ok(ok)
+    }
+}
+
+/// A remote command over russh: its stdin/stdout as a local socket, its
+/// stderr lines and exit status as they arrive.
+pub struct Remote {
+    /// stdin (write) and stdout (read) of the command.
+    pub stream: UnixStream,
+    /// Exit status, once known.
+    pub status: Arc<Mutex<Option<u32>>>,
+    /// The last stderr lines (also printed to our stderr).
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// Connects, authenticates and starts `command`.
+pub fn exec(
+    target: &Target,
+    accept_new: bool,
+    timeout: u64,
+    command: &str,
+    stderr: Arc<Mutex<Vec<String>>>,
+) -> Result<Remote, String> {
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| format!("cannot make a socket pair: {e}"))?;
+    let status = Arc::new(Mutex::new(None));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (target, command, st, err_tail) = (
+        target.clone(),
+        command.to_string(),
+        status.clone(),
+        stderr.clone(),
+    );
+    let thread = std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("cannot start the ssh runtime: {e}")));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let outcome = Arc::new(Mutex::new(None));
+            let client = Client {
+                target: target.clone(),
+                accept_new,
+                outcome: outcome.clone(),
+            };
+            let config = Arc::new(russh::client::Config {
+                inactivity_timeout: None,
+                keepalive_interval: Some(std::time::Duration::from_secs(15)),
+                ..Default::default()
+            });
+            let addr = (target.hostname.clone(), target.port);
+            let connecting = russh::client::connect(config, addr, client);
+            let session =
+                tokio::time::timeout(std::time::Duration::from_secs(timeout), connecting).await;
+            let mut session = match session {
+                Err(_) => {
+                    let _ = ready_tx.send(Err(format!("connection timed out after {timeout}s")));
+                    return;
+                }
+                Ok(Err(e)) => {
+                    let why = match outcome.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                        Some(KeyCheck::Changed) => "HOST KEY CHANGED".to_string(),
+                        Some(KeyCheck::Unknown) => "HOST KEY UNKNOWN".to_string(),
+                        _ => e.to_string(),
+                    };
+                    let _ = ready_tx.send(Err(why));
+                    return;
+                }
+                Ok(Ok(s)) => s,
+            };
+            let hash = session
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            let mut authenticated = false;
+            for file in &target.identity_files {
+                let Ok(key) = russh::keys::load_secret_key(file, None) else {
+                    continue;
+                };
+                let key = russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+                if let Ok(russh::client::AuthResult::Success) =
+                    session.authenticate_publickey(&target.user, key).await
+                {
+                    authenticated = true;
+                    break;
+                }
+            }
+            if !authenticated {
+                let _ = ready_tx.send(Err(format!(
+                    "{}@{}: Permission denied (publickey).",
+                    target.user, target.hostname
+                )));
+                return;
+            }
+            let channel = match session.channel_open_session().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot open a session: {e}")));
+                    return;
+                }
+            };
+            if let Err(e) = channel.exec(true, command.as_bytes()).await {
+                let _ = ready_tx.send(Err(format!("cannot run the command: {e}")));
+                return;
+            }
+            let _ = ready_tx.send(Ok(()));
+            let _ = theirs.set_nonblocking(true);
+            let Ok(sock) = tokio::net::UnixStream::from_std(theirs) else {
+                return;
+            };
+            let (mut sock_r, mut sock_w) = sock.into_split();
+            let (mut read_half, write_half) = channel.split();
+            let to_remote = async move {
+                let mut w = write_half.make_writer();
+                let _ = tokio::io::copy(&mut sock_r, &mut w).await;
+                let _ = write_half.eof().await;
+            };
+            let from_remote = async move {
+                use tokio::io::AsyncWriteExt;
+                while let Some(msg) = read_half.wait().await {
+                    match msg {
+                        russh::ChannelMsg::Data { data } => {
+                            let written = sock_w.write_all(&data).await;
+                            if written.is_err() {
+                                break;
+                            }
+                        }
+                        russh::ChannelMsg::ExtendedData { data, .. } => {
+                            let text = String::from_utf8_lossy(&data).into_owned();
+                            let mut tail = err_tail.lock().unwrap_or_else(|e| e.into_inner());
+                            for line in text.lines() {
+                                let _ = writeln!(std::io::stderr(), "{line}");
+                                tail.push(line.to_string());
+                            }
+                            let excess = tail.len().saturating_sub(50);
+                            tail.drain(..excess);
+                        }
+                        russh::ChannelMsg::ExitStatus { exit_status } => {
+                            *st.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit_status);
+                        }
+                        russh::ChannelMsg::Close => break,
+                        _ => {}
+                    }
+                }
+                let _ = sock_w.shutdown().await;
+            };
+            tokio::select! {
+                _ = from_remote => {}
+                _ = async { to_remote.await; std::future::pending::<()>().await } => {}
+            }
+            let _ = session
+                .disconnect(russh::Disconnect::ByApplication, "", "")
+                .await;
+        });
+    });
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(Remote {
+            stream: ours,
+            status,
+            stderr,
+            _thread: thread,
+        }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("the ssh connection ended unexpectedly".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_config_first_value_wins_and_patterns_match() {
+        let d = std::env::temp_dir().join(format!("batou-sshcfg-{}", std::process::id()));
+        std::fs::write(
+            &d,
+            "Host web? !web9\n  HostName 10.0.0.1\n  Port 2222\n  IdentityFile ~/.ssh/web\nHost *\n  User deploy\n  Port 22\n",
+        )
+        .unwrap();
+        let t = resolve(Some(&d), "web1");
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("10.0.0.1", 2222, "deploy")
+        );
+        assert!(t.identity_files[0].ends_with(".ssh/web"));
+        let other = resolve(Some(&d), "web9");
+        assert_eq!((other.hostname.as_str(), other.port), ("web9", 22));
+        std::fs::remove_file(d).unwrap();
+    }
+}
