@@ -81,7 +81,7 @@ impl Component for Files {{
         }
         t.elapsed().as_secs_f64()
     };
-    println!("batou-rs SSH benchmark: 3 hosts x {FILES} templated files (system ssh, loopback)");
+    println!("batou-rs SSH benchmark: 3 hosts x {FILES} templated files (russh, loopback)");
     println!(
         "{:<6} {:>14} {:>16}",
         "jobs", "first deploy", "no-op (median3)"
