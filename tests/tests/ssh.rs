@@ -482,3 +482,104 @@ fn the_system_openssh_client_works_the_same() {
         "{text}"
     );
 }
+
+/// russh through a ProxyJump host: stopping the jump host's sshd makes the
+/// target unreachable, which proves the hop is used.
+#[test]
+fn russh_connects_through_a_proxy_jump() {
+    let mut lab = SshLab::start(&["pj", "pt"]);
+    let p = Project::generate("proxy-jump");
+    p.write(
+        "ssh_config",
+        &format!("Host pt\n  ProxyJump pj\n\n{}", lab.ssh_config()),
+    );
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\npt = tick\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(lab.hosts[1].path("deployment/work/tick/tick.sh").exists());
+    lab.host("pj").stop();
+    let out = p.batou(&["deploy", "remote"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: pt: ssh to pt failed (connection failed): ProxyJump pj:"),
+        "{text}"
+    );
+}
+
+/// russh authenticates with keys held by an ssh-agent when no key file
+/// works.
+#[test]
+fn russh_authenticates_with_the_ssh_agent() {
+    let lab = SshLab::start(&["ag"]);
+    let p = Project::generate("ssh-agent-auth");
+    let h = &lab.hosts[0];
+    p.write(
+        "ssh_config",
+        &format!(
+            "Host ag\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  UserKnownHostsFile {}\n  HostKeyAlias ag\n",
+            h.port,
+            h.user,
+            lab.known_hosts.display()
+        ),
+    );
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\nag = tick\n",
+    );
+    p.build_ok();
+    let home = tempfile::tempdir().unwrap();
+    let agent_dir = tempfile::tempdir().unwrap();
+    let sock = agent_dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&lab.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    // No key file and no agent: refused.
+    let out = p
+        .command(&["deploy", "remote"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Permission denied (publickey)"),
+        "{}",
+        stdout(&out)
+    );
+    // With the agent: deployed.
+    let out = p
+        .command(&["deploy", "remote"])
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(h.path("deployment/work/tick/tick.sh").exists());
+}

@@ -27,6 +27,10 @@ pub struct Target {
     pub host_key_alias: Option<String>,
     /// `yes`, `accept-new`, `no`.
     pub strict: String,
+    /// `ProxyJump` (first hop; `none` or unset: direct).
+    pub proxy_jump: Option<String>,
+    /// The config file the settings came from (for the jump host's).
+    pub config: Option<PathBuf>,
 }
 
 fn home() -> PathBuf {
@@ -137,7 +141,150 @@ pub fn resolve(config: Option<&Path>, destination: &str) -> Target {
         strict: first("stricthostkeychecking")
             .unwrap_or_else(|| "yes".into())
             .to_ascii_lowercase(),
+        proxy_jump: first("proxyjump")
+            .and_then(|j| j.split(',').next().map(str::to_string))
+            .filter(|j| j != "none"),
+        config: config.map(Path::to_path_buf),
     }
+}
+
+/// The settings of a `ProxyJump` hop: `[user@]host[:port]`, with the rest
+/// from the config file.
+fn jump_target(spec: &str, config: Option<&Path>) -> Target {
+    let (user, rest) = match spec.split_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, spec),
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
+        _ => (rest, None),
+    };
+    let mut t = resolve(config, host);
+    if let Some(u) = user {
+        t.user = u;
+    }
+    if let Some(p) = port {
+        t.port = p;
+    }
+    t
+}
+
+/// An authenticated session (and the jump session it runs through).
+struct Connected {
+    session: russh::client::Handle<Client>,
+    _jump: Option<Box<Connected>>,
+}
+
+/// Connects (through the ProxyJump hop, if any), checks the host key and
+/// authenticates with the key files, then the ssh-agent.
+fn connect(
+    target: Target,
+    accept_new: bool,
+    timeout: u64,
+    depth: u8,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Connected, String>> + Send>> {
+    Box::pin(async move {
+        let outcome = Arc::new(Mutex::new(None));
+        let client = Client {
+            target: target.clone(),
+            accept_new,
+            outcome: outcome.clone(),
+        };
+        let config = Arc::new(russh::client::Config {
+            inactivity_timeout: None,
+            keepalive_interval: Some(std::time::Duration::from_secs(15)),
+            ..Default::default()
+        });
+        let limit = std::time::Duration::from_secs(timeout);
+        let (session, jump) = match &target.proxy_jump {
+            Some(spec) if depth < 4 => {
+                let hop = jump_target(spec, target.config.as_deref());
+                let jump = connect(hop, accept_new, timeout, depth + 1)
+                    .await
+                    .map_err(|e| format!("ProxyJump {spec}: {e}"))?;
+                let channel = jump
+                    .session
+                    .channel_open_direct_tcpip(
+                        target.hostname.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "ProxyJump {spec} cannot reach {}:{}: {e}",
+                            target.hostname, target.port
+                        )
+                    })?;
+                let s = tokio::time::timeout(
+                    limit,
+                    russh::client::connect_stream(config, channel.into_stream(), client),
+                )
+                .await;
+                (s, Some(Box::new(jump)))
+            }
+            _ => {
+                let addr = (target.hostname.clone(), target.port);
+                (
+                    tokio::time::timeout(limit, russh::client::connect(config, addr, client)).await,
+                    None,
+                )
+            }
+        };
+        let mut session = match session {
+            Err(_) => return Err(format!("connection timed out after {timeout}s")),
+            Ok(Err(e)) => {
+                return Err(
+                    match outcome.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                        Some(KeyCheck::Changed) => "HOST KEY CHANGED".to_string(),
+                        Some(KeyCheck::Unknown) => "HOST KEY UNKNOWN".to_string(),
+                        _ => e.to_string(),
+                    },
+                )
+            }
+            Ok(Ok(s)) => s,
+        };
+        let hash = session
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        for file in &target.identity_files {
+            let Ok(key) = russh::keys::load_secret_key(file, None) else {
+                continue;
+            };
+            let key = russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+            if let Ok(russh::client::AuthResult::Success) =
+                session.authenticate_publickey(&target.user, key).await
+            {
+                return Ok(Connected {
+                    session,
+                    _jump: jump,
+                });
+            }
+        }
+        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
+            for id in agent.request_identities().await.unwrap_or_default() {
+                if let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = id {
+                    if let Ok(russh::client::AuthResult::Success) = session
+                        .authenticate_publickey_with(&target.user, key, hash, &mut agent)
+                        .await
+                    {
+                        return Ok(Connected {
+                            session,
+                            _jump: jump,
+                        });
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "{}@{}: Permission denied (publickey).",
+            target.user, target.hostname
+        ))
+    })
 }
 
 /// How the host key check went.
@@ -242,63 +389,14 @@ pub fn exec(
             }
         };
         rt.block_on(async move {
-            let outcome = Arc::new(Mutex::new(None));
-            let client = Client {
-                target: target.clone(),
-                accept_new,
-                outcome: outcome.clone(),
-            };
-            let config = Arc::new(russh::client::Config {
-                inactivity_timeout: None,
-                keepalive_interval: Some(std::time::Duration::from_secs(15)),
-                ..Default::default()
-            });
-            let addr = (target.hostname.clone(), target.port);
-            let connecting = russh::client::connect(config, addr, client);
-            let session =
-                tokio::time::timeout(std::time::Duration::from_secs(timeout), connecting).await;
-            let mut session = match session {
-                Err(_) => {
-                    let _ = ready_tx.send(Err(format!("connection timed out after {timeout}s")));
+            let connected = match connect(target, accept_new, timeout, 0).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
                     return;
                 }
-                Ok(Err(e)) => {
-                    let why = match outcome.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                        Some(KeyCheck::Changed) => "HOST KEY CHANGED".to_string(),
-                        Some(KeyCheck::Unknown) => "HOST KEY UNKNOWN".to_string(),
-                        _ => e.to_string(),
-                    };
-                    let _ = ready_tx.send(Err(why));
-                    return;
-                }
-                Ok(Ok(s)) => s,
             };
-            let hash = session
-                .best_supported_rsa_hash()
-                .await
-                .ok()
-                .flatten()
-                .flatten();
-            let mut authenticated = false;
-            for file in &target.identity_files {
-                let Ok(key) = russh::keys::load_secret_key(file, None) else {
-                    continue;
-                };
-                let key = russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), hash);
-                if let Ok(russh::client::AuthResult::Success) =
-                    session.authenticate_publickey(&target.user, key).await
-                {
-                    authenticated = true;
-                    break;
-                }
-            }
-            if !authenticated {
-                let _ = ready_tx.send(Err(format!(
-                    "{}@{}: Permission denied (publickey).",
-                    target.user, target.hostname
-                )));
-                return;
-            }
+            let session = &connected.session;
             let channel = match session.channel_open_session().await {
                 Ok(c) => c,
                 Err(e) => {
