@@ -347,6 +347,15 @@ impl russh::client::Handler for Client {
     }
 }
 
+/// Prints a stderr line of the remote command and keeps the last 50.
+fn push_stderr(tail: &Mutex<Vec<String>>, line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+    let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+    tail.push(line.to_string());
+    let excess = tail.len().saturating_sub(50);
+    tail.drain(..excess);
+}
+
 /// A remote command over russh: its stdin/stdout as a local socket, its
 /// stderr lines and exit status as they arrive.
 pub struct Remote {
@@ -422,6 +431,7 @@ pub fn exec(
             };
             let from_remote = async move {
                 use tokio::io::AsyncWriteExt;
+                let mut partial = String::new();
                 while let Some(msg) = read_half.wait().await {
                     match msg {
                         russh::ChannelMsg::Data { data } => {
@@ -431,14 +441,13 @@ pub fn exec(
                             }
                         }
                         russh::ChannelMsg::ExtendedData { data, .. } => {
-                            let text = String::from_utf8_lossy(&data).into_owned();
-                            let mut tail = err_tail.lock().unwrap_or_else(|e| e.into_inner());
-                            for line in text.lines() {
-                                let _ = writeln!(std::io::stderr(), "{line}");
-                                tail.push(line.to_string());
+                            // stderr arrives in arbitrary pieces: pass on
+                            // whole lines only.
+                            partial.push_str(&String::from_utf8_lossy(&data));
+                            while let Some(at) = partial.find('\n') {
+                                let line: String = partial.drain(..=at).collect();
+                                push_stderr(&err_tail, line.trim_end_matches('\n'));
                             }
-                            let excess = tail.len().saturating_sub(50);
-                            tail.drain(..excess);
                         }
                         russh::ChannelMsg::ExitStatus { exit_status } => {
                             *st.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit_status);
@@ -446,6 +455,9 @@ pub fn exec(
                         russh::ChannelMsg::Close => break,
                         _ => {}
                     }
+                }
+                if !partial.is_empty() {
+                    push_stderr(&err_tail, &partial);
                 }
                 let _ = sock_w.shutdown().await;
             };
