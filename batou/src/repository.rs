@@ -82,6 +82,21 @@ pub struct LocalRepo {
     pub head: String,
 }
 
+/// A refusal listing what is in the way, with batou's hint.
+fn refusal(title: String, listing: &str) -> RepositoryError {
+    RepositoryError {
+        title,
+        details: listing
+            .lines()
+            .map(|l| format!("    {l}"))
+            .chain(std::iter::once(
+                "I am refusing to deploy in this situation as the results are unpredictable. Use -D to override."
+                    .to_string(),
+            ))
+            .collect(),
+    }
+}
+
 impl LocalRepo {
     /// Verifies the working copy for shipping `branch` (default: the
     /// checked-out branch): it must be on that branch, clean (unless
@@ -93,27 +108,29 @@ impl LocalRepo {
         pull: bool,
         dirty: bool,
     ) -> Result<LocalRepo, RepositoryError> {
-        match vcs {
-            Vcs::Git => Self::verify_git(project_root, branch, pull, dirty),
-            Vcs::Hg => Self::verify_hg(project_root, branch, pull, dirty),
-        }
-    }
-
-    fn verify_hg(
-        project_root: &Path,
-        branch: Option<&str>,
-        pull: bool,
-        dirty: bool,
-    ) -> Result<LocalRepo, RepositoryError> {
         let err = |title: String| RepositoryError {
             title,
             details: Vec::new(),
         };
-        let refuse = "I am refusing to deploy in this situation as the results are unpredictable. Use -D to override.";
-        let toplevel = hg(project_root, &["root"])
-            .map(PathBuf::from)
-            .map_err(|e| err(format!("The project is not a Mercurial repository: {e}")))?;
-        let current = hg(project_root, &["branch"]).map_err(err)?;
+        let q = |args: &[&str]| match vcs {
+            Vcs::Git => git(project_root, args),
+            Vcs::Hg => hg(project_root, args),
+        };
+        let (toplevel, current) = match vcs {
+            Vcs::Git => (
+                q(&["rev-parse", "--show-toplevel"]),
+                q(&["rev-parse", "--abbrev-ref", "HEAD"]),
+            ),
+            Vcs::Hg => (q(&["root"]), q(&["branch"])),
+        };
+        let toplevel = toplevel.map(PathBuf::from).map_err(|e| {
+            let name = match vcs {
+                Vcs::Git => "git",
+                Vcs::Hg => "Mercurial",
+            };
+            err(format!("The project is not a {name} repository: {e}"))
+        })?;
+        let current = current.map_err(err)?;
         let branch = branch
             .map(str::to_string)
             .unwrap_or_else(|| current.clone());
@@ -123,116 +140,44 @@ impl LocalRepo {
             )));
         }
         if !dirty {
-            let status = hg(project_root, &["status"]).map_err(err)?;
+            let status = match vcs {
+                Vcs::Git => q(&["status", "--porcelain"]),
+                Vcs::Hg => q(&["status"]),
+            }
+            .map_err(err)?;
             if !status.is_empty() {
-                return Err(RepositoryError {
-                    title: "Your repository has uncommitted changes.".into(),
-                    details: status
-                        .lines()
-                        .map(|l| format!("    {l}"))
-                        .chain([refuse.to_string()])
-                        .collect(),
-                });
+                return Err(refusal(
+                    "Your repository has uncommitted changes.".into(),
+                    &status,
+                ));
             }
             if pull {
-                // `hg outgoing` exits 1 when there is nothing outgoing.
-                if let Ok(out) = hg(project_root, &["-q", "outgoing", "-b", &branch]) {
-                    if !out.trim().is_empty() {
-                        return Err(RepositoryError {
-                            title: format!(
-                                "Your repository has outgoing changes on branch {branch}:"
-                            ),
-                            details: out
-                                .lines()
-                                .map(|l| format!("    {l}"))
-                                .chain([refuse.to_string()])
-                                .collect(),
-                        });
-                    }
+                let outgoing = match vcs {
+                    Vcs::Git => q(&["log", "--oneline", &format!("origin/{branch}..{branch}")])
+                        .map_err(|e| err(format!("Cannot compare with origin/{branch}: {e}")))?,
+                    // `hg outgoing` exits 1 when there is nothing outgoing.
+                    Vcs::Hg => q(&["-q", "outgoing", "-b", &branch]).unwrap_or_default(),
+                };
+                if !outgoing.trim().is_empty() {
+                    return Err(refusal(
+                        format!("Your repository has outgoing changes on branch {branch}:"),
+                        &outgoing,
+                    ));
                 }
             }
         }
-        let head = hg(project_root, &["log", "-r", &branch, "-T", "{node}"]).map_err(err)?;
+        let head = match vcs {
+            Vcs::Git => q(&["rev-parse", &branch]),
+            Vcs::Hg => q(&["log", "-r", &branch, "-T", "{node}"]),
+        }
+        .map_err(err)?;
         let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
         let subdir = canonical(project_root)
             .strip_prefix(canonical(&toplevel))
             .map(Path::to_path_buf)
             .unwrap_or_default();
         Ok(LocalRepo {
-            vcs: Vcs::Hg,
-            toplevel,
-            subdir,
-            branch,
-            head,
-        })
-    }
-
-    fn verify_git(
-        project_root: &Path,
-        branch: Option<&str>,
-        pull: bool,
-        dirty: bool,
-    ) -> Result<LocalRepo, RepositoryError> {
-        let err = |title: String| RepositoryError {
-            title,
-            details: Vec::new(),
-        };
-        let toplevel = git(project_root, &["rev-parse", "--show-toplevel"])
-            .map(PathBuf::from)
-            .map_err(|e| err(format!("The project is not a git repository: {e}")))?;
-        let current = git(project_root, &["rev-parse", "--abbrev-ref", "HEAD"]).map_err(err)?;
-        let branch = branch
-            .map(str::to_string)
-            .unwrap_or_else(|| current.clone());
-        if current != branch {
-            return Err(err(format!(
-                "You are on branch {current}, but the environment deploys branch {branch}."
-            )));
-        }
-        if !dirty {
-            let status = git(project_root, &["status", "--porcelain"]).map_err(err)?;
-            if !status.is_empty() {
-                return Err(RepositoryError {
-                    title: "Your repository has uncommitted changes.".into(),
-                    details: status
-                        .lines()
-                        .map(|l| format!("    {l}"))
-                        .chain(std::iter::once(
-                            "I am refusing to deploy in this situation as the results are unpredictable. Use -D to override."
-                                .to_string(),
-                        ))
-                        .collect(),
-                });
-            }
-            if pull {
-                let outgoing = git(
-                    project_root,
-                    &["log", "--oneline", &format!("origin/{branch}..{branch}")],
-                )
-                .map_err(|e| err(format!("Cannot compare with origin/{branch}: {e}")))?;
-                if !outgoing.is_empty() {
-                    return Err(RepositoryError {
-                        title: format!("Your repository has outgoing changes on branch {branch}:"),
-                        details: outgoing
-                            .lines()
-                            .map(|l| format!("    {l}"))
-                            .chain(std::iter::once(
-                                "I am refusing to deploy in this situation as the results are unpredictable. Use -D to override."
-                                    .to_string(),
-                            ))
-                            .collect(),
-                    });
-                }
-            }
-        }
-        let head = git(project_root, &["rev-parse", &branch]).map_err(err)?;
-        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-        let subdir = canonical(project_root)
-            .strip_prefix(canonical(&toplevel))
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        Ok(LocalRepo {
-            vcs: Vcs::Git,
+            vcs,
             toplevel,
             subdir,
             branch,

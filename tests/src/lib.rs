@@ -210,3 +210,30 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
     out.sort();
     out
 }
+
+/// Waits (up to 20 s) until `path` exists, e.g. a marker a running
+/// deployment writes; panics naming `what` otherwise.
+pub fn wait_for(path: &Path, what: &str) {
+    for _ in 0..400 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not happen ({} never appeared)", path.display());
+}
+
+/// Writes an executable shell script `name` into `dir` (a stand-in for a
+/// tool that cannot run here) and returns a PATH with `dir` first.
+pub fn stand_in(dir: &Path, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join(name);
+    std::fs::write(&file, format!("#!/bin/sh\n{script}")).expect("write the stand-in");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+        .expect("make it executable");
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}

@@ -150,7 +150,7 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ),
     (
         "badvalues",
-        "[environment]\nconnect_method = telnet\njobs = many\nrequire_v4 = perhaps\n[hosts]\nlocalhost = tick\n[host:other]\nignore = sometimes\n",
+        "[environment]\nconnect_method = telnet\njobs = many\nrequire_v4 = perhaps\nssh_client = putty\n[hosts]\nlocalhost = tick\n[host:other]\nignore = sometimes\n",
         &[
             "ERROR: Invalid value in environment configuration",
             "            Key: connect_method",
@@ -159,8 +159,10 @@ const CASES: &[(&str, &str, &[&str])] = &[
             "            Key: jobs",
             "        Message: expected a positive whole number",
             "            Key: require_v4",
+            "            Key: ssh_client",
+            "        Message: expected russh or openssh",
             "            Key: ignore",
-            "       Location: environments/badvalues/environment.cfg:8",
+            "       Location: environments/badvalues/environment.cfg:9",
         ],
     ),
     (
@@ -171,6 +173,18 @@ const CASES: &[(&str, &str, &[&str])] = &[
             "            Key: connect_method",
             "          First: environments/duplicatekey/environment.cfg:2",
             "       Location: environments/duplicatekey/environment.cfg:3",
+        ],
+    ),
+    (
+        "sectionless",
+        "connect_method = local\n[hosts]\nlocalhost = tick\n[host:]\ncomponents = tick\n",
+        &[
+            "ERROR: Key outside of any section in environment configuration",
+            "            Key: connect_method",
+            "       Location: environments/sectionless/environment.cfg:1",
+            "ERROR: Invalid section in environment configuration",
+            "        Message: a [host:NAME] section needs a host name",
+            "       Location: environments/sectionless/environment.cfg:4",
         ],
     ),
     (
@@ -212,7 +226,7 @@ fn every_load_error_is_reported_with_its_location() {
 
     // All errors of one file are reported together, in one run.
     let out = p.batou(&["deploy", "badvalues"]);
-    assert_eq!(stdout(&out).matches("ERROR: Invalid value").count(), 4);
+    assert_eq!(stdout(&out).matches("ERROR: Invalid value").count(), 5);
 
     let out = p.batou(&["deploy", "production"]);
     let text = stdout(&out);
@@ -254,13 +268,7 @@ impl Component for Tick {
 
     let mut first = p.command(&["deploy", "local"]).spawn().unwrap();
     let started = p.path.join("work/tick/started");
-    for _ in 0..200 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(started.exists(), "first deployment did not start");
+    wait_for(&started, "first deployment starting");
     let second = p.batou(&["deploy", "local"]);
     let err = stderr(&second);
     assert_eq!(second.status.code(), Some(1));

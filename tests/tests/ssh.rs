@@ -145,13 +145,7 @@ impl Component for Tick {
 
     let mut running = first.command(&["deploy", "remote"]).spawn().unwrap();
     let started = lab.hosts[0].path("deployment/work/tick/started");
-    for _ in 0..400 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(started.exists(), "the first deployment did not start");
+    wait_for(&started, "the first deployment starting");
     let out = second.batou(&["deploy", "remote"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -276,13 +270,7 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
         .spawn()
         .unwrap();
     let started = lab.hosts[0].path("deployment/work/slow/started");
-    for _ in 0..400 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(started.exists(), "the deployment did not start");
+    wait_for(&started, "the deployment starting");
     lab.host("s7").stop();
     let out = running.wait_with_output().unwrap();
     let text = stdout(&out);
@@ -358,21 +346,14 @@ fn vagrant_machines_are_reached_with_vagrants_ssh_config() {
     let bin = tempfile::tempdir().unwrap();
     let log = bin.path().join("calls");
     std::fs::write(bin.path().join("ssh-config"), lab.ssh_config()).unwrap();
-    let script = bin.path().join("vagrant");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1\" in\n  up) exit 0;;\n  ssh-config) cat {cfg};;\n  *) exit 1;;\nesac\n",
+    let path = stand_in(
+        bin.path(),
+        "vagrant",
+        &format!(
+            "echo \"$@\" >> {log}\ncase \"$1\" in\n  up) exit 0;;\n  ssh-config) cat {cfg};;\n  *) exit 1;;\nesac\n",
             log = log.display(),
             cfg = bin.path().join("ssh-config").display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let out = p
         .command(&["deploy", "dev"])
@@ -421,21 +402,14 @@ fn kitchen_instances_are_reached_with_kitchens_state() {
         ),
     )
     .unwrap();
-    let script = bin.path().join("kitchen");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> {log}\ncase \"$1\" in\n  create) exit 0;;\n  diagnose) cat {yml};;\n  *) exit 1;;\nesac\n",
+    let path = stand_in(
+        bin.path(),
+        "kitchen",
+        &format!(
+            "echo \"$@\" >> {log}\ncase \"$1\" in\n  create) exit 0;;\n  diagnose) cat {yml};;\n  *) exit 1;;\nesac\n",
             log = log.display(),
             yml = bin.path().join("diagnose.yml").display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let out = p
         .command(&["deploy", "kitchen"])

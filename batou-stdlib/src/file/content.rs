@@ -342,6 +342,16 @@ fn structured_data(
     })
 }
 
+/// The rendered text as the file's Content (no template processing).
+fn add_rendered(cx: &mut Configure, path: &str, text: String, sensitive: Option<bool>) {
+    cx.add(
+        Content::new(path)
+            .content(text)
+            .is_template(false)
+            .sensitive_data(sensitive),
+    );
+}
+
 /// A JSON file from `data` or a JSON `source`, merged with `overrides`;
 /// keys sorted, indented by 4 spaces unless `human_readable = false`.
 #[component(namevar = path)]
@@ -385,12 +395,7 @@ impl Component for JSONContent {
         } else {
             data.to_string()
         };
-        cx.add(
-            Content::new(self.path.as_str())
-                .content(text)
-                .is_template(false)
-                .sensitive_data(self.sensitive_data),
-        );
+        add_rendered(cx, &self.path, text, self.sensitive_data);
         Ok(())
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
@@ -428,12 +433,7 @@ impl Component for YAMLContent {
             |t| serde_yaml::from_str(t).map_err(|e| e.to_string()),
         )?);
         let text = serde_yaml::to_string(&data).map_err(|e| Error::usage(e.to_string()))?;
-        cx.add(
-            Content::new(self.path.as_str())
-                .content(text)
-                .is_template(false)
-                .sensitive_data(self.sensitive_data),
-        );
+        add_rendered(cx, &self.path, text, self.sensitive_data);
         Ok(())
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
