@@ -305,3 +305,144 @@ fn bad_modes_are_conversion_errors() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn unknown_owner_fails_before_the_content_is_written() {
+    let (dir, mut r) = root();
+    r.configure(File::new("owned").content("x").owner("no-such-user-batou"))
+        .unwrap();
+    let err = r.deploy().unwrap_err();
+    assert!(
+        err.iter()
+            .any(|l| l.text.contains("unknown user \"no-such-user-batou\" for ")),
+        "{err:?}"
+    );
+    assert!(!dir.path().join("work/file/owned").exists());
+    let mut g = TestRoot::new(dir.path());
+    g.configure(
+        File::new("grouped")
+            .content("x")
+            .group("no-such-group-batou"),
+    )
+    .unwrap();
+    let err = g.deploy().unwrap_err();
+    assert!(
+        err.iter()
+            .any(|l| l.text.contains("unknown group \"no-such-group-batou\"")),
+        "{err:?}"
+    );
+    assert!(!dir.path().join("work/file/grouped").exists());
+}
+
+#[test]
+fn numeric_ids_out_of_range_are_configuration_errors() {
+    let (_dir, mut r) = root();
+    let err = r
+        .configure(File::new("g").content("x").group("4294967295"))
+        .unwrap_err();
+    let lines: Vec<String> = err.iter().flat_map(|e| e.lines()).map(|l| l.text).collect();
+    assert!(
+        lines.iter().any(|l| l
+            .contains("File(\"g\"): group 4294967295 is out of range (0 to 4294967294)")
+            || l.contains("group 4294967295 is out of range (0 to 4294967294)")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn private_files_never_exist_with_wider_modes_and_keep_no_diff() {
+    let (dir, mut r) = root();
+    let text: String = (0..500).map(|i| format!("secret line {i}\n")).collect();
+    r.configure(File::new("key").content(text).mode(0o600))
+        .unwrap();
+    assert!(r.deploy().unwrap());
+    let p = dir.path().join("work/file/key");
+    assert_eq!(mode(&p), 0o600);
+    let out = r.take_output();
+    assert!(
+        out.contains(&"More than 200 lines of diff. Showing first and last 50 lines.".to_string())
+    );
+    assert!(
+        !out.iter().any(|l| l.starts_with("see ")),
+        "a diff of a private file is not saved: {out:?}"
+    );
+    assert!(!dir.path().join("work/.batou-diffs").exists());
+}
+
+#[test]
+fn saved_diffs_are_private_capped_and_never_written_when_predicting() {
+    let (dir, mut r) = root();
+    let text: String = (0..500).map(|i| format!("line {i}\n")).collect();
+    r.configure(File::new("long").content(text.clone()))
+        .unwrap();
+    assert!(r.predict().unwrap());
+    assert!(
+        !dir.path().join("work").exists(),
+        "-P writes nothing, not even a diff"
+    );
+    r.deploy().unwrap();
+    let diffs = dir.path().join("work/.batou-diffs");
+    let saved: Vec<_> = fs::read_dir(&diffs).unwrap().flatten().collect();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(mode(&saved[0].path()), 0o600);
+    // Beyond the cap the oldest go: fill the directory with old diffs.
+    let big = vec![b'x'; (SAVED_DIFFS_BYTES / 4) as usize];
+    for i in 0..6 {
+        fs::write(diffs.join(format!("old-{i}.diff")), &big).unwrap();
+    }
+    let mut r2 = TestRoot::new(dir.path());
+    let other: String = (0..500).map(|i| format!("other {i}\n")).collect();
+    r2.configure(File::new("long").content(other)).unwrap();
+    r2.deploy().unwrap();
+    let total: u64 = fs::read_dir(&diffs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(total <= SAVED_DIFFS_BYTES, "{total}");
+    assert!(!diffs.join("old-0.diff").exists(), "the oldest went first");
+}
+
+#[test]
+fn large_plain_files_are_copied_and_not_diffed() {
+    let (dir, mut r) = root();
+    let data: Vec<u8> = (0..(MAX_DIFF_BYTES as usize + 10))
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    fs::write(dir.path().join("big.txt"), &data).unwrap();
+    r.configure(File::new("big.txt").is_template(false))
+        .unwrap();
+    assert!(r.deploy().unwrap());
+    assert_eq!(
+        fs::read(dir.path().join("work/file/big.txt")).unwrap(),
+        data
+    );
+    let out = r.take_output();
+    assert!(
+        out.contains(&"Not showing diff: big.txt is larger than 4 MiB.".to_string()),
+        "{out:?}"
+    );
+    assert!(!r.deploy().unwrap());
+}
+
+#[test]
+fn directory_sync_never_writes_through_links_in_the_target() {
+    let (dir, _) = root();
+    let src = dir.path().join("static");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("sub/page.html"), "p").unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let dst = dir.path().join("work/directory/site");
+    fs::create_dir_all(&dst).unwrap();
+    std::os::unix::fs::symlink("../../../outside", dst.join("sub")).unwrap();
+
+    let mut r = TestRoot::new(dir.path());
+    r.configure(Directory::new("site").source("static"))
+        .unwrap();
+    assert!(r.deploy().unwrap());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(fs::symlink_metadata(dst.join("sub")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(dst.join("sub/page.html")).unwrap(), "p");
+    assert!(!r.deploy().unwrap(), "converges");
+}

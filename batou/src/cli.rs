@@ -38,7 +38,7 @@ pub enum Command {
         predict_only: bool,
         /// Defines number of jobs running parallel to deploy.
         #[arg(short, long)]
-        jobs: Option<usize>,
+        jobs: Option<std::num::NonZeroUsize>,
         /// Accept and remember the host keys of hosts not yet in
         /// known_hosts (changed keys are still refused).
         #[arg(long = "accept-new-host-keys")]

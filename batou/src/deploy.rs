@@ -6,9 +6,7 @@ use crate::model::{Model, ModelEnv};
 use crate::output::{format_duration, Color, Style, Terminal};
 use crate::report::{self, Report};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -95,8 +93,15 @@ pub fn run(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> i32 {
     };
     let _lock = match ProjectLock::acquire(project_root) {
         Ok(l) => l,
-        Err(msg) => {
-            eprintln!("{msg}");
+        Err(crate::lock::LockError::Held { pid, .. }) => {
+            let who = pid.map(|p| format!(" (PID {p})")).unwrap_or_default();
+            eprintln!(
+                "Could not acquire lock .batou-lock\nAnother instance of batou{who} is currently running and locked the lockfile.\nExiting."
+            );
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("{e}");
             return 1;
         }
     };
@@ -387,7 +392,7 @@ fn connect(
             Ok(a)
         }
         "ssh" | "vagrant" | "kitchen" => {
-            let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, 10);
+            let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
             // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
             if env.ssh_client == "russh" && env.connect_method == "ssh" {
                 ssh.client = crate::transport::SshClient::Russh;
@@ -421,7 +426,15 @@ fn connect(
                 match AgentConnection::spawn_ssh(&ssh, &target) {
                     Ok(a) => break a,
                     Err(e) if attempt < CONNECT_TRIES && is_transient(&e.message) => {
-                        std::thread::sleep(std::time::Duration::from_millis(500 * (1 << attempt)));
+                        std::thread::sleep(retry_pause(attempt));
+                    }
+                    Err(mut e) if is_transient(&e.message) => {
+                        e.message.push_str(&format!(
+                            " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
+                            ssh.timeout,
+                            connect_bound(ssh.timeout).as_secs()
+                        ));
+                        return Err(e);
                     }
                     Err(e) => return Err(e),
                 }
@@ -467,6 +480,18 @@ fn connect(
 const CONNECT_PARALLEL: usize = 5;
 /// Attempts per host for transient connection failures.
 const CONNECT_TRIES: u32 = 3;
+
+/// The pause after failed attempt `attempt` (1-based): 1 s, 2 s, ...
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(500 * (1 << attempt))
+}
+
+/// The longest a host's connection set-up takes before it is given up:
+/// every attempt's timeout plus the pauses between them.
+pub fn connect_bound(timeout: u64) -> std::time::Duration {
+    let pauses: std::time::Duration = (1..CONNECT_TRIES).map(retry_pause).sum();
+    std::time::Duration::from_secs(timeout.max(1) * u64::from(CONNECT_TRIES)) + pauses
+}
 
 fn is_transient(message: &str) -> bool {
     [
@@ -626,47 +651,4 @@ fn schedule(
     !failed
 }
 
-/// `.batou-lock`: one deployment per project directory at a time. Holds an
-/// exclusive lock and the PID for the whole run; emptied at the end.
-pub struct ProjectLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl ProjectLock {
-    /// Takes the lock or explains who holds it.
-    pub fn acquire(project_root: &Path) -> Result<ProjectLock, String> {
-        let path = project_root.join(".batou-lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| format!("Could not open lock file {}: {e}", path.display()))?;
-        if file.try_lock().is_err() {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            let who = match pid.trim() {
-                "" => String::new(),
-                p => format!(" (PID {p})"),
-            };
-            return Err(format!(
-                "Could not acquire lock .batou-lock\nAnother instance of batou{who} is currently running and locked the lockfile.\nExiting."
-            ));
-        }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        let _ = file.flush();
-        Ok(ProjectLock { file, path })
-    }
-}
-
-impl Drop for ProjectLock {
-    fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
-        let _ = &self.path;
-    }
-}
+pub use crate::lock::ProjectLock;

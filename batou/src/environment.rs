@@ -196,12 +196,19 @@ impl Environment {
         let name = name.strip_suffix(".cfg").unwrap_or(name);
         let rel = format!("environments/{name}/environment.cfg");
         let path = project_root.join(&rel);
-        if name.is_empty() || name.contains('/') || !path.is_file() {
-            return Err(LoadErrors(vec![Report::new(
-                "Missing environment",
-                order::CONFIGURATION,
-            )
-            .field("Environment", name)]));
+        if !is_plain_name(name) || !path.is_file() {
+            let existing = environment_names(project_root);
+            let mut report =
+                Report::new("Missing environment", order::CONFIGURATION).field("Environment", name);
+            report = report.field(
+                "Existing environments",
+                if existing.is_empty() {
+                    "none (environments/NAME/environment.cfg)".to_string()
+                } else {
+                    existing.join(", ")
+                },
+            );
+            return Err(LoadErrors(vec![report]));
         }
         let cfg = CfgFile::load(&path, &rel).map_err(|e| {
             LoadErrors(vec![Report::new(
@@ -213,8 +220,29 @@ impl Environment {
         })?;
         let registry: BTreeMap<&str, &Registration> =
             registrations().into_iter().map(|r| (r.name, r)).collect();
-        Loader::new(name, &cfg, &|c| registry.contains_key(c)).run()
+        Loader::new(name, &cfg, &|c| registry.get(c).map(|r| r.features)).run()
     }
+}
+
+/// An environment name is the plain name of a directory under
+/// `environments/`: not empty, no `/`, not `.` or `..`, not hidden.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+/// The environments of a project (directories of `environments/` with an
+/// `environment.cfg`), sorted.
+pub fn environment_names(project_root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project_root.join("environments"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("environment.cfg").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_plain_name(n))
+        .collect();
+    names.sort();
+    names
 }
 
 /// Reports two component types registered under one name.
@@ -245,16 +273,24 @@ pub fn duplicate_components() -> Vec<Report> {
 
 struct Loader<'a> {
     cfg: &'a CfgFile,
-    known: &'a dyn Fn(&str) -> bool,
+    /// The features of a registered component; `None`: no such component.
+    known: &'a dyn Fn(&str) -> Option<&'static [&'static str]>,
+    /// Hosts that list any component (even an unknown one).
+    listed: std::collections::BTreeSet<String>,
     errors: Vec<Report>,
     env: Environment,
 }
 
 impl<'a> Loader<'a> {
-    fn new(name: &str, cfg: &'a CfgFile, known: &'a dyn Fn(&str) -> bool) -> Self {
+    fn new(
+        name: &str,
+        cfg: &'a CfgFile,
+        known: &'a dyn Fn(&str) -> Option<&'static [&'static str]>,
+    ) -> Self {
         Loader {
             cfg,
             known,
+            listed: Default::default(),
             errors: Vec::new(),
             env: Environment::new(name, cfg.path.display().to_string()),
         }
@@ -349,6 +385,20 @@ impl<'a> Loader<'a> {
                 ),
             }
         }
+        for (name, (host, line)) in &hosts {
+            // A host whose only components were wrong has its error already.
+            if host.components.is_empty() && !self.listed.contains(name) {
+                self.error(
+                    Report::new("Host without components", order::CONFIGURATION)
+                        .field("Host", name.clone())
+                        .field(
+                            "Message",
+                            "list its components in [hosts] or [host:NAME] components, or remove the host",
+                        ),
+                    *line,
+                );
+            }
+        }
         self.env.hosts = hosts.into_values().map(|(h, _)| h).collect();
         if self.errors.is_empty() {
             Ok(self.env)
@@ -428,7 +478,15 @@ impl<'a> Loader<'a> {
                 "host_domain" => self.env.host_domain = non_empty(v),
                 "platform" => self.env.platform = non_empty(v),
                 "branch" => self.env.branch = non_empty(v),
-                "target_directory" => self.env.target_directory = v,
+                "target_directory" => match crate::safe_fs::root(&v) {
+                    Ok(_) => self.env.target_directory = v.trim_end_matches('/').to_string(),
+                    Err(_) => self.invalid(
+                        s,
+                        e,
+                        "expected an absolute path or one below ~ (the remote user's home), without . or .."
+                            .into(),
+                    ),
+                },
                 "timeout" => match v.parse::<u64>() {
                     Ok(t) => self.env.timeout = t,
                     Err(_) => self.invalid(s, e, "expected a whole number of seconds".into()),
@@ -474,6 +532,9 @@ impl<'a> Loader<'a> {
                 self.invalid(s, e, "empty host name".into());
                 continue;
             }
+            if lists_something(&e.value) {
+                self.listed.insert(name.to_string());
+            }
             let components = self.components_list(e);
             let fresh = self.new_host(name);
             let entry = hosts.entry(name.to_string()).or_insert((fresh, e.line));
@@ -513,6 +574,9 @@ impl<'a> Loader<'a> {
         for e in &s.entries {
             match e.key.as_str() {
                 "components" => {
+                    if lists_something(&e.value) {
+                        self.listed.insert(name.clone());
+                    }
                     let list = self.components_list(e);
                     merge_components(&mut host.components, list);
                 }
@@ -552,10 +616,26 @@ impl<'a> Loader<'a> {
                 Some((n, f)) => (n.trim(), Some(f.trim().to_string())),
                 None => (item, None),
             };
-            if !(self.known)(name) {
+            let Some(features) = (self.known)(name) else {
                 self.error(
                     Report::new("Missing component", order::CONFIGURATION)
                         .field("Component", name.to_string()),
+                    e.line,
+                );
+                continue;
+            };
+            if let Some(f) = feature.as_deref().filter(|f| !features.contains(f)) {
+                let known = if features.is_empty() {
+                    "none (a component declares them with #[component(features = [...])])"
+                        .to_string()
+                } else {
+                    features.join(", ")
+                };
+                self.error(
+                    Report::new("Unknown feature", order::CONFIGURATION)
+                        .field("Component", name.to_string())
+                        .field("Feature", f.to_string())
+                        .field("Known features", known),
                     e.line,
                 );
                 continue;
@@ -571,7 +651,7 @@ impl<'a> Loader<'a> {
 
     fn component_section(&mut self, s: &Section) {
         let name = s.name["component:".len()..].trim().to_string();
-        if !(self.known)(&name) {
+        if (self.known)(&name).is_none() {
             self.error(
                 Report::new(
                     "Override section for unknown component found",
@@ -652,6 +732,11 @@ fn non_empty(v: String) -> Option<String> {
     }
 }
 
+/// Whether a components value names anything.
+fn lists_something(value: &str) -> bool {
+    value.split([',', '\n']).any(|i| !i.trim().is_empty())
+}
+
 /// Repeated names merge: features accumulate, one `!` ignores the root.
 fn merge_components(into: &mut Vec<RootSpec>, new: Vec<RootSpec>) {
     for spec in new {
@@ -670,7 +755,13 @@ mod tests {
 
     fn load(text: &str) -> Result<Environment, LoadErrors> {
         let cfg = CfgFile::parse("environments/t/environment.cfg", text).unwrap();
-        let known = |c: &str| ["tick", "web", "db"].contains(&c);
+        let known = |c: &str| -> Option<&'static [&'static str]> {
+            match c {
+                "tick" => Some(&["f1", "f2"]),
+                "web" | "db" => Some(&[]),
+                _ => None,
+            }
+        };
         Loader::new("t", &cfg, &known).run()
     }
 
@@ -693,6 +784,72 @@ mod tests {
         assert!(env.hosts[1].components[1].ignore);
         assert_eq!(env.hosts[2].components[0].features, ["f1", "f2"]);
         assert_eq!(env.hosts[2].data["alias"], "x");
+    }
+
+    fn first_error(text: &str) -> Report {
+        load(text).unwrap_err().0.remove(0)
+    }
+
+    fn field<'r>(r: &'r Report, key: &str) -> &'r str {
+        r.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn careless_values_are_caught_at_load() {
+        let r = first_error("[environment]\ntarget_directory = deployment\n[hosts]\na = tick\n");
+        assert_eq!(r.title, "Invalid value in environment configuration");
+        assert_eq!(field(&r, "Key"), "target_directory");
+        assert_eq!(
+            field(&r, "Message"),
+            "expected an absolute path or one below ~ (the remote user's home), without . or .."
+        );
+        let r = first_error("[environment]\ntarget_directory = ~/../x\n[hosts]\na = tick\n");
+        assert_eq!(field(&r, "Key"), "target_directory");
+        let env = load("[environment]\ntarget_directory = /srv/app/\n[hosts]\na = tick\n").unwrap();
+        assert_eq!(env.target_directory, "/srv/app");
+
+        let r = first_error("[hosts]\na = tick\n[host:b]\ndata-x = 1\n");
+        assert_eq!(r.title, "Host without components");
+        assert_eq!(field(&r, "Host"), "b");
+        assert_eq!(field(&r, "Location"), "environments/t/environment.cfg:3");
+
+        let r = first_error("[hosts]\na = tick:hourly\n");
+        assert_eq!(r.title, "Unknown feature");
+        assert_eq!(field(&r, "Feature"), "hourly");
+        assert_eq!(field(&r, "Known features"), "f1, f2");
+        let r = first_error("[hosts]\na = web:x\n");
+        assert_eq!(
+            field(&r, "Known features"),
+            "none (a component declares them with #[component(features = [...])])"
+        );
+    }
+
+    #[test]
+    fn environment_names_are_plain_directory_names() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(project.path().join("environment.cfg"), "[hosts]\n").unwrap();
+        std::fs::create_dir_all(project.path().join("environments/prod")).unwrap();
+        std::fs::write(
+            project.path().join("environments/prod/environment.cfg"),
+            "[hosts]\n",
+        )
+        .unwrap();
+        for bad in [
+            "..",
+            ".",
+            "",
+            "../environments/prod",
+            ".hidden",
+            "prod/../prod",
+        ] {
+            let err = Environment::load(project.path(), bad).unwrap_err();
+            assert_eq!(err.0[0].title, "Missing environment", "{bad:?}");
+            assert_eq!(field(&err.0[0], "Existing environments"), "prod");
+        }
     }
 
     #[test]

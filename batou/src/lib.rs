@@ -36,12 +36,14 @@ pub mod component;
 pub mod deploy;
 pub mod environment;
 mod error;
+pub mod lock;
 pub mod model;
 pub mod output;
 pub mod panics;
 pub mod report;
 pub mod repository;
 pub mod resources;
+pub mod safe_fs;
 pub mod shipping;
 pub mod template;
 pub mod testing;
@@ -120,7 +122,7 @@ pub fn main() -> std::process::ExitCode {
                 environment,
                 consistency_only,
                 predict_only,
-                jobs,
+                jobs: jobs.map(std::num::NonZeroUsize::get),
                 dirty,
                 timeout,
                 platform,

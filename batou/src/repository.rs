@@ -323,6 +323,15 @@ impl Drop for Bundle {
 /// Agent side: the repository at `root` (created if needed) and its
 /// current commit, if any.
 pub fn remote_head(vcs: Vcs, root: &Path) -> Result<Option<String>, String> {
+    let marker = match vcs {
+        Vcs::Git => ".git",
+        Vcs::Hg => ".hg",
+    };
+    // A directory that is not our repository yet must hold nothing else:
+    // a checkout would replace what batou did not make.
+    if !root.join(marker).exists() {
+        crate::shipping::check_owned(root).map_err(|e| e.to_string())?;
+    }
     std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     match vcs {
         Vcs::Git => {
@@ -348,7 +357,7 @@ pub fn update(vcs: Vcs, root: &Path, source: &str, branch: &str) -> Result<Strin
     match vcs {
         Vcs::Git => update_git(root, source, branch),
         Vcs::Hg => {
-            if source.ends_with(".batou-bundle") {
+            if Path::new(source).is_file() {
                 hg(root, &["unbundle", "-q", source])?;
             } else {
                 hg(root, &["--config", "trusted.users=*", "pull", "-q", source])?;
@@ -361,22 +370,55 @@ pub fn update(vcs: Vcs, root: &Path, source: &str, branch: &str) -> Result<Strin
 
 fn update_git(root: &Path, source: &str, branch: &str) -> Result<String, String> {
     // The source may belong to another user (a shared bare repository).
-    git(
-        root,
-        &[
-            "-c",
-            "safe.directory=*",
-            "fetch",
-            "-q",
-            source,
-            &format!("+{branch}:refs/batou/{branch}"),
-        ],
-    )?;
+    // git runs upload-pack for a local source with the `-c` settings and
+    // GIT_CONFIG_* removed from its environment, so `safe.directory` has to
+    // come from a global configuration: a private one that includes the
+    // user's own.
+    let config = pull_config(root)?;
+    let out = Command::new("git")
+        .current_dir(root)
+        .env("GIT_CONFIG_GLOBAL", &config)
+        .args(["fetch", "-q", source])
+        .arg(format!("+{branch}:refs/batou/{branch}"))
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git fetch {source} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
     git(
         root,
         &["reset", "-q", "--hard", &format!("refs/batou/{branch}")],
     )?;
     git(root, &["rev-parse", "HEAD"])
+}
+
+/// `<root>/.batou/gitconfig`: the user's global git configuration plus
+/// `safe.directory = *`, for fetching from a repository of another user.
+fn pull_config(root: &Path) -> Result<std::path::PathBuf, String> {
+    let dir = root.join(".batou");
+    crate::safe_fs::private_dir(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut text = String::new();
+    let user_config = std::env::var_os("GIT_CONFIG_GLOBAL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".gitconfig")));
+    if let Some(user) = user_config.filter(|p| p.is_file()) {
+        text.push_str(&format!("[include]\n\tpath = {}\n", quote_config(&user)));
+    }
+    text.push_str("[safe]\n\tdirectory = *\n");
+    let path = dir.join("gitconfig");
+    crate::safe_fs::write_atomic(&path, text.as_bytes(), 0o600)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// A path as a git configuration value (quoted, `\` and `"` escaped).
+fn quote_config(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]

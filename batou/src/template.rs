@@ -4,6 +4,13 @@
 //! are errors (Jinja2's `StrictUndefined`), Python-compatible methods
 //! (`.items()`, `.upper()`, ...). Compiled templates are cached by source, so
 //! a thousand files rendered from one template compile it once.
+//!
+//! Rendering has limits, so a template cannot hang or exhaust a deployment
+//! (overrides are templates too, also for `deploy -c`): a step budget
+//! ([`DEFAULT_FUEL`] minijinja fuel per render: instructions and data) and
+//! an output size ([`DEFAULT_MAX_OUTPUT`]). Errors name the template.
+//! Renders share no lock: the engine is immutable and loads sources from a
+//! map, so a slow template does not hold up other roots under `-j`.
 
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
@@ -35,10 +42,20 @@ impl TemplateError {
     }
 }
 
+/// Steps (minijinja fuel: about one per instruction and per 64 bytes of
+/// data) one render may take.
+pub const DEFAULT_FUEL: u64 = 50_000_000;
+/// Bytes one render may produce.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
+
 /// The template engine shared by one model.
 pub struct Templates {
-    env: Mutex<Environment<'static>>,
+    env: Environment<'static>,
+    /// Sources by internal name; the engine's loader reads them.
+    sources: Arc<Mutex<HashMap<String, String>>>,
     names: Mutex<HashMap<(String, u64), String>>,
+    fuel: u64,
+    max_output: usize,
 }
 
 impl Default for Templates {
@@ -48,8 +65,13 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// An engine with batou's Jinja2 settings.
+    /// An engine with batou's Jinja2 settings and the default limits.
     pub fn new() -> Self {
+        Self::with_limits(DEFAULT_FUEL, DEFAULT_MAX_OUTPUT)
+    }
+
+    /// An engine with batou's Jinja2 settings and these limits per render.
+    pub fn with_limits(fuel: u64, max_output: usize) -> Self {
         let mut env = Environment::new();
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .line_statement_prefix("@@")
@@ -62,9 +84,22 @@ impl Templates {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_fuel(Some(fuel));
+        let sources: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let loader_sources = sources.clone();
+        env.set_loader(move |name| {
+            Ok(loader_sources
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .cloned())
+        });
         Templates {
-            env: Mutex::new(env),
+            env,
+            sources,
             names: Mutex::new(HashMap::new()),
+            fuel,
+            max_output,
         }
     }
 
@@ -81,15 +116,71 @@ impl Templates {
                 .or_insert_with(|| format!("{name}#{next}"))
                 .clone()
         };
-        let mut env = self.env.lock().unwrap_or_else(|e| e.into_inner());
-        if env.get_template(&internal).is_err() {
-            env.add_template_owned(internal.clone(), source.to_string())
-                .map_err(|e| convert_error(name, e))?;
-        }
-        let tmpl = env
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(internal.clone())
+            .or_insert_with(|| source.to_string());
+        let tmpl = self
+            .env
             .get_template(&internal)
             .map_err(|e| convert_error(name, e))?;
-        tmpl.render(ctx).map_err(|e| convert_error(name, e))
+        let mut out = Limited {
+            buf: Vec::new(),
+            max: self.max_output,
+            exceeded: false,
+        };
+        let rendered = tmpl.render_captured_to(ctx, &mut out);
+        if out.exceeded {
+            return Err(TemplateError {
+                name: name.to_string(),
+                line: None,
+                message: format!(
+                    "the rendered output exceeds the limit of {} MiB",
+                    self.max_output >> 20
+                ),
+            });
+        }
+        rendered.map_err(|e| {
+            if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                TemplateError {
+                    name: name.to_string(),
+                    line: e.line(),
+                    message: format!(
+                        "the template used up its step budget of {} (an endless or very large loop?)",
+                        self.fuel
+                    ),
+                }
+            } else {
+                convert_error(name, e)
+            }
+        })?;
+        String::from_utf8(out.buf).map_err(|_| TemplateError {
+            name: name.to_string(),
+            line: None,
+            message: "the rendered output is not valid UTF-8".into(),
+        })
+    }
+}
+
+/// Collects output up to a size; writing past it fails the render.
+struct Limited {
+    buf: Vec<u8>,
+    max: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.exceeded = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -218,6 +309,93 @@ mod tests {
         let t = Templates::new();
         let ctx = map([("a", Value::from(1)), ("b", map([("c", Value::from("x"))]))]);
         assert_eq!(t.render("m", "{{ a }} {{ b.c }}", ctx).unwrap(), "1 x");
+    }
+
+    #[test]
+    fn endless_loops_and_huge_outputs_stop_with_a_clear_error() {
+        let t = Templates::with_limits(1_000_000, DEFAULT_MAX_OUTPUT);
+        let e = t
+            .render(
+                "loop.cfg",
+                "@@ for i in range(100000)\n@@ for j in range(100000)\n{{ i }}\n@@ endfor\n@@ endfor\n",
+                Value::from(()),
+            )
+            .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("the template used up its step budget of 1000000 (an endless"),
+            "{e}"
+        );
+        assert_eq!(e.name, "loop.cfg");
+        let t = Templates::with_limits(DEFAULT_FUEL, 1 << 20);
+        let e = t
+            .render("big.cfg", "{{ 'x' * 2000000 }}", Value::from(()))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("exceeds the limit of 1 MiB")
+                || e.to_string().contains("step budget"),
+            "{e}"
+        );
+        let e = t
+            .render(
+                "big.cfg",
+                "@@ for i in range(1000)\n@@ for j in range(1000)\n{{ '1234567' }}\n@@ endfor\n@@ endfor\n",
+                Value::from(()),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the rendered output exceeds the limit of 1 MiB (in template big.cfg)"
+        );
+    }
+
+    /// A value whose lookup waits until the test releases it.
+    #[derive(Debug)]
+    struct Gate {
+        entered: Mutex<std::sync::mpsc::Sender<()>>,
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Object for Gate {
+        fn get_value(self: &Arc<Self>, _key: &Value) -> Option<Value> {
+            let _ = self.entered.lock().unwrap().send(());
+            let released = self
+                .release
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(20));
+            Some(Value::from(if released.is_ok() {
+                "released"
+            } else {
+                "timeout"
+            }))
+        }
+    }
+
+    #[test]
+    fn a_render_in_progress_does_not_block_others() {
+        let t = Arc::new(Templates::new());
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let gate = Value::from_object(Gate {
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        });
+        let slow = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                t.render("slow", "{{ gate.x }}", minijinja::context! { gate => gate })
+            })
+        };
+        entered.recv().unwrap();
+        // The slow render is inside the template now; another one (a new
+        // template, so it is compiled too) finishes meanwhile.
+        assert_eq!(
+            t.render("fast", "ok {{ 1 + 1 }}", Value::from(())).unwrap(),
+            "ok 2"
+        );
+        release.send(()).unwrap();
+        assert_eq!(slow.join().unwrap().unwrap(), "released");
     }
 
     #[test]

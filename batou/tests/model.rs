@@ -374,7 +374,7 @@ impl Component for CronJob {
     }
 }
 
-#[component]
+#[component(features = ["hourly"])]
 pub struct Backup {}
 impl Component for Backup {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {

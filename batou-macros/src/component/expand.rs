@@ -149,6 +149,7 @@ pub fn generate(c: &Component) -> TokenStream {
     let fallback_tail = format!("` (known attributes: {known_list})");
     let check_arms = known.iter().map(|k| quote! { (#k, $loc:literal) => {}; });
 
+    let features = &c.features;
     let (defdir, source) = paths_relative_to_manifest();
     let platform = match (&c.platform, &c.base) {
         (Some(p), Some(b)) => quote! {
@@ -227,6 +228,7 @@ pub fn generate(c: &Component) -> TokenStream {
                     source: #source,
                     package: ::core::env!("CARGO_PKG_NAME"),
                     platform: #platform,
+                    features: &[#(#features),*],
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
                     factory: __batou_factory,
                 }

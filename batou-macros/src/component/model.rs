@@ -18,6 +18,9 @@ pub struct Component {
     pub platform: Option<LitStr>,
     /// `base = Type`: the component a platform component belongs to.
     pub base: Option<syn::Path>,
+    /// `features = ["a", "b"]`: the feature names the environment may
+    /// enable (`component:feature`).
+    pub features: Vec<LitStr>,
     pub fields: Vec<Field>,
 }
 
@@ -55,6 +58,7 @@ impl Component {
         let mut namevar = None;
         let mut platform = None;
         let mut base = None;
+        let mut features = Vec::new();
 
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("namevar") {
@@ -67,6 +71,23 @@ impl Component {
             } else if meta.path.is_ident("base") {
                 base = Some(meta.value()?.parse::<syn::Path>()?);
                 Ok(())
+            } else if meta.path.is_ident("features") {
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                for e in list.elems {
+                    match e {
+                        Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => features.push(s),
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "features are string literals: `features = [\"hourly\"]`",
+                            ))
+                        }
+                    }
+                }
+                Ok(())
             } else if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse()?;
                 name = value.value();
@@ -74,7 +95,7 @@ impl Component {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown #[component] option; expected `namevar = field` or `name = \"...\"`",
+                    "unknown #[component] option; expected `namevar = field`, `name = \"...\"`, `features = [...]`, `platform = \"...\"` or `base = Type`",
                 ))
             }
         });
@@ -175,6 +196,7 @@ impl Component {
             namevar,
             platform,
             base,
+            features,
             fields,
         })
     }

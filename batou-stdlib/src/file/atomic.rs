@@ -1,53 +1,128 @@
 //! Atomic file replacement and stale temp-file cleanup.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use batou::safe_fs::{AtomicFile, TEMP_MARKER};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-const MARKER: &str = ".batou-tmp-";
+const MARKER: &str = TEMP_MARKER;
 
 /// A temporary name next to `path`: `.<name>.batou-tmp-<pid>-<n>`.
 pub fn temp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}{MARKER}{}-{n}", std::process::id()))
+    batou::safe_fs::temp_name(path, MARKER)
 }
 
-/// Replaces `path` with `data` atomically. An existing file's mode and
-/// owner are kept (so `Mode`/`Owner` applied earlier stay in place); a new
-/// file gets `new_mode`, or `0o666 & !umask`.
-pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io::Result<()> {
+/// The process's umask (read from /proc, which leaves it unchanged).
+pub fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// The ownership and mode a replacement of `path` gets: an existing
+/// file's mode and owner are kept (so `Mode`/`Owner` applied earlier stay
+/// in place); a new file gets `new_mode`, or `0o666 & !umask`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attributes {
+    /// Permission bits of a new file.
+    pub new_mode: Option<u32>,
+    /// Owner to give the file (kept from an existing file otherwise).
+    pub uid: Option<u32>,
+    /// Group to give the file (kept from an existing file otherwise).
+    pub gid: Option<u32>,
+}
+
+/// Starts replacing `path`: a private temp file that already has its final
+/// mode and owner (see [`Attributes`]) before any data is written.
+pub fn replace(path: &Path, attrs: Attributes) -> std::io::Result<AtomicFile> {
     remove_stale_temps(path);
-    let tmp = temp_name(path);
-    let existing = fs::metadata(path).ok().filter(|m| m.is_file());
-    let result = (|| {
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o666)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        if let Some(m) = &existing {
-            f.set_permissions(fs::Permissions::from_mode(m.mode() & 0o7777))?;
-            // Keeping the owner only works for root; ignore EPERM otherwise.
-            let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
-        } else if let Some(mode) = new_mode {
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
+    let existing = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
+    let mode = match &existing {
+        Some(m) => m.mode() & 0o7777,
+        None => attrs.new_mode.unwrap_or(0o666 & !umask()),
+    };
+    let f = AtomicFile::create(path, mode)?;
+    let uid = attrs.uid.or(existing.as_ref().map(|m| m.uid()));
+    let gid = attrs.gid.or(existing.as_ref().map(|m| m.gid()));
+    if uid.is_some() || gid.is_some() {
+        let r = std::os::unix::fs::fchown(f.file(), uid, gid);
+        // Only asked-for ids are an error; keeping the old owner only works
+        // for root and is skipped otherwise.
+        if let Err(e) = r {
+            if attrs.uid.is_some() || attrs.gid.is_some() {
+                return Err(e);
+            }
         }
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        // chown clears set-id bits: set the mode again.
+        if mode & 0o7000 != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            f.file().set_permissions(fs::Permissions::from_mode(mode))?;
+        }
     }
-    result
+    Ok(f)
+}
+
+/// Replaces `path` with `data` atomically (see [`replace`]).
+pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io::Result<()> {
+    let mut f = replace(
+        path,
+        Attributes {
+            new_mode,
+            ..Attributes::default()
+        },
+    )?;
+    f.write_all(data)?;
+    f.commit()
+}
+
+/// Replaces `path` with the content of `source`, copied in chunks.
+pub fn copy_atomic(source: &Path, path: &Path, attrs: Attributes) -> std::io::Result<()> {
+    let mut input = fs::File::open(source)?;
+    let mut f = replace(path, attrs)?;
+    std::io::copy(&mut input, &mut f)?;
+    f.commit()
+}
+
+/// Whether two files have the same content, compared in chunks (`false`
+/// when `b` is missing).
+pub fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (ma, mb) = match (fs::metadata(a), fs::symlink_metadata(b)) {
+        (Ok(ma), Ok(mb)) => (ma, mb),
+        (Err(e), _) => return Err(e),
+        (_, Err(_)) => return Ok(false),
+    };
+    if !mb.is_file() || ma.len() != mb.len() {
+        return Ok(false);
+    }
+    let (mut fa, mut fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = read_full(&mut fa, &mut ba)?;
+        let m = read_full(&mut fb, &mut bb)?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Whether a temp file name belongs to a process that no longer runs (a
@@ -97,24 +172,16 @@ pub fn remove_stale_temps(path: &Path) {
     }
 }
 
-/// Removes whatever is at `path` (file, symlink or directory tree).
+/// Removes whatever is at `path` (file, symlink or directory tree; links
+/// are removed, never followed).
 pub fn remove_path(path: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-        Ok(m) if m.is_dir() => {
-            // Move it aside first so the path is free at once.
-            let aside = temp_name(path);
-            fs::rename(path, &aside)?;
-            fs::remove_dir_all(&aside)
-        }
-        Ok(_) => fs::remove_file(path),
-    }
+    batou::safe_fs::remove(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keeps_mode_and_cleans_up() {
@@ -139,6 +206,8 @@ mod tests {
         write_atomic(&p, b"two", None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o751);
+        assert!(same_content(&p, &p).unwrap());
+        assert!(!same_content(&p, &d.path().join("missing")).unwrap());
         let mut names: Vec<_> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -1,11 +1,13 @@
 //! File content: Content (text or template), JSONContent, YAMLContent, and
 //! the diff output of changed content.
 
-use super::atomic::write_atomic;
-use super::{basename, mapped, mtime};
+use super::atomic::{copy_atomic, replace, same_content, umask, write_atomic, Attributes};
+use super::{basename, mapped, mtime, users};
 use batou::prelude::*;
 use batou::template::{TemplateError, Value};
 use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Diffs longer than this are shortened to their first and last
@@ -13,6 +15,19 @@ use std::path::{Path, PathBuf};
 pub const MAX_DIFF: usize = 200;
 /// Lines kept at each end of a shortened diff.
 pub const DIFF_KEEP: usize = 50;
+/// Files larger than this (old or new) are compared but not diffed.
+pub const MAX_DIFF_BYTES: u64 = 4 << 20;
+/// Saved diffs under `work/.batou-diffs/` take at most this much space
+/// together; the oldest go first.
+pub const SAVED_DIFFS_BYTES: u64 = 16 << 20;
+
+/// What the file should contain: rendered bytes, or a file copied as is
+/// (streamed, never held in memory).
+#[derive(Debug, Clone)]
+enum Desired {
+    Bytes(Vec<u8>),
+    Copy(PathBuf),
+}
 
 /// The content of a file, from `content` or `source`, rendered as a
 /// template by default. The rendering happens in `configure`; a `source`
@@ -42,6 +57,12 @@ pub struct Content {
     delayed_source: Option<PathBuf>,
     /// Mode of a newly created file (set by File).
     pub(crate) create_mode: Option<batou::component::Mode>,
+    /// Owner and group the file is created with (set by File), checked
+    /// before anything is written.
+    pub(crate) create_owner: Option<String>,
+    pub(crate) create_group: Option<String>,
+    /// A source copied byte for byte (no template, or binary).
+    copy_from: Option<PathBuf>,
 }
 
 impl Content {
@@ -61,22 +82,28 @@ impl Content {
         self.rendered.as_deref()
     }
 
+    /// Whether the content is copied as is (no template, or binary).
+    fn is_plain(&self) -> Result<bool> {
+        Ok(!self.is_template || !self.utf8()?)
+    }
+
+    fn utf8(&self) -> Result<bool> {
+        match self.encoding.as_deref().map(str::to_ascii_lowercase) {
+            None => Ok(false),
+            Some(e) if e == "utf-8" || e == "utf8" => Ok(true),
+            Some(e) => Err(Error::usage(format!(
+                "unsupported encoding {e:?} (use utf-8 or none)"
+            ))),
+        }
+    }
+
     fn process(
         &self,
         name: &str,
         bytes: Vec<u8>,
         render: impl Fn(&str, &str) -> std::result::Result<String, TemplateError>,
     ) -> Result<Vec<u8>> {
-        let utf8 = match self.encoding.as_deref().map(str::to_ascii_lowercase) {
-            None => false,
-            Some(e) if e == "utf-8" || e == "utf8" => true,
-            Some(e) => {
-                return Err(Error::usage(format!(
-                    "unsupported encoding {e:?} (use utf-8 or none)"
-                )))
-            }
-        };
-        if !self.is_template || !utf8 {
+        if self.is_plain()? {
             return Ok(bytes);
         }
         let text = String::from_utf8(bytes).map_err(|_| {
@@ -87,26 +114,127 @@ impl Content {
         Ok(render(name, &text)?.into_bytes())
     }
 
-    fn target(&mut self, cx: &Deploy) -> Result<Option<Vec<u8>>> {
+    fn desired(&mut self, cx: &Deploy) -> Result<Option<Desired>> {
         if let Some(r) = &self.rendered {
-            return Ok(Some(r.clone()));
+            return Ok(Some(Desired::Bytes(r.clone())));
+        }
+        if let Some(src) = &self.copy_from {
+            return Ok(Some(Desired::Copy(src.clone())));
         }
         let Some(src) = self.delayed_source.clone() else {
             return Err(Error::usage("Content needs `content` or `source`"));
         };
-        match fs::read(&src) {
-            Ok(bytes) => {
-                let ctx = self.template_context.clone().unwrap_or_default();
-                let args = self.template_args.clone();
-                let rendered = self.process(&basename(&src.to_string_lossy()), bytes, |n, t| {
-                    cx.render(n, t, ctx.clone(), args.as_ref())
-                })?;
-                self.rendered = Some(rendered.clone());
-                Ok(Some(rendered))
+        if !src.exists() {
+            if cx.predicting() {
+                return Ok(None);
             }
-            Err(_) if cx.predicting() => Ok(None),
-            Err(e) => Err(Error::io(format!("reading source {}", src.display()), e)),
+            return Err(Error::usage(format!(
+                "source for {} does not exist: {}",
+                self.path,
+                src.display()
+            )));
         }
+        if self.is_plain()? {
+            self.copy_from = Some(src.clone());
+            return Ok(Some(Desired::Copy(src)));
+        }
+        let bytes = fs::read(&src)
+            .map_err(|e| Error::io(format!("reading source {}", src.display()), e))?;
+        let ctx = self.template_context.clone().unwrap_or_default();
+        let args = self.template_args.clone();
+        let rendered = self.process(&basename(&src.to_string_lossy()), bytes, |n, t| {
+            cx.render(n, t, ctx.clone(), args.as_ref())
+        })?;
+        self.rendered = Some(rendered.clone());
+        Ok(Some(Desired::Bytes(rendered)))
+    }
+
+    /// The ids of `create_owner`/`create_group` on this host: an unknown
+    /// name fails the file before anything is written.
+    fn ids(&self) -> Result<(Option<u32>, Option<u32>)> {
+        let uid =
+            match &self.create_owner {
+                Some(name) => Some(users::uid(name).ok_or_else(|| {
+                    Error::usage(format!("unknown user {name:?} for {}", self.path))
+                })?),
+                None => None,
+            };
+        let gid = match &self.create_group {
+            Some(name) => Some(users::gid(name).ok_or_else(|| {
+                Error::usage(format!("unknown group {name:?} for {}", self.path))
+            })?),
+            None => None,
+        };
+        Ok((uid, gid))
+    }
+
+    /// Whether the file is (or will be) unreadable for others: its diff
+    /// is then never saved.
+    fn is_private(&self) -> bool {
+        let mode = match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.is_file() => m.mode(),
+            _ => self.create_mode.map(|m| m.0).unwrap_or(0o666 & !umask()),
+        };
+        let created = self.create_mode.map(|m| m.0).unwrap_or(0o777);
+        mode & 0o004 == 0 || created & 0o004 == 0
+    }
+
+    /// Prints the diff between the file and what it should be, unless
+    /// either is too large to diff.
+    fn show_change(&self, cx: &Deploy, want: &Desired) -> Result<()> {
+        let current = fs::symlink_metadata(&self.path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let new_len = match want {
+            Desired::Bytes(b) => b.len() as u64,
+            Desired::Copy(src) => fs::metadata(src).map(|m| m.len()).unwrap_or(0),
+        };
+        if self.sensitive_data != Some(true) && current.max(new_len) > MAX_DIFF_BYTES {
+            cx.line(Line::new(
+                format!(
+                    "Not showing diff: {} is larger than {} MiB.",
+                    basename(&self.path),
+                    MAX_DIFF_BYTES >> 20
+                ),
+                Style::color(Color::Yellow),
+            ));
+            return Ok(());
+        }
+        let old = if current > 0 {
+            fs::read(&self.path).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let new = match want {
+            Desired::Bytes(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            Desired::Copy(src) => std::borrow::Cow::Owned(
+                fs::read(src)
+                    .map_err(|e| Error::io(format!("reading source {}", src.display()), e))?,
+            ),
+        };
+        show_diff(
+            cx,
+            &self.path,
+            &old,
+            &new,
+            DiffPolicy {
+                sensitive: self.sensitive_data,
+                save: !self.is_private() && !cx.predicting(),
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Whether `path` is a regular file with exactly `data`.
+fn has_bytes(path: &Path, data: &[u8]) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.len() == data.len() as u64 => {
+            fs::read(path).is_ok_and(|current| current == data)
+        }
+        _ => false,
     }
 }
 
@@ -126,6 +254,16 @@ impl Component for Content {
             self.rendered = Some(r);
         } else if let Some(src) = self.source.clone().filter(|s| !s.is_empty()) {
             let p = cx.resolve_source(&src);
+            if self.is_plain()? {
+                // Copied as is, in chunks, when deploying (it may not
+                // exist yet: made by an earlier component).
+                if p.is_file() {
+                    self.copy_from = Some(p);
+                } else {
+                    self.delayed_source = Some(p);
+                }
+                return Ok(());
+            }
             match fs::read(&p) {
                 Ok(bytes) => {
                     let sname = basename(&p.to_string_lossy());
@@ -145,20 +283,20 @@ impl Component for Content {
     }
 
     fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
-        let Some(target) = self.target(cx)? else {
+        self.ids()?;
+        let Some(want) = self.desired(cx)? else {
             return Err(Error::update_needed("source does not exist yet"));
         };
-        let current = fs::read(&self.path).ok();
-        if current.as_deref() == Some(target.as_slice()) {
+        let path = Path::new(&self.path);
+        let same = match &want {
+            Desired::Bytes(b) => has_bytes(path, b),
+            Desired::Copy(src) => same_content(src, path)
+                .map_err(|e| Error::io(format!("reading source {}", src.display()), e))?,
+        };
+        if same {
             return Ok(());
         }
-        show_diff(
-            cx,
-            &self.path,
-            current.as_deref().unwrap_or(b""),
-            &target,
-            self.sensitive_data,
-        );
+        self.show_change(cx, &want)?;
         Err(Error::update_needed(format!(
             "content of {} differs",
             self.path
@@ -166,17 +304,26 @@ impl Component for Content {
     }
 
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {
-        let Some(target) = self.target(cx)? else {
+        let (uid, gid) = self.ids()?;
+        let Some(want) = self.desired(cx)? else {
             return Err(Error::usage(format!(
                 "source for {} does not exist",
                 self.path
             )));
         };
-        write_atomic(
-            Path::new(&self.path),
-            &target,
-            self.create_mode.map(|m| m.0),
-        )
+        let attrs = Attributes {
+            new_mode: self.create_mode.map(|m| m.0),
+            uid,
+            gid,
+        };
+        let path = Path::new(&self.path);
+        match want {
+            Desired::Bytes(b) => replace(path, attrs).and_then(|mut f| {
+                f.write_all(&b)?;
+                f.commit()
+            }),
+            Desired::Copy(src) => copy_atomic(&src, path, attrs),
+        }
         .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 
@@ -189,9 +336,21 @@ impl Component for Content {
     }
 }
 
+/// How a diff may be shown and kept.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffPolicy {
+    /// Diff visibility: `Some(true)` never, `Some(false)` always, `None`
+    /// hides diffs that contain secrets.
+    pub sensitive: Option<bool>,
+    /// A long diff may be saved under `work/.batou-diffs/` (not for files
+    /// others cannot read, never when predicting).
+    pub save: bool,
+}
+
 /// Prints the diff of a content change in batou's format, unless the
 /// content is sensitive or binary.
-pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Option<bool>) {
+pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], policy: DiffPolicy) {
+    let sensitive = policy.sensitive;
     let red = Style::color(Color::Red);
     if sensitive == Some(true) {
         cx.line(Line::new(
@@ -252,7 +411,7 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Opt
             ),
             yellow,
         ));
-        if let Some(file) = save_diff(cx, &name, &text) {
+        if let Some(file) = policy.save.then(|| save_diff(cx, &name, &text)).flatten() {
             cx.line(Line::new(
                 format!("see {} for the full diff.", file.display()),
                 yellow,
@@ -268,8 +427,12 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], sensitive: Opt
     }
 }
 
-/// Keeps a long (non-sensitive) diff under `work/.batou-diffs/`.
+/// Keeps a long (non-sensitive) diff under `work/.batou-diffs/` (mode
+/// 0600); the oldest saved diffs are removed beyond [`SAVED_DIFFS_BYTES`].
 fn save_diff(cx: &Deploy, name: &str, text: &str) -> Option<PathBuf> {
+    if text.len() as u64 > SAVED_DIFFS_BYTES {
+        return None;
+    }
     let dir = cx.project_root().join("work").join(".batou-diffs");
     fs::create_dir_all(&dir).ok()?;
     let stamp = std::time::SystemTime::now()
@@ -277,8 +440,34 @@ fn save_diff(cx: &Deploy, name: &str, text: &str) -> Option<PathBuf> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let file = dir.join(format!("{name}-{stamp}.diff"));
-    write_atomic(&file, text.as_bytes(), None).ok()?;
+    write_atomic(&file, text.as_bytes(), Some(0o600)).ok()?;
+    prune_diffs(&dir, SAVED_DIFFS_BYTES);
     Some(file)
+}
+
+/// Removes the oldest `.diff` files of `dir` until the rest fit in `limit`.
+fn prune_diffs(dir: &Path, limit: u64) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut diffs: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "diff"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    diffs.sort();
+    let mut total: u64 = diffs.iter().map(|d| d.1).sum();
+    for (_, len, path) in diffs {
+        if total <= limit {
+            break;
+        }
+        if fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
 }
 
 /// Sorts object keys recursively (for stable JSON/YAML output).

@@ -25,7 +25,9 @@ mod content;
 mod sync;
 pub mod users;
 
-pub use content::{Content, JSONContent, YAMLContent};
+pub use content::{
+    show_diff, Content, DiffPolicy, JSONContent, YAMLContent, MAX_DIFF_BYTES, SAVED_DIFFS_BYTES,
+};
 pub use sync::SyncDirectory;
 
 use atomic::{remove_path, write_atomic};
@@ -88,6 +90,11 @@ struct FileSpec<'a> {
 
 fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
     let path = spec.path;
+    for (what, id) in [("owner", spec.owner), ("group", spec.group)] {
+        if let Some(id) = id {
+            users::check_id(id).map_err(|e| Error::usage(format!("File({path:?}): {what} {e}")))?;
+        }
+    }
     // With content, the Content component creates the file (atomically, with
     // its final mode), so it never exists empty or half-written.
     let has_content = spec.ensure == "file";
@@ -148,6 +155,8 @@ fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
         };
         content.template_context = spec.template_context.or_else(|| cx.parent().cloned());
         content.create_mode = spec.mode;
+        content.create_owner = spec.owner.map(str::to_string);
+        content.create_group = spec.group.map(str::to_string);
         content.template_args = spec.template_args;
         cx.add(content);
     }
@@ -536,7 +545,7 @@ pub struct Owner {
 impl Component for Owner {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
-        Ok(())
+        users::check_id(&self.owner).map_err(|e| Error::usage(format!("owner {e}")))
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
         OWNER.verify(&self.path, &self.owner)
@@ -603,7 +612,7 @@ pub struct Group {
 impl Component for Group {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
-        Ok(())
+        users::check_id(&self.group).map_err(|e| Error::usage(format!("group {e}")))
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
         GROUP.verify(&self.path, &self.group)

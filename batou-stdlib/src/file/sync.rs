@@ -5,9 +5,10 @@
 //! content and replaced atomically, symlinks by target, directories are
 //! created; with `delete`, what the source no longer has is removed.
 
-use super::atomic::{remove_path, write_atomic};
+use super::atomic::{remove_path, same_content};
 use super::{basename, mapped};
 use batou::prelude::*;
+use batou::safe_fs;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -92,12 +93,8 @@ impl SyncDirectory {
             let same = match (kind, have.get(rel)) {
                 (Kind::Dir, Some(Kind::Dir)) => true,
                 (Kind::Link(a), Some(Kind::Link(b))) => a == b,
-                (Kind::File, Some(Kind::File)) => {
-                    let a = fs::read(src.join(rel)).map_err(|e| {
-                        Error::io(format!("reading {}", src.join(rel).display()), e)
-                    })?;
-                    fs::read(dst.join(rel)).is_ok_and(|b| a == b)
-                }
+                (Kind::File, Some(Kind::File)) => same_content(&src.join(rel), &dst.join(rel))
+                    .map_err(|e| Error::io(format!("reading {}", src.join(rel).display()), e))?,
                 _ => false,
             };
             if !same {
@@ -114,6 +111,20 @@ impl SyncDirectory {
         };
         Ok((copy, delete))
     }
+}
+
+/// Replaces `target` (whatever it is; a link is replaced, not followed)
+/// with a copy of `source` that has the source's mode before any data.
+fn copy_file(source: &Path, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+        remove_path(target)?;
+    }
+    let mut input = fs::File::open(source)?;
+    let mode = input.metadata()?.permissions().mode();
+    let mut out = safe_fs::AtomicFile::create(target, mode)?;
+    std::io::copy(&mut input, &mut out)?;
+    out.commit()
 }
 
 impl Component for SyncDirectory {
@@ -160,27 +171,17 @@ impl Component for SyncDirectory {
         let dst = PathBuf::from(&self.path);
         fs::create_dir_all(&dst)
             .map_err(|e| Error::io(format!("creating {}", dst.display()), e))?;
-        // Parents sort before their children, so directories exist in time.
+        // Parents sort before their children. Nothing inside the target is
+        // followed: a link where a directory belongs is replaced.
         for (rel, kind) in copy {
             let target = dst.join(&rel);
             let ctx = |e| Error::io(format!("syncing {}", target.display()), e);
+            if let Some(parent) = rel.parent() {
+                safe_fs::make_dirs(&dst, parent).map_err(ctx)?;
+            }
             match kind {
-                Kind::Dir => {
-                    if !target.is_dir() {
-                        remove_path(&target).map_err(ctx)?;
-                        fs::create_dir_all(&target).map_err(ctx)?;
-                    }
-                }
-                Kind::File => {
-                    if target.is_dir() {
-                        remove_path(&target).map_err(ctx)?;
-                    }
-                    let data = fs::read(src.join(&rel)).map_err(ctx)?;
-                    write_atomic(&target, &data, None).map_err(ctx)?;
-                    if let Ok(m) = fs::metadata(src.join(&rel)) {
-                        let _ = fs::set_permissions(&target, m.permissions());
-                    }
-                }
+                Kind::Dir => safe_fs::make_dirs(&dst, &rel).map_err(ctx)?,
+                Kind::File => copy_file(&src.join(&rel), &target).map_err(ctx)?,
                 Kind::Link(to) => {
                     remove_path(&target).map_err(ctx)?;
                     std::os::unix::fs::symlink(&to, &target).map_err(ctx)?;

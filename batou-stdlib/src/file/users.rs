@@ -5,9 +5,27 @@
 
 use std::path::Path;
 
+/// The largest valid user or group id: `(uid_t)-1` means "unchanged" to
+/// chown and is no id.
+pub const MAX_ID: u32 = u32::MAX - 1;
+
+/// A numeric id must be in range; names are looked up on the host.
+pub fn check_id(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        match name.parse::<u64>() {
+            Ok(id) if id <= u64::from(MAX_ID) => {}
+            _ => return Err(format!("{name} is out of range (0 to {MAX_ID})")),
+        }
+    }
+    Ok(())
+}
+
 fn lookup(db: &Path, name: &str) -> Option<u32> {
-    if let Ok(id) = name.parse::<u32>() {
-        return Some(id);
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return name.parse::<u32>().ok().filter(|id| *id <= MAX_ID);
     }
     let text = std::fs::read_to_string(db).ok()?;
     text.lines()
@@ -34,5 +52,12 @@ mod tests {
         assert_eq!(super::uid("root"), Some(0));
         assert_eq!(super::gid("0"), Some(0));
         assert_eq!(super::uid("no-such-user-batou"), None);
+        assert_eq!(super::gid("4294967295"), None);
+        assert_eq!(
+            super::check_id("4294967295").unwrap_err(),
+            "4294967295 is out of range (0 to 4294967294)"
+        );
+        assert!(super::check_id("4294967294").is_ok());
+        assert!(super::check_id("www-data").is_ok());
     }
 }

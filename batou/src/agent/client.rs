@@ -287,13 +287,6 @@ impl AgentConnection {
                 local_root.display()
             ))
         })?;
-        let modes: std::collections::BTreeMap<String, u32> = manifest
-            .iter()
-            .filter_map(|e| match e.kind {
-                crate::shipping::Kind::File { mode, .. } => Some((e.path.clone(), mode)),
-                _ => None,
-            })
-            .collect();
         self.send(&Request::Ship {
             root: remote_root.to_string(),
             manifest,
@@ -304,12 +297,25 @@ impl AgentConnection {
             other => return Err(self.error(format!("unexpected answer to ship: {other:?}"))),
         };
         for path in &paths {
-            let data = std::fs::read(local_root.join(path))
-                .map_err(|e| self.error(format!("cannot read {path}: {e}")))?;
-            self.send(&Request::ShipFile {
-                path: path.clone(),
-                data: base64::engine::general_purpose::STANDARD.encode(data),
-                mode: modes.get(path).copied().unwrap_or(0o644),
+            let rel = crate::safe_fs::relative(path).map_err(|e| self.error(e.to_string()))?;
+            let mut lost = false;
+            crate::shipping::read_chunks(&local_root.join(rel), |data, last| {
+                self.send(&Request::ShipFile {
+                    path: path.clone(),
+                    data: base64::engine::general_purpose::STANDARD.encode(data),
+                    last,
+                })
+                .map_err(|e| {
+                    lost = true;
+                    e.message
+                })
+            })
+            .map_err(|message| {
+                if lost {
+                    self.shipping_failed(message)
+                } else {
+                    self.error(message)
+                }
             })?;
         }
         self.send(&Request::ShipDone)?;
@@ -317,6 +323,15 @@ impl AgentConnection {
             Response::Shipped { deleted } => Ok((paths.len(), deleted)),
             Response::Failed { message } => Err(self.error(message)),
             other => Err(self.error(format!("unexpected answer to ship done: {other:?}"))),
+        }
+    }
+
+    /// A failed send while shipping: the agent's own `Failed` answer, if it
+    /// gave one, explains it better than the broken pipe.
+    fn shipping_failed(&mut self, message: String) -> ConnectionError {
+        match read_frame::<Response>(&mut self.reader) {
+            Ok(Some(Response::Failed { message })) => self.error(message),
+            _ => self.error(message),
         }
     }
 

@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -40,14 +40,16 @@ pub enum Request {
         /// Every path that should exist.
         manifest: Vec<crate::shipping::Entry>,
     },
-    /// One file the agent asked for (base64 content).
+    /// A piece of a file the agent asked for (base64 content, at most
+    /// [`crate::shipping::CHUNK`] bytes); the pieces of one file come in
+    /// order, the last one has `last` set.
     ShipFile {
         /// Relative path.
         path: String,
         /// Content, base64.
         data: String,
-        /// Permission bits.
-        mode: u32,
+        /// The file is complete with this piece.
+        last: bool,
     },
     /// All files sent: make directories and links, delete what is gone.
     ShipDone,
@@ -180,7 +182,10 @@ pub fn read_frame_after_length<T: DeserializeOwned>(
     if len > MAX_FRAME {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the limit"),
+            format!(
+                "a frame of {len} bytes exceeds the limit of {MAX_FRAME} bytes ({} MiB)",
+                MAX_FRAME >> 20
+            ),
         ));
     }
     let mut body = vec![0u8; len];
@@ -222,5 +227,9 @@ mod tests {
         buf.extend_from_slice(b"xx");
         let err = read_frame::<Request>(&mut buf.as_slice()).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            "a frame of 4294967295 bytes exceeds the limit of 67108864 bytes (64 MiB)"
+        );
     }
 }

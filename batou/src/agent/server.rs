@@ -1,18 +1,28 @@
 //! The agent side: serve requests from stdin, answer on stdout.
 //!
-//! Requests are read by the main thread; every `Deploy` runs on its own
-//! thread, so several roots of one host deploy at once when the controller
-//! asks for it (`-j`). Answers carry the request's id.
+//! The set-up phase (hello, lock, ship, configure) is a [`Session`] with
+//! one handler per request; nothing but `Hello` is served before `Hello`.
+//! Then every `Deploy` runs on its own thread, so several roots of one host
+//! deploy at once when the controller asks for it (`-j`). Answers carry the
+//! request's id. A frame that is too large or not a request is answered
+//! with `Failed` naming the problem before the agent exits non-zero.
 
 use super::protocol::{read_frame, write_frame, Request, Response, PROTOCOL_VERSION};
 use crate::environment::Environment;
+use crate::lock::ProjectLock;
 use crate::model::{Model, ModelEnv};
 use crate::output::Line;
+use crate::shipping::Receiver;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+/// Exit code after a request the agent could not handle.
+const EXIT_FAILED: i32 = 1;
+/// Exit code after garbage on the channel (oversized or invalid frame).
+const EXIT_PROTOCOL: i32 = 2;
 
 /// Runs the agent until the controller says `Bye` or closes the channel.
 /// Returns the process exit code.
@@ -34,272 +44,307 @@ pub fn serve() -> i32 {
         write_frame(&mut *w, msg).is_ok()
     };
 
-    // Phase 1: hello, lock, ship, configure.
-    let mut lock: Option<crate::deploy::ProjectLock> = None;
-    let mut shipping: Option<(PathBuf, Vec<crate::shipping::Entry>)> = None;
+    let mut session = Session {
+        send: &send,
+        greeted: false,
+        lock: None,
+        receiving: None,
+        bundle: None,
+    };
     let (model, host) = loop {
         let req: Request = match read_frame(&mut reader) {
             Ok(Some(r)) => r,
-            Ok(None) | Err(_) => return 0,
+            Ok(None) => return 0,
+            Err(e) => return refuse_frame(&send, e),
         };
+        match session.handle(req) {
+            Ok(Next::Continue) => {}
+            Ok(Next::Configured(model, host, errors)) => {
+                if !send(&Response::Configured { errors }) {
+                    return EXIT_FAILED;
+                }
+                break (*model, host);
+            }
+            Ok(Next::Exit(code)) => return code,
+            Err(message) => {
+                send(&Response::Failed { message });
+                return EXIT_FAILED;
+            }
+        }
+    };
+    // The lock is held until the agent ends.
+    let _lock = session.lock.take();
+    deploy_phase(&mut reader, &send, &model, &host)
+}
+
+/// Answers garbage on the channel with `Failed`, then ends the agent.
+fn refuse_frame(send: &dyn Fn(&Response) -> bool, e: std::io::Error) -> i32 {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return 0;
+    }
+    send(&Response::Failed {
+        message: format!("batou agent: refusing the request: {e}"),
+    });
+    EXIT_PROTOCOL
+}
+
+/// What the set-up loop does after a request.
+enum Next {
+    Continue,
+    Configured(Box<Model>, String, Vec<crate::report::Report>),
+    Exit(i32),
+}
+
+/// The set-up phase's state.
+struct Session<'s> {
+    send: &'s dyn Fn(&Response) -> bool,
+    greeted: bool,
+    lock: Option<ProjectLock>,
+    receiving: Option<Receiver>,
+    /// The bundle file being received for a VCS update.
+    bundle: Option<PathBuf>,
+}
+
+impl Session<'_> {
+    fn handle(&mut self, req: Request) -> Result<Next, String> {
+        if !self.greeted && !matches!(req, Request::Hello { .. }) {
+            return Err("batou agent: the first request must be Hello".into());
+        }
         match req {
-            Request::Hello { protocol, version } => {
-                if protocol != PROTOCOL_VERSION {
-                    send(&Response::Failed {
-                        message: format!(
-                            "protocol mismatch: controller batou {version} speaks protocol {protocol}, this agent (batou {}) speaks {PROTOCOL_VERSION}",
-                            crate::VERSION
-                        ),
-                    });
-                    return 1;
-                }
-                if !send(&Response::Hello {
-                    protocol: PROTOCOL_VERSION,
-                    version: crate::VERSION.to_string(),
-                }) {
-                    return 1;
-                }
-            }
-            Request::Lock { root } => {
-                let root = crate::model::expand_user(std::path::Path::new(&root));
-                let _ = std::fs::create_dir_all(&root);
-                match crate::deploy::ProjectLock::acquire(&root) {
-                    Ok(l) => {
-                        lock = Some(l);
-                        if !send(&Response::Locked) {
-                            return 1;
-                        }
-                    }
-                    Err(_) => {
-                        send(&Response::Failed {
-                            message: format!(
-                                "another deployment is running in {} on this host (its .batou-lock is held)",
-                                root.display()
-                            ),
-                        });
-                        return 1;
-                    }
-                }
-            }
-            Request::Ship { root, manifest } => {
-                let root = crate::model::expand_user(std::path::Path::new(&root));
-                if let Err(e) = std::fs::create_dir_all(&root) {
-                    send(&Response::Failed {
-                        message: format!("cannot create {}: {e}", root.display()),
-                    });
-                    return 1;
-                }
-                let paths = crate::shipping::missing(&root, &manifest);
-                shipping = Some((root, manifest));
-                if !send(&Response::Need { paths }) {
-                    return 1;
-                }
-            }
-            Request::ShipFile { path, data, mode } => {
-                let Some((root, _)) = &shipping else {
-                    send(&Response::Failed {
-                        message: "file before manifest".into(),
-                    });
-                    return 1;
-                };
-                use base64::Engine;
-                let written = base64::engine::general_purpose::STANDARD
-                    .decode(data.as_bytes())
-                    .map_err(std::io::Error::other)
-                    .and_then(|bytes| crate::shipping::write_file(root, &path, &bytes, mode));
-                if let Err(e) = written {
-                    send(&Response::Failed {
-                        message: format!("cannot write {path}: {e}"),
-                    });
-                    return 1;
-                }
-            }
-            Request::ShipDone => {
-                let Some((root, manifest)) = shipping.take() else {
-                    send(&Response::Failed {
-                        message: "ship done before manifest".into(),
-                    });
-                    return 1;
-                };
-                match crate::shipping::finish(&root, &manifest) {
-                    Ok(deleted) => {
-                        if !send(&Response::Shipped { deleted }) {
-                            return 1;
-                        }
-                    }
-                    Err(e) => {
-                        send(&Response::Failed {
-                            message: format!("cannot finish shipping to {}: {e}", root.display()),
-                        });
-                        return 1;
-                    }
-                }
-            }
-            Request::VcsHead { vcs, root } => {
-                let root = crate::model::expand_user(std::path::Path::new(&root));
-                match crate::repository::remote_head(vcs, &root) {
-                    Ok(commit) => {
-                        let _ = std::fs::remove_file(root.join(".batou-bundle"));
-                        if !send(&Response::Head { commit }) {
-                            return 1;
-                        }
-                        shipping = Some((root, Vec::new()));
-                    }
-                    Err(message) => {
-                        send(&Response::Failed { message });
-                        return 1;
-                    }
-                }
-            }
-            Request::VcsChunk { data } => {
-                let Some((root, _)) = &shipping else {
-                    send(&Response::Failed {
-                        message: "bundle before head".into(),
-                    });
-                    return 1;
-                };
-                use base64::Engine;
-                use std::io::Write;
-                let written = base64::engine::general_purpose::STANDARD
-                    .decode(data.as_bytes())
-                    .map_err(std::io::Error::other)
-                    .and_then(|bytes| {
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(root.join(".batou-bundle"))?
-                            .write_all(&bytes)
-                    });
-                if let Err(e) = written {
-                    send(&Response::Failed {
-                        message: format!("cannot write the bundle: {e}"),
-                    });
-                    return 1;
-                }
-            }
+            Request::Hello { protocol, version } => self.hello(protocol, &version),
+            Request::Lock { root } => self.lock(&root),
+            Request::Ship { root, manifest } => self.ship(&root, manifest),
+            Request::ShipFile { path, data, last } => self.ship_file(&path, &data, last),
+            Request::ShipDone => self.ship_done(),
+            Request::VcsHead { vcs, root } => self.vcs_head(vcs, &root),
+            Request::VcsChunk { data } => self.vcs_chunk(&data),
             Request::VcsUpdate {
                 vcs,
                 root,
                 branch,
                 url,
-            } => {
-                let root = crate::model::expand_user(std::path::Path::new(&root));
-                let source = url
-                    .unwrap_or_else(|| root.join(".batou-bundle").to_string_lossy().into_owned());
-                let result = crate::repository::update(vcs, &root, &source, &branch);
-                let _ = std::fs::remove_file(root.join(".batou-bundle"));
-                match result {
-                    Ok(commit) => {
-                        if !send(&Response::Head {
-                            commit: Some(commit),
-                        }) {
-                            return 1;
-                        }
-                    }
-                    Err(message) => {
-                        send(&Response::Failed { message });
-                        return 1;
-                    }
-                }
-            }
+            } => self.vcs_update(vcs, &root, &branch, url),
             Request::Configure {
                 project_root,
                 environment,
                 host,
-            } => {
-                let project_root = crate::model::expand_user(std::path::Path::new(&project_root))
-                    .to_string_lossy()
-                    .into_owned();
-                let env: Environment = *environment;
-                if !env.hosts.iter().any(|h| h.name == host) {
-                    send(&Response::Failed {
-                        message: format!("host {host} is not part of environment {}", env.name),
-                    });
-                    return 1;
-                }
-                let (m, errors) = Model::configure(ModelEnv::new(PathBuf::from(project_root), env));
-                if !send(&Response::Configured { errors }) {
-                    return 1;
-                }
-                break (m, host);
-            }
-            Request::Bye => return 0,
-            Request::Deploy { .. } => {
-                send(&Response::Failed {
-                    message: "deploy before configure".into(),
-                });
-                return 1;
-            }
+            } => configure(&project_root, *environment, host),
+            Request::Bye => Ok(Next::Exit(0)),
+            Request::Deploy { .. } => Err("deploy before configure".into()),
         }
-    };
+    }
 
-    // Phase 2: deployments, each on its own thread (the lock is held
-    // until the agent ends).
-    let _lock = lock;
-    let model = &model;
-    let host = host.as_str();
-    let send = &send;
+    fn reply(&self, msg: Response) -> Result<Next, String> {
+        Ok(if (self.send)(&msg) {
+            Next::Continue
+        } else {
+            Next::Exit(EXIT_FAILED)
+        })
+    }
+
+    fn hello(&mut self, protocol: u32, version: &str) -> Result<Next, String> {
+        if protocol != PROTOCOL_VERSION {
+            return Err(format!(
+                "protocol mismatch: controller batou {version} speaks protocol {protocol}, this agent (batou {}) speaks {PROTOCOL_VERSION}",
+                crate::VERSION
+            ));
+        }
+        self.greeted = true;
+        self.reply(Response::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: crate::VERSION.to_string(),
+        })
+    }
+
+    fn lock(&mut self, root: &str) -> Result<Next, String> {
+        let root = target_root(root)?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        match ProjectLock::acquire(&root) {
+            Ok(l) => {
+                self.lock = Some(l);
+                self.reply(Response::Locked)
+            }
+            Err(e @ crate::lock::LockError::Held { .. }) => Err(format!(
+                "another deployment is running in {} on this host: {e}. Wait for it to finish (or stop it) and deploy again.",
+                root.display()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn ship(&mut self, root: &str, manifest: Vec<crate::shipping::Entry>) -> Result<Next, String> {
+        let root = target_root(root)?;
+        let (receiver, paths) = Receiver::start(&root, manifest).map_err(|e| e.to_string())?;
+        self.receiving = Some(receiver);
+        self.reply(Response::Need { paths })
+    }
+
+    fn ship_file(&mut self, path: &str, data: &str, last: bool) -> Result<Next, String> {
+        let Some(receiver) = &mut self.receiving else {
+            return Err("file before manifest".into());
+        };
+        let bytes = decode(data).map_err(|e| format!("cannot write {path}: {e}"))?;
+        receiver
+            .chunk(path, &bytes, last)
+            .map_err(|e| format!("cannot write {path}: {e}"))?;
+        Ok(Next::Continue)
+    }
+
+    fn ship_done(&mut self) -> Result<Next, String> {
+        let Some(receiver) = self.receiving.take() else {
+            return Err("ship done before manifest".into());
+        };
+        let deleted = receiver
+            .finish()
+            .map_err(|e| format!("cannot finish shipping: {e}"))?;
+        self.reply(Response::Shipped { deleted })
+    }
+
+    fn vcs_head(&mut self, vcs: crate::repository::Vcs, root: &str) -> Result<Next, String> {
+        let root = target_root(root)?;
+        let commit = crate::repository::remote_head(vcs, &root)?;
+        let bundle = root.join(".batou").join("bundle");
+        let _ = std::fs::remove_file(&bundle);
+        self.bundle = Some(bundle);
+        self.reply(Response::Head { commit })
+    }
+
+    fn vcs_chunk(&mut self, data: &str) -> Result<Next, String> {
+        use std::io::Write;
+        let Some(bundle) = &self.bundle else {
+            return Err("bundle before head".into());
+        };
+        decode(data)
+            .and_then(|bytes| {
+                if let Some(dir) = bundle.parent() {
+                    crate::safe_fs::private_dir(dir)?;
+                }
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(bundle)?
+                    .write_all(&bytes)
+            })
+            .map_err(|e| format!("cannot write the bundle: {e}"))?;
+        Ok(Next::Continue)
+    }
+
+    fn vcs_update(
+        &mut self,
+        vcs: crate::repository::Vcs,
+        root: &str,
+        branch: &str,
+        url: Option<String>,
+    ) -> Result<Next, String> {
+        let root = target_root(root)?;
+        let bundle = root.join(".batou").join("bundle");
+        let source = url.unwrap_or_else(|| bundle.to_string_lossy().into_owned());
+        let result = crate::repository::update(vcs, &root, &source, branch);
+        let _ = std::fs::remove_file(&bundle);
+        self.reply(Response::Head {
+            commit: Some(result?),
+        })
+    }
+}
+
+/// A target directory from a request (absolute or below `~`), expanded.
+fn target_root(root: &str) -> Result<PathBuf, String> {
+    let root = crate::safe_fs::root(root).map_err(|e| e.to_string())?;
+    Ok(crate::model::expand_user(&root))
+}
+
+fn decode(data: &str) -> std::io::Result<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.as_bytes())
+        .map_err(std::io::Error::other)
+}
+
+fn configure(project_root: &str, env: Environment, host: String) -> Result<Next, String> {
+    let project_root = target_root(project_root)?;
+    if !env.hosts.iter().any(|h| h.name == host) {
+        return Err(format!(
+            "host {host} is not part of environment {}",
+            env.name
+        ));
+    }
+    // Configuration errors are the answer's data, not a failure of the
+    // request.
+    let (model, errors) = Model::configure(ModelEnv::new(project_root, env));
+    Ok(Next::Configured(Box::new(model), host, errors))
+}
+
+/// Serves `Deploy` requests, each on its own thread, until `Bye` (running
+/// deployments finish first) or the end of the channel.
+fn deploy_phase(
+    reader: &mut impl std::io::Read,
+    send: &(dyn Fn(&Response) -> bool + Sync),
+    model: &Model,
+    host: &str,
+) -> i32 {
     std::thread::scope(|scope| loop {
-        let req: Request = match read_frame(&mut reader) {
+        let req: Request = match read_frame(reader) {
             Ok(Some(r)) => r,
             // The controller is gone (killed, or the connection dropped):
             // stop at once rather than deploy on our own. Every change is
             // atomic; the next run converges.
-            Ok(None) | Err(_) => std::process::exit(3),
+            Ok(None) => std::process::exit(3),
+            Err(e) => {
+                refuse_frame(send, e);
+                std::process::exit(3)
+            }
         };
         match req {
             Request::Deploy { id, root, predict } => {
-                scope.spawn(move || {
-                    let sink = |line: Line| {
-                        if !send(&Response::Output { id, line }) {
-                            // The controller is gone: stop here. Every
-                            // change is atomic, the next run converges.
-                            std::process::exit(3);
-                        }
-                    };
-                    // A panic in component code fails this root with a
-                    // report, like any other error.
-                    let result =
-                        crate::panics::catch(|| model.deploy_root(host, &root, predict, &sink))
-                            .unwrap_or_else(|panic| {
-                                use crate::output::{tabular_text, Color, Style};
-                                let red = Style::color(Color::Red);
-                                let mut lines = vec![Line::new(
-                                    format!(
-                                        "ERROR: panic while deploying {root}: {}",
-                                        panic.message
-                                    ),
-                                    Style::bold_color(Color::Red),
-                                )];
-                                if let Some(l) = panic.location {
-                                    lines.push(Line::new(tabular_text("Source", &l), red));
-                                }
-                                Err(lines)
-                            });
-                    if !send(&Response::Deployed {
-                        id,
-                        error: result.err(),
-                    }) {
-                        std::process::exit(3);
-                    }
-                });
+                scope.spawn(move || deploy_root(send, model, host, id, &root, predict));
             }
             // Running deployments finish first: the scope joins them.
             Request::Bye => return 0,
-            Request::Hello { .. }
-            | Request::Configure { .. }
-            | Request::Lock { .. }
-            | Request::Ship { .. }
-            | Request::ShipFile { .. }
-            | Request::ShipDone
-            | Request::VcsHead { .. }
-            | Request::VcsChunk { .. }
-            | Request::VcsUpdate { .. } => {
+            _ => {
                 send(&Response::Failed {
                     message: "unexpected request after configure".into(),
                 });
-                return 1;
+                return EXIT_FAILED;
             }
         }
     })
+}
+
+fn deploy_root(
+    send: &(dyn Fn(&Response) -> bool + Sync),
+    model: &Model,
+    host: &str,
+    id: u64,
+    root: &str,
+    predict: bool,
+) {
+    let sink = |line: Line| {
+        if !send(&Response::Output { id, line }) {
+            // The controller is gone: stop here. Every change is atomic,
+            // the next run converges.
+            std::process::exit(3);
+        }
+    };
+    // A panic in component code fails this root with a report, like any
+    // other error.
+    let result = crate::panics::catch(|| model.deploy_root(host, root, predict, &sink))
+        .unwrap_or_else(|panic| {
+            use crate::output::{tabular_text, Color, Style};
+            let red = Style::color(Color::Red);
+            let mut lines = vec![Line::new(
+                format!("ERROR: panic while deploying {root}: {}", panic.message),
+                Style::bold_color(Color::Red),
+            )];
+            if let Some(l) = panic.location {
+                lines.push(Line::new(tabular_text("Source", &l), red));
+            }
+            Err(lines)
+        });
+    if !send(&Response::Deployed {
+        id,
+        error: result.err(),
+    }) {
+        std::process::exit(3);
+    }
 }

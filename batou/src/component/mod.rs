@@ -316,6 +316,8 @@ pub struct Registration {
     pub package: &'static str,
     /// For platform components: `(platform, name of the base component)`.
     pub platform: Option<(&'static str, &'static str)>,
+    /// The feature names it knows (`#[component(features = [...])]`).
+    pub features: &'static [&'static str],
     /// The attributes.
     pub attributes: &'static [AttributeInfo],
     /// Creates an instance with all defaults.

@@ -210,6 +210,13 @@ impl Ssh {
                 self.destination
             ));
         }
+        if let Some(line) = stderr.lines().find(|l| l.contains(UNSAFE)) {
+            let why = line.split_once(": ").map(|(_, w)| w).unwrap_or(line);
+            return self.error(format!(
+                "refusing to run the agent on {}: {why}; remove the target's .batou directory (or make it private to the login user) and deploy again",
+                self.destination
+            ));
+        }
         if let (Some(user), true) = (&self.service_user, stderr.contains("sudo:")) {
             return self.error(format!(
                 "cannot become the service user {user} on {} with `sudo -n` ({}); allow the login user passwordless sudo to {user}",
@@ -236,22 +243,39 @@ impl Ssh {
         )))
     }
 
-    /// The remote command line that starts the agent if this version is
-    /// there, and otherwise prints [`MISSING`] and `uname -sm` (run as the
-    /// service user).
-    pub fn agent_command_line(&self, target_directory: &str) -> Result<String, ConnectionError> {
+    /// The shell script that starts the agent if this version is there
+    /// and safe to run, prints [`MISSING`] and `uname -sm` if it is not
+    /// there (or not this version), and refuses (with [`UNSAFE`] on
+    /// stderr) when `.batou`, `.batou/bin` or the executable belong to
+    /// another user or are writable by group or others.
+    fn agent_script(&self, target_directory: &str) -> Result<String, ConnectionError> {
+        let (_, hash) = executable().map_err(|e| self.error(e))?;
         let path = self.executable_path(target_directory)?;
-        Ok(self.as_service_user(&format!(
-            "if [ -x {path} ]; then exec {path} agent; else echo {MISSING}; uname -sm; fi"
-        )))
+        let batou = shell_path(&format!(
+            "{}/.batou",
+            target_directory.trim_end_matches('/')
+        ));
+        Ok(format!(
+            "p={path}; b={batou}; \
+             if [ ! -e \"$p\" ]; then echo {MISSING}; uname -sm; exit 0; fi; \
+             for x in \"$b\" \"$b/bin\" \"$p\"; do \
+               if [ -L \"$x\" ] || [ ! -O \"$x\" ] || [ -n \"$(find \"$x\" -maxdepth 0 -perm /022)\" ]; then \
+                 echo \"{UNSAFE}: $x is a link, belongs to another user or is writable by group or others\" >&2; exit 97; fi; \
+             done; \
+             if [ \"$(sha256sum \"$p\" | cut -d' ' -f1)\" != {hash} ]; then echo {MISSING}; uname -sm; exit 0; fi; \
+             exec \"$p\" agent"
+        ))
+    }
+
+    /// The remote command line that starts the agent (see
+    /// [`Self::agent_script`]), run as the service user.
+    pub fn agent_command_line(&self, target_directory: &str) -> Result<String, ConnectionError> {
+        Ok(self.as_service_user(&self.agent_script(target_directory)?))
     }
 
     /// [`Self::agent_command_line`] as a system `ssh` command.
     pub fn agent_command(&self, target_directory: &str) -> Result<Command, ConnectionError> {
-        let path = self.executable_path(target_directory)?;
-        Ok(self.command(&format!(
-            "if [ -x {path} ]; then exec {path} agent; else echo {MISSING}; uname -sm; fi"
-        )))
+        Ok(self.command(&self.agent_script(target_directory)?))
     }
 
     /// Starts a remote command (already wrapped for the service user) over
@@ -299,11 +323,23 @@ impl Ssh {
             "{}/.batou/bin",
             target_directory.trim_end_matches('/')
         ));
+        let batou = shell_path(&format!(
+            "{}/.batou",
+            target_directory.trim_end_matches('/')
+        ));
+        let target = shell_path(target_directory);
+        // .batou and .batou/bin are private; only the current and the
+        // previous executable are kept.
         let script = format!(
-            "set -e; mkdir -p {dir}; t={path}.tmp.$$; cat > \"$t\"; \
+            "set -e; mkdir -p {target}; (umask 077; mkdir -p {dir}); \
+             for x in {batou} {dir}; do \
+               if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"{UNSAFE}: $x is a link or belongs to another user\" >&2; exit 97; fi; \
+               chmod 700 \"$x\"; done; \
+             t={path}.tmp.$$; (umask 077; cat > \"$t\"); \
              h=$(sha256sum \"$t\" | cut -d' ' -f1); \
              if [ \"$h\" != {hash} ]; then rm -f \"$t\"; echo \"upload corrupted: got $h\" >&2; exit 3; fi; \
-             chmod 700 \"$t\"; mv \"$t\" {path}"
+             chmod 700 \"$t\"; mv -f \"$t\" {path}; \
+             n=0; for f in $(ls -t {dir}); do case $f in batou-*) n=$((n+1)); if [ $n -gt 2 ]; then rm -f {dir}/\"$f\"; fi;; esac; done"
         );
         self.run(&script, Some(bytes)).map(|_| ())
     }
@@ -312,6 +348,10 @@ impl Ssh {
 /// What the agent command prints instead of starting when this version of
 /// the executable is not on the host yet.
 pub const MISSING: &str = "BATOU-AGENT-MISSING";
+
+/// What the agent command prints on stderr when it refuses to start an
+/// executable others could have replaced.
+pub const UNSAFE: &str = "BATOU-AGENT-UNSAFE";
 
 /// `Linux x86_64` as `uname -sm` prints it for this build.
 fn local_platform() -> String {
