@@ -213,7 +213,13 @@ impl ModelEnv {
 pub fn expand_user(path: &Path) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~") {
         if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
+            let home = PathBuf::from(home);
+            // `join("")` would add a trailing slash.
+            return if rest.as_os_str().is_empty() {
+                home
+            } else {
+                home.join(rest)
+            };
         }
     }
     path.to_path_buf()

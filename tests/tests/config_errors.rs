@@ -265,6 +265,22 @@ impl Component for Tick {
     let out = p.batou(&["deploy"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("<ENVIRONMENT>"), "{}", stderr(&out));
+    let out = p.batou(&["deploy", "-j", "0", "local"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid value '0' for '--jobs <JOBS>'"),
+        "{}",
+        stderr(&out)
+    );
+    // A path instead of an environment name: PROJECT/environment.cfg is
+    // not an environment.
+    p.write("environment.cfg", "[hosts]\nlocalhost = tick\n");
+    let out = p.batou(&["deploy", "-c", ".."]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("ERROR: Missing environment"), "{text}");
+    assert!(text.contains("Existing environments: local"), "{text}");
+    no_work(&p);
 
     let mut first = p.command(&["deploy", "local"]).spawn().unwrap();
     let started = p.path.join("work/tick/started");

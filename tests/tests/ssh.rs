@@ -153,6 +153,14 @@ impl Component for Tick {
         text.contains("another deployment is running in /home/batou-s3/deployment on this host"),
         "{text}"
     );
+    assert!(
+        text.contains("the lock /home/batou-s3/deployment/.batou-lock is held by PID "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" UTC. Wait for it to finish (or stop it) and deploy again."),
+        "{text}"
+    );
     assert!(running.wait().unwrap().success());
 }
 
