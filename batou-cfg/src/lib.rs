@@ -22,6 +22,7 @@
 //! ```
 
 use ini::{Ini, ParseOption};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// A parsed cfg file: its sections in file order, duplicates kept.
@@ -118,19 +119,19 @@ impl CfgFile {
                     cursor += i + 1;
                     &lines[cursor - 1]
                 });
-            let mut used = vec![false; scanned.map_or(0, |s| s.keys.len())];
+            // The lines of each key in order, taken one by one: linear in
+            // the number of keys, duplicates included.
+            let mut key_lines: HashMap<&str, VecDeque<usize>> = HashMap::new();
+            if let Some(sc) = scanned {
+                for (k, line) in &sc.keys {
+                    key_lines.entry(k.as_str()).or_default().push_back(*line);
+                }
+            }
             let mut entries = Vec::new();
             for (key, value) in props.iter() {
-                let line = scanned
-                    .and_then(|s| {
-                        let idx = s
-                            .keys
-                            .iter()
-                            .enumerate()
-                            .position(|(i, (k, _))| k == key && !used[i])?;
-                        used[idx] = true;
-                        Some(s.keys[idx].1)
-                    })
+                let line = key_lines
+                    .get_mut(key)
+                    .and_then(VecDeque::pop_front)
                     .unwrap_or(0);
                 entries.push(Entry {
                     key: key.to_string(),

@@ -46,18 +46,33 @@ fn expand(path: &str) -> PathBuf {
     }
 }
 
-/// `*` and `?` glob match.
+/// `*` and `?` glob match, without backtracking blow-up: on a mismatch
+/// only the most recent `*` takes one more character (O(pattern × text)).
 fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    fn m(p: &[char], t: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('*') => (0..=t.len()).any(|i| m(&p[1..], &t[i..])),
-            Some('?') => !t.is_empty() && m(&p[1..], &t[1..]),
-            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
         }
     }
-    m(&p, &t)
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn host_matches(patterns: &[String], host: &str) -> bool {
@@ -485,6 +500,21 @@ pub fn exec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs_match_without_blowing_up() {
+        assert!(glob("*", ""));
+        assert!(glob("web?.example.*", "web1.example.com"));
+        assert!(!glob("web?.example.*", "web10.example.com"));
+        assert!(glob("*.*.com", "a.b.com"));
+        assert!(!glob("a*b", "acbd"));
+        assert!(glob("a*b*", "acbd"));
+        // Exponential for a naive matcher: 40 stars against 200 characters.
+        let pattern = format!("{}b", "a*".repeat(40));
+        let text = "a".repeat(200);
+        assert!(!glob(&pattern, &text));
+        assert!(glob(&pattern, &format!("{text}b")));
+    }
 
     #[test]
     fn ssh_config_first_value_wins_and_patterns_match() {
