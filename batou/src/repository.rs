@@ -230,8 +230,16 @@ impl LocalRepo {
                 // `hg bundle` writes a file, not stdout.
                 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let file =
-                    std::env::temp_dir().join(format!("batou-{}-{n}.hg", std::process::id()));
+                // In a private directory: the bundle is the repository.
+                let dir = std::env::temp_dir().join(format!("batou-{}-{n}", std::process::id()));
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    std::fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                let file = dir.join("bundle.hg");
                 let mut a = vec![
                     "bundle".to_string(),
                     "-q".into(),
@@ -316,6 +324,9 @@ impl Drop for Bundle {
     fn drop(&mut self) {
         if let Some(f) = &self.file {
             let _ = std::fs::remove_file(f);
+            if let Some(dir) = f.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }

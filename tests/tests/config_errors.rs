@@ -94,6 +94,25 @@ fn a_value_that_does_not_convert_fails_the_check_and_touches_nothing() {
     }
 }
 
+#[test]
+fn an_endless_override_template_stops_with_a_clear_error_also_for_check() {
+    let p = Project::generate("template-limits");
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n\n[component:tick]\nsleep = {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}1\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "-c", "local"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the template used up its step budget of 50000000 (an endless or very large loop?)"),
+        "{text}"
+    );
+    assert!(text.contains("CONSISTENCY CHECK FAILED"), "{text}");
+    no_work(&p);
+}
+
 /// Each environment is one case: (name, cfg text, lines the report must contain).
 const CASES: &[(&str, &str, &[&str])] = &[
     (

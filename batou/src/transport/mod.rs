@@ -51,7 +51,7 @@ pub fn vagrant_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf,
     std::fs::create_dir_all(&dir)
         .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
     let file = dir.join(format!("vagrant_ssh_config_{machine}"));
-    std::fs::write(&file, &out.stdout)
+    crate::safe_fs::write_atomic(&file, &out.stdout, 0o600)
         .map_err(|e| err(format!("cannot write {}: {e}", file.display())))?;
     Ok(file)
 }
@@ -127,7 +127,7 @@ pub fn kitchen_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf,
     std::fs::create_dir_all(&dir)
         .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
     let file = dir.join(format!("kitchen_ssh_config_{machine}"));
-    std::fs::write(&file, text)
+    crate::safe_fs::write_atomic(&file, text.as_bytes(), 0o600)
         .map_err(|e| err(format!("cannot write {}: {e}", file.display())))?;
     Ok(file)
 }
