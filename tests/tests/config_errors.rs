@@ -106,7 +106,9 @@ fn an_endless_override_template_stops_with_a_clear_error_also_for_check() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("the template used up its step budget of 50000000 (an endless or very large loop?)"),
+        text.contains(
+            "the template used up its step budget of 50000000 (an endless or very large loop?)"
+        ),
         "{text}"
     );
     assert!(text.contains("CONSISTENCY CHECK FAILED"), "{text}");
