@@ -471,6 +471,18 @@ mod tests {
     }
 
     #[test]
+    fn a_foreign_directory_is_not_turned_into_a_checkout() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".profile"), "x").unwrap();
+        for vcs in [Vcs::Git, Vcs::Hg] {
+            let err = remote_head(vcs, home.path()).unwrap_err();
+            assert!(err.starts_with("refusing to deploy into"), "{err}");
+        }
+        assert!(!home.path().join(".git").exists());
+        assert!(!home.path().join(".hg").exists());
+    }
+
+    #[test]
     fn bundles_move_a_remote_copy_to_the_commit() {
         let d = repo();
         let local = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
