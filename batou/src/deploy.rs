@@ -1,7 +1,7 @@
 //! `batou deploy ENV`: load, configure, connect, deploy, summarize.
 
 use crate::agent::client::{AgentConnection, AgentEvent, Deployer};
-use crate::environment::{duplicate_components, Environment};
+use crate::environment::{duplicate_components, ConnectMethod, Environment};
 use crate::model::{Model, ModelEnv};
 use crate::output::{format_duration, Color, Style, Terminal};
 use crate::report::{self, Report};
@@ -149,18 +149,17 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         }
     };
     term.step("main", "Verifying repository ...", Some("🔍"));
-    let repository = match env.as_ref() {
-        Some(env)
-            if env.connect_method != "local"
-                && crate::repository::Vcs::of_method(&env.update_method).is_some() =>
-        {
-            let vcs = crate::repository::Vcs::of_method(&env.update_method)
-                .unwrap_or(crate::repository::Vcs::Git);
+    let shipped_by_vcs = env
+        .as_ref()
+        .filter(|env| env.connect_method.is_remote())
+        .and_then(|env| Some((env, env.update_method.vcs()?)));
+    let repository = match shipped_by_vcs {
+        Some((env, vcs)) => {
             match crate::repository::LocalRepo::verify(
                 vcs,
                 project_root,
                 env.branch.as_deref(),
-                env.update_method.ends_with("-pull"),
+                env.update_method.pulls(),
                 opts.dirty,
             ) {
                 Ok(r) => Some(r),
@@ -172,17 +171,7 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 }
             }
         }
-        Some(env) if env.connect_method != "local" && env.update_method.starts_with("hg-") => {
-            load_errors.push(Report::new(
-                format!(
-                    "update_method {} is not available yet; use sync, git-bundle or git-pull",
-                    env.update_method
-                ),
-                crate::report::order::CONFIGURATION,
-            ));
-            None
-        }
-        _ => None,
+        None => None,
     };
     if opts.dirty && repository.is_some() {
         term.warn("Skipping the repository checks (-D).");
@@ -238,7 +227,7 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
             }
         }
     }
-    if !opts.consistency_only && env.connect_method == "vagrant" {
+    if !opts.consistency_only && env.connect_method == ConnectMethod::Vagrant {
         term.step("main", "Starting vagrant machines ...", Some("🧱"));
         if let Err(e) = crate::transport::vagrant_up(project_root) {
             term.error(&e);
@@ -385,95 +374,115 @@ fn connect(
     accept_new_host_keys: bool,
 ) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
     let _slot = gate.enter();
-    match env.connect_method.as_str() {
-        "local" => {
-            let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
-            a.start_configure(&project_root.to_string_lossy(), env)?;
-            Ok(a)
-        }
-        "ssh" | "vagrant" | "kitchen" => {
-            let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
-            // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
-            if env.ssh_client == "russh" && env.connect_method == "ssh" {
-                ssh.client = crate::transport::SshClient::Russh;
-            }
-            if env.connect_method == "vagrant" {
-                // Vagrant knows how to reach its machines.
-                ssh.config = Some(crate::transport::vagrant_ssh_config(
-                    project_root,
-                    &host.name,
-                )?);
-                ssh.destination = host.name.clone();
-            } else if env.connect_method == "kitchen" {
-                crate::transport::kitchen_create(project_root, &host.name)?;
-                ssh.config = Some(crate::transport::kitchen_ssh_config(
-                    project_root,
-                    &host.name,
-                )?);
-                ssh.destination = host.name.clone();
-            }
-            ssh.service_user = host
-                .service_user
-                .clone()
-                .or_else(|| env.service_user.clone());
-            ssh.accept_new_host_keys = accept_new_host_keys;
-            let target = env.target_directory.clone();
-            // Transient network trouble is retried with back-off; refusals
-            // (host keys, platforms, authentication) are not.
-            let mut attempt = 0;
-            let mut a = loop {
-                attempt += 1;
-                match AgentConnection::spawn_ssh(&ssh, &target) {
-                    Ok(a) => break a,
-                    Err(e) if attempt < CONNECT_TRIES && is_transient(&e.message) => {
-                        std::thread::sleep(retry_pause(attempt));
-                    }
-                    Err(mut e) if is_transient(&e.message) => {
-                        e.message.push_str(&format!(
-                            " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
-                            ssh.timeout,
-                            connect_bound(ssh.timeout).as_secs()
-                        ));
-                        return Err(e);
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            a.lock(&target)?;
-            let root = match repository {
-                Some(repo) => {
-                    let url = if env.update_method.ends_with("-pull") {
-                        Some(
-                            repo.pull_url(env.repository_url.as_deref())
-                                .map_err(|message| crate::agent::client::ConnectionError {
-                                    host: host.name.clone(),
-                                    message,
-                                })?,
-                        )
-                    } else {
-                        None
-                    };
-                    a.vcs_ship(repo, &target, url)?;
-                    let sub = repo.subdir.to_string_lossy();
-                    if sub.is_empty() {
-                        target.clone()
-                    } else {
-                        format!("{}/{sub}", target.trim_end_matches('/'))
-                    }
-                }
-                None => {
-                    a.ship(project_root, &target)?;
-                    target.clone()
-                }
-            };
-            a.start_configure(&root, env)?;
-            Ok(a)
-        }
-        other => Err(crate::agent::client::ConnectionError {
-            host: host.name.clone(),
-            message: format!("connect_method `{other}` is not available yet; use `local` or `ssh`"),
-        }),
+    if env.connect_method == ConnectMethod::Local {
+        let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
+        a.start_configure(&project_root.to_string_lossy(), env)?;
+        return Ok(a);
     }
+    let ssh = ssh_settings(project_root, env, host, accept_new_host_keys)?;
+    let target = env.target_directory.clone();
+    let mut a = start_with_retries(&ssh, &target)?;
+    a.lock(&target)?;
+    let root = ship_project(&mut a, project_root, env, host, repository)?;
+    a.start_configure(&root, env)?;
+    Ok(a)
+}
+
+/// How to reach a host over SSH for the environment's connect method.
+fn ssh_settings(
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+    accept_new_host_keys: bool,
+) -> Result<crate::transport::Ssh, crate::agent::client::ConnectionError> {
+    let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
+    match env.connect_method {
+        // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
+        ConnectMethod::Local | ConnectMethod::Ssh => ssh.client = env.ssh_client,
+        ConnectMethod::Vagrant => {
+            // Vagrant knows how to reach its machines.
+            ssh.config = Some(crate::transport::vagrant_ssh_config(
+                project_root,
+                &host.name,
+            )?);
+            ssh.destination = host.name.clone();
+        }
+        ConnectMethod::Kitchen => {
+            crate::transport::kitchen_create(project_root, &host.name)?;
+            ssh.config = Some(crate::transport::kitchen_ssh_config(
+                project_root,
+                &host.name,
+            )?);
+            ssh.destination = host.name.clone();
+        }
+    }
+    ssh.service_user = host
+        .service_user
+        .clone()
+        .or_else(|| env.service_user.clone());
+    ssh.accept_new_host_keys = accept_new_host_keys;
+    Ok(ssh)
+}
+
+/// Starts the agent over SSH. Transient network trouble is retried with
+/// back-off; refusals (host keys, platforms, authentication) are not.
+fn start_with_retries(
+    ssh: &crate::transport::Ssh,
+    target: &str,
+) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match AgentConnection::spawn_ssh(ssh, target) {
+            Ok(a) => return Ok(a),
+            Err(e) if attempt < CONNECT_TRIES && is_transient(&e.message) => {
+                std::thread::sleep(retry_pause(attempt));
+            }
+            Err(mut e) if is_transient(&e.message) => {
+                e.message.push_str(&format!(
+                    " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
+                    ssh.timeout,
+                    connect_bound(ssh.timeout).as_secs()
+                ));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ships the project with the update method; returns the project
+/// directory on the host.
+fn ship_project(
+    a: &mut AgentConnection,
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+    repository: Option<&crate::repository::LocalRepo>,
+) -> Result<String, crate::agent::client::ConnectionError> {
+    let target = &env.target_directory;
+    let Some(repo) = repository else {
+        a.ship(project_root, target)?;
+        return Ok(target.clone());
+    };
+    let url = if env.update_method.pulls() {
+        Some(
+            repo.pull_url(env.repository_url.as_deref())
+                .map_err(|message| crate::agent::client::ConnectionError {
+                    host: host.name.clone(),
+                    message,
+                })?,
+        )
+    } else {
+        None
+    };
+    a.vcs_ship(repo, target, url)?;
+    let sub = repo.subdir.to_string_lossy();
+    Ok(if sub.is_empty() {
+        target.clone()
+    } else {
+        format!("{}/{sub}", target.trim_end_matches('/'))
+    })
 }
 
 /// Hosts connected at the same time (batou: 5).

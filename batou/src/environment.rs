@@ -11,18 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// How the controller reaches a host.
-pub const CONNECT_METHODS: &[&str] = &["local", "ssh", "vagrant", "kitchen"];
-/// How the project is shipped to remote hosts.
-pub const UPDATE_METHODS: &[&str] = &[
-    "sync",
-    "rsync",
-    "rsync-ext",
-    "git-bundle",
-    "git-pull",
-    "hg-bundle",
-    "hg-pull",
-];
+pub use crate::settings::{ConnectMethod, SshClient, UpdateMethod};
 
 const ENVIRONMENT_KEYS: &[&str] = &[
     "connect_method",
@@ -61,12 +50,12 @@ pub struct Environment {
     /// The cfg file, relative to the project.
     pub cfg_path: String,
     /// `local`, `ssh`, `vagrant` or `kitchen`.
-    pub connect_method: String,
+    pub connect_method: ConnectMethod,
     /// How the project is shipped.
-    pub update_method: String,
+    pub update_method: UpdateMethod,
     /// SSH client for `ssh`: `russh` (in-process) or `openssh` (the
     /// system `ssh`, for configurations russh cannot honour).
-    pub ssh_client: String,
+    pub ssh_client: SshClient,
     /// User the deployment runs as on the hosts.
     pub service_user: Option<String>,
     /// Appended to host names to form the fqdn; default platform.
@@ -78,16 +67,16 @@ pub struct Environment {
     /// Where `git-pull`/`hg-pull` hosts fetch from (default: the local
     /// repository's default remote).
     pub repository_url: Option<String>,
-    /// Timeout in seconds handed to components.
+    /// Seconds per SSH connection attempt (and for components, e.g. pip).
     pub timeout: u64,
     /// Where the project lives on remote hosts.
     pub target_directory: String,
     /// Parallel root deployments.
     pub jobs: usize,
     /// `True`, `False` or `optional`.
-    pub require_v4: String,
+    pub require_v4: crate::address::Family,
     /// `True`, `False` or `optional`.
-    pub require_v6: String,
+    pub require_v6: crate::address::Family,
     /// Hosts sorted by name.
     pub hosts: Vec<Host>,
     /// Attribute overrides per root component name.
@@ -150,9 +139,9 @@ impl Environment {
         Environment {
             name: name.into(),
             cfg_path: cfg_path.into(),
-            connect_method: "ssh".into(),
-            update_method: "sync".into(),
-            ssh_client: "russh".into(),
+            connect_method: ConnectMethod::Ssh,
+            update_method: UpdateMethod::Sync,
+            ssh_client: SshClient::Russh,
             service_user: None,
             host_domain: None,
             platform: None,
@@ -161,8 +150,8 @@ impl Environment {
             timeout: 3,
             target_directory: "~/deployment".into(),
             jobs: 1,
-            require_v4: "True".into(),
-            require_v6: "False".into(),
+            require_v4: crate::address::Family::Required,
+            require_v6: crate::address::Family::Disabled,
             hosts: Vec::new(),
             overrides: BTreeMap::new(),
             resolver: BTreeMap::new(),
@@ -445,35 +434,18 @@ impl<'a> Loader<'a> {
         for e in &s.entries {
             let v = e.value.trim().to_string();
             match e.key.as_str() {
-                "connect_method" => {
-                    if CONNECT_METHODS.contains(&v.as_str()) {
-                        self.env.connect_method = v;
-                    } else {
-                        self.invalid(
-                            s,
-                            e,
-                            format!("expected one of: {}", CONNECT_METHODS.join(", ")),
-                        );
-                    }
-                }
-                "update_method" => {
-                    if UPDATE_METHODS.contains(&v.as_str()) {
-                        self.env.update_method = v;
-                    } else {
-                        self.invalid(
-                            s,
-                            e,
-                            format!("expected one of: {}", UPDATE_METHODS.join(", ")),
-                        );
-                    }
-                }
-                "ssh_client" => {
-                    if ["russh", "openssh"].contains(&v.as_str()) {
-                        self.env.ssh_client = v;
-                    } else {
-                        self.invalid(s, e, "expected russh or openssh".into());
-                    }
-                }
+                "connect_method" => match v.parse() {
+                    Ok(m) => self.env.connect_method = m,
+                    Err(why) => self.invalid(s, e, why),
+                },
+                "update_method" => match v.parse() {
+                    Ok(m) => self.env.update_method = m,
+                    Err(why) => self.invalid(s, e, why),
+                },
+                "ssh_client" => match v.parse() {
+                    Ok(c) => self.env.ssh_client = c,
+                    Err(why) => self.invalid(s, e, why),
+                },
                 "service_user" => self.env.service_user = non_empty(v),
                 "host_domain" => self.env.host_domain = non_empty(v),
                 "platform" => self.env.platform = non_empty(v),
@@ -495,19 +467,11 @@ impl<'a> Loader<'a> {
                     Ok(j) if j > 0 => self.env.jobs = j,
                     _ => self.invalid(s, e, "expected a positive whole number".into()),
                 },
-                "require_v4" | "require_v6" => {
-                    let norm = match v.to_ascii_lowercase().as_str() {
-                        "true" => Some("True"),
-                        "false" => Some("False"),
-                        "optional" => Some("optional"),
-                        _ => None,
-                    };
-                    match norm {
-                        Some(n) if e.key == "require_v4" => self.env.require_v4 = n.into(),
-                        Some(n) => self.env.require_v6 = n.into(),
-                        None => self.invalid(s, e, "expected True, False or optional".into()),
-                    }
-                }
+                "require_v4" | "require_v6" => match crate::address::Family::parse(&v) {
+                    Some(f) if e.key == "require_v4" => self.env.require_v4 = f,
+                    Some(f) => self.env.require_v6 = f,
+                    None => self.invalid(s, e, "expected True, False or optional".into()),
+                },
                 "repository_url" => self.env.repository_url = non_empty(v),
                 "require_sudo" | "repository_root" => {}
                 _ => self.unknown_key(s, e, ENVIRONMENT_KEYS),
@@ -775,7 +739,7 @@ mod tests {
             "[environment]\nhost_domain = example.com\n[hosts]\nb = web, !db\n!a = tick\n[host:c]\ncomponents =\n  tick:f1\n  tick:f2\ndata-alias = x\n",
         )
         .unwrap();
-        assert_eq!(env.connect_method, "ssh");
+        assert_eq!(env.connect_method, ConnectMethod::Ssh);
         assert_eq!(env.platform.as_deref(), Some("example.com"));
         let names: Vec<_> = env.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);

@@ -44,6 +44,7 @@ pub mod report;
 pub mod repository;
 pub mod resources;
 pub mod safe_fs;
+pub mod settings;
 pub mod shipping;
 pub mod template;
 pub mod testing;

@@ -81,9 +81,8 @@ impl ModelEnv {
             ),
         ]);
         crate::address::configure(crate::address::AddressSettings {
-            v4: crate::address::Family::parse(&environment.require_v4).unwrap_or_default(),
-            v6: crate::address::Family::parse(&environment.require_v6)
-                .unwrap_or(crate::address::Family::Disabled),
+            v4: environment.require_v4,
+            v6: environment.require_v6,
             resolver: environment
                 .resolver
                 .iter()

@@ -27,19 +27,6 @@ pub enum Vcs {
     Hg,
 }
 
-impl Vcs {
-    /// The VCS of an update method (`git-…`, `hg-…`).
-    pub fn of_method(method: &str) -> Option<Vcs> {
-        if method.starts_with("git-") {
-            Some(Vcs::Git)
-        } else if method.starts_with("hg-") {
-            Some(Vcs::Hg)
-        } else {
-            None
-        }
-    }
-}
-
 fn hg(dir: &Path, args: &[&str]) -> Result<String, String> {
     run("hg", dir, args)
 }

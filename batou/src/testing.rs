@@ -53,7 +53,7 @@ impl TestRoot {
     /// A root in `project_root` (its definition directory too).
     pub fn new(project_root: &Path) -> TestRoot {
         let mut environment = Environment::new("test", "environments/test/environment.cfg");
-        environment.connect_method = "local".into();
+        environment.connect_method = crate::settings::ConnectMethod::Local;
         let host = environment.new_host("localhost");
         environment.hosts.push(host);
         TestRoot {

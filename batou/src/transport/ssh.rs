@@ -7,14 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// Which SSH client carries the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SshClient {
-    /// The system OpenSSH client (honours all of OpenSSH's configuration).
-    OpenSsh,
-    /// russh, in-process.
-    Russh,
-}
+pub use crate::settings::SshClient;
 
 /// How to reach one host.
 #[derive(Debug, Clone)]

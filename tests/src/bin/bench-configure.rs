@@ -45,7 +45,7 @@ impl Component for Link {
 
 fn environment(total: usize) -> Environment {
     let mut env = Environment::new("bench", "bench");
-    env.connect_method = "local".into();
+    env.connect_method = batou::settings::ConnectMethod::Local;
     for i in 0..total {
         // Sorted host order is the reverse of the chain order.
         let mut host = env.new_host(&format!("h{:06}", total - i));
