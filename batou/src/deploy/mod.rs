@@ -5,10 +5,13 @@ use crate::environment::{duplicate_components, ConnectMethod, Environment};
 use crate::model::{Model, ModelEnv};
 use crate::output::{format_duration, Color, Style, Terminal};
 use crate::report::{self, Report};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
+
+pub mod schedule;
+
+use schedule::{Ready, Scheduler, SkipReason};
 
 /// Options of `deploy`.
 #[derive(Debug, Clone, Default)]
@@ -546,10 +549,9 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Runs the deployment of all roots: a root starts when every root it
-/// depends on has finished, at most `jobs` at a time. Ignored roots (and
-/// roots of ignored hosts) are skipped and count as done. The first failure
-/// stops new work; running roots finish and every failure is reported.
+/// Runs the deployment of all roots in the order of a [`Scheduler`]:
+/// starts what is ready on its host's agent, reports skipped roots, and
+/// feeds the agents' answers back. Every failure is reported.
 fn schedule(
     model: &Model,
     deployers: &mut [(String, Deployer)],
@@ -558,26 +560,33 @@ fn schedule(
     predict: bool,
     term: &Terminal,
 ) -> bool {
-    let n = model.roots.len();
-    let mut done = vec![false; n];
-    let mut started = vec![false; n];
-    let mut running: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut failed = false;
+    let skip = model
+        .roots
+        .iter()
+        .map(|r| {
+            if r.host_ignored {
+                Some(SkipReason::HostIgnored)
+            } else if r.ignore {
+                Some(SkipReason::ComponentIgnored)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let dependencies = model
+        .dependencies
+        .iter()
+        .map(|d| d.iter().copied().collect())
+        .collect();
+    let mut scheduler = Scheduler::new(dependencies, skip, jobs);
     loop {
-        // Start (or skip) everything that is ready, in root order.
-        let mut progress = true;
-        while progress && !failed {
-            progress = false;
-            for id in 0..n {
-                if started[id] || !model.dependencies[id].iter().all(|d| done[*d]) {
-                    continue;
-                }
-                let root = &model.roots[id];
-                if root.host_ignored || root.ignore {
-                    let why = if root.host_ignored {
-                        "Host ignored"
-                    } else {
-                        "Component ignored"
+        for ready in scheduler.ready() {
+            match ready {
+                Ready::Skip(id, why) => {
+                    let root = &model.roots[id];
+                    let why = match why {
+                        SkipReason::HostIgnored => "Host ignored",
+                        SkipReason::ComponentIgnored => "Component ignored",
                     };
                     term.line(&crate::output::Line::new(
                         format!(
@@ -586,33 +595,27 @@ fn schedule(
                         ),
                         Style::color(Color::Red),
                     ));
-                    started[id] = true;
-                    done[id] = true;
-                    progress = true;
-                    continue;
                 }
-                if running.len() >= jobs.max(1) {
-                    break;
+                Ready::Start(id) => {
+                    let root = &model.roots[id];
+                    let Some((_, deployer)) = deployers.iter_mut().find(|(h, _)| *h == root.host)
+                    else {
+                        scheduler.finished(id, false);
+                        continue;
+                    };
+                    term.step(
+                        &root.host,
+                        &format!("Scheduling component {} ...", root.name),
+                        Some("⚪"),
+                    );
+                    if let Err(e) = deployer.deploy(id as u64, &root.name, predict) {
+                        term.error(&e.to_string());
+                        scheduler.finished(id, false);
+                    }
                 }
-                let Some((_, deployer)) = deployers.iter_mut().find(|(h, _)| *h == root.host)
-                else {
-                    continue;
-                };
-                term.step(
-                    &root.host,
-                    &format!("Scheduling component {} ...", root.name),
-                    Some("⚪"),
-                );
-                started[id] = true;
-                if let Err(e) = deployer.deploy(id as u64, &root.name, predict) {
-                    term.error(&e.to_string());
-                    failed = true;
-                    break;
-                }
-                running.insert(id as u64, id);
             }
         }
-        if running.is_empty() {
+        if scheduler.is_idle() {
             break;
         }
         let Ok((index, event)) = events.recv() else {
@@ -622,18 +625,16 @@ fn schedule(
         match event {
             AgentEvent::Output { line, .. } => term.line(&line),
             AgentEvent::Deployed { id, error } => {
-                let Some(root) = running.remove(&id) else {
+                let id = id as usize;
+                if !scheduler.is_running(id) {
                     continue;
-                };
-                match error {
-                    None => done[root] = true,
-                    Some(lines) => {
-                        for l in lines {
-                            term.line(&l);
-                        }
-                        failed = true;
+                }
+                if let Some(lines) = &error {
+                    for l in lines {
+                        term.line(l);
                     }
                 }
+                scheduler.finished(id, error.is_none());
             }
             AgentEvent::Lost { message } => {
                 let host = deployers
@@ -641,23 +642,27 @@ fn schedule(
                     .map(|(h, _)| h.clone())
                     .unwrap_or_default();
                 term.error(&format!("{host}: {message}"));
-                failed = true;
-                running.retain(|_, r| model.roots[*r].host != host);
+                for (id, root) in model.roots.iter().enumerate() {
+                    if root.host == host && scheduler.is_running(id) {
+                        scheduler.finished(id, false);
+                    }
+                }
             }
         }
     }
-    if !failed && !done.iter().all(|d| *d) {
-        let stuck: Vec<&str> = (0..n)
-            .filter(|i| !done[*i])
-            .map(|i| model.roots[i].name.as_str())
+    let stuck = scheduler.stuck();
+    if !stuck.is_empty() {
+        let names: Vec<&str> = stuck
+            .iter()
+            .map(|i| model.roots[*i].name.as_str())
             .collect();
         term.error(&format!(
             "Components could not be scheduled: {}",
-            stuck.join(", ")
+            names.join(", ")
         ));
         return false;
     }
-    !failed
+    !scheduler.has_failed()
 }
 
 pub use crate::lock::ProjectLock;
