@@ -36,6 +36,7 @@ pub mod component;
 pub mod deploy;
 pub mod environment;
 mod error;
+pub mod events;
 pub mod lock;
 pub mod model;
 pub mod output;
@@ -49,6 +50,7 @@ pub mod shipping;
 pub mod template;
 pub mod testing;
 pub mod transport;
+pub mod ui;
 
 pub use batou_macros::{check_environments, component};
 pub use error::{Error, IoContext, Result};
@@ -130,7 +132,8 @@ pub fn main() -> std::process::ExitCode {
                 debug: cli.debug,
                 accept_new_host_keys,
             };
-            deploy::run(&root, &opts, &output::Terminal::detect())
+            let view = ui::BatouText::new(output::Terminal::detect());
+            deploy::run(&root, &opts, &view)
         }
     };
     std::process::ExitCode::from(code.clamp(0, 255) as u8)

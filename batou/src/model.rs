@@ -11,7 +11,7 @@
 
 use crate::component::{py_repr, Configure, Deploy, DynComponent, EventScope, Registration};
 use crate::environment::{Environment, Host, RootSpec};
-use crate::output::{format_duration, Color, Line, Style};
+use crate::output::{Color, Line, Style};
 use crate::report::{order, Report};
 use crate::resources::{Resources, RootId, RootInfo};
 use crate::template::{Templates, Value};
@@ -471,8 +471,8 @@ impl Model {
         host: &str,
         name: &str,
         predict: bool,
-        sink: &(dyn Fn(Line) + Sync),
-    ) -> Result<(), Vec<Line>> {
+        sink: &(dyn Fn(crate::events::Event) + Sync),
+    ) -> Result<bool, Vec<Line>> {
         let Some(h) = self.env.environment.hosts.iter().find(|h| h.name == host) else {
             return Err(vec![Line::new(
                 format!("ERROR: unknown host {host}"),
@@ -500,7 +500,7 @@ impl Model {
                 Style::bold_color(Color::Red),
             )]);
         };
-        deploy_tree(node, &run).map(|_| ())
+        deploy_tree(node, &run)
     }
 }
 
@@ -679,10 +679,11 @@ impl Tree<'_> {
             }
             let target = self.order[i];
             if run.predict {
-                (run.sink)(Line::plain(format!(
-                    "Trigger before-update: {}.before_update",
-                    target.crumbs
-                )));
+                (run.sink)(crate::events::Event::BeforeUpdate {
+                    host: run.host_name.to_string(),
+                    root: run.root_name.to_string(),
+                    handler: target.crumbs.clone(),
+                });
                 continue;
             }
             let mut cx = Deploy {
@@ -1016,7 +1017,7 @@ pub struct DeployRun<'a> {
     pub(crate) host_name: &'a str,
     pub(crate) host_fqdn: &'a str,
     pub(crate) predict: bool,
-    pub(crate) sink: &'a (dyn Fn(Line) + Sync),
+    pub(crate) sink: &'a (dyn Fn(crate::events::Event) + Sync),
 }
 
 /// Deploys a tree; returns whether anything changed, or the lines of the
@@ -1048,10 +1049,12 @@ fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<bool, Vec<Li
         defdir: &node.defdir,
         crumbs,
         children: &node.children,
-        pending: RefCell::new(Some(Line::new(
-            format!("🚀 {}: {}", run.host_name, crumbs),
-            Style::BOLD,
-        ))),
+        pending: RefCell::new(Some(crate::events::Event::ComponentChanged {
+            host: run.host_name.to_string(),
+            root: run.root_name.to_string(),
+            component: crumbs.clone(),
+            diff: None,
+        })),
     };
     let mut verify_time = None;
     let mut update_time = None;
@@ -1091,18 +1094,15 @@ fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<bool, Vec<Li
         None
     };
     if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
-        (run.sink)(Line::new(
-            format!(
-                "💤 {}: {} [total={}, verify={}, update={}, sub={}]",
-                run.host_name,
-                crumbs,
-                format_duration(Some(total)),
-                format_duration(verify_time),
-                format_duration(update_time),
-                format_duration(sub),
-            ),
-            Style::BOLD,
-        ));
+        (run.sink)(crate::events::Event::ComponentSlow {
+            host: run.host_name.to_string(),
+            root: run.root_name.to_string(),
+            component: crumbs.clone(),
+            total,
+            verify: verify_time,
+            update: update_time,
+            sub,
+        });
     }
     let changed = needed || sub_changed;
     node.changed

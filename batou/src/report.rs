@@ -1,7 +1,7 @@
 //! Errors as users see them: collected, merged across hosts, sorted, and
 //! printed in batou's format (`ERROR: ...`, tabular fields, `Affected hosts`).
 
-use crate::output::{Color, Line, Style, Terminal};
+use crate::output::{Color, Line, Style};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -116,20 +116,6 @@ pub fn merge(reports: Vec<Report>) -> Vec<(Report, BTreeSet<String>)> {
     }
     merged.sort_by(|a, b| a.0.sort.cmp(&b.0.sort));
     merged
-}
-
-/// Prints reports in batou's format, each after a blank line.
-pub fn print(term: &Terminal, reports: &[(Report, BTreeSet<String>)]) {
-    for (r, hosts) in reports {
-        term.plain("");
-        for line in r.lines() {
-            term.line(&line);
-        }
-        if !hosts.is_empty() {
-            let list: Vec<_> = hosts.iter().cloned().collect();
-            term.tabular("Affected hosts", &list.join(", "), Style::color(Color::Red));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,11 @@ impl TestRoot {
             return Err(vec![Line::plain("ERROR: configure() first")]);
         };
         let lines = &self.lines;
-        let sink = |l: Line| lines.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+        let sink = |e: crate::events::Event| {
+            if let Some(l) = crate::ui::text::component_line(&e) {
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+            }
+        };
         let run = DeployRun {
             env: &self.env,
             root_name: &self.root_name,

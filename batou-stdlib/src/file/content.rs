@@ -392,6 +392,7 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], policy: DiffPo
         .map(str::trim_end)
         .filter(|l| !l.is_empty())
         .collect();
+    cx.diff(lines.iter().map(|l| l.to_string()).collect());
     let name = basename(path);
     let print = |l: &str| {
         let style = if l.starts_with('-') {

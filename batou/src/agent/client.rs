@@ -407,8 +407,18 @@ impl AgentConnection {
         } = self;
         let reader_thread = std::thread::spawn(move || loop {
             let event = match read_frame::<Response>(&mut reader) {
-                Ok(Some(Response::Output { id, line })) => AgentEvent::Output { id, line },
-                Ok(Some(Response::Deployed { id, error })) => AgentEvent::Deployed { id, error },
+                Ok(Some(Response::Event { id, event })) => AgentEvent::Event { id, event },
+                Ok(Some(Response::Deployed {
+                    id,
+                    changed,
+                    seconds,
+                    error,
+                })) => AgentEvent::Deployed {
+                    id,
+                    changed,
+                    seconds,
+                    error,
+                },
                 Ok(Some(Response::Failed { message })) => AgentEvent::Lost { message },
                 Ok(Some(other)) => AgentEvent::Lost {
                     message: format!("unexpected answer during deployment: {other:?}"),
@@ -444,17 +454,21 @@ enum Started {
 /// What an agent reports during the deployment phase.
 #[derive(Debug)]
 pub enum AgentEvent {
-    /// A line of output of deployment `id`.
-    Output {
+    /// Something happened in deployment `id`.
+    Event {
         /// The deployment.
         id: u64,
-        /// The line.
-        line: Line,
+        /// What.
+        event: Box<crate::events::Event>,
     },
     /// Deployment `id` finished (`Some`: the error report).
     Deployed {
         /// The deployment.
         id: u64,
+        /// Whether anything changed.
+        changed: bool,
+        /// Seconds it took.
+        seconds: f64,
         /// The error report, if it failed.
         error: Option<Vec<Line>>,
     },

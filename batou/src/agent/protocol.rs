@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -132,17 +132,23 @@ pub enum Response {
         /// Configuration errors.
         errors: Vec<Report>,
     },
-    /// A line of deployment output.
-    Output {
-        /// The deployment this line belongs to.
+    /// Something happened in deployment `id` (a component changed,
+    /// printed, was slow, ...).
+    Event {
+        /// The deployment this event belongs to.
         id: u64,
-        /// The line.
-        line: Line,
+        /// The event.
+        event: Box<crate::events::Event>,
     },
-    /// A root finished: `None` on success, else the lines of the error.
+    /// A root finished: whether it changed anything and how long it took,
+    /// or the lines of its error.
     Deployed {
         /// The deployment that finished.
         id: u64,
+        /// Whether anything changed.
+        changed: bool,
+        /// Seconds it took.
+        seconds: f64,
         /// The error report, if the root failed.
         error: Option<Vec<Line>>,
     },

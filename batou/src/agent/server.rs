@@ -319,8 +319,12 @@ fn deploy_root(
     root: &str,
     predict: bool,
 ) {
-    let sink = |line: Line| {
-        if !send(&Response::Output { id, line }) {
+    let started = std::time::Instant::now();
+    let sink = |event: crate::events::Event| {
+        if !send(&Response::Event {
+            id,
+            event: Box::new(event),
+        }) {
             // The controller is gone: stop here. Every change is atomic,
             // the next run converges.
             std::process::exit(3);
@@ -341,9 +345,16 @@ fn deploy_root(
             }
             Err(lines)
         });
+    let seconds = started.elapsed().as_secs_f64();
+    let (changed, error) = match result {
+        Ok(changed) => (changed, None),
+        Err(lines) => (false, Some(lines)),
+    };
     if !send(&Response::Deployed {
         id,
-        error: result.err(),
+        changed,
+        seconds,
+        error,
     }) {
         std::process::exit(3);
     }

@@ -80,7 +80,8 @@ pub struct Deploy<'a> {
     pub(crate) defdir: &'a Path,
     pub(crate) crumbs: &'a str,
     pub(crate) children: &'a [Node],
-    pub(crate) pending: RefCell<Option<Line>>,
+    /// This component's `component_changed` event, until it is sent.
+    pub(crate) pending: RefCell<Option<crate::events::Event>>,
 }
 
 impl<'a> Deploy<'a> {
@@ -131,7 +132,23 @@ impl<'a> Deploy<'a> {
         if let Some(pending) = self.pending.borrow_mut().take() {
             (self.run.sink)(pending);
         }
-        (self.run.sink)(line);
+        (self.run.sink)(crate::events::Event::ComponentOutput {
+            host: self.run.host_name.to_string(),
+            root: self.run.root_name.to_string(),
+            component: self.crumbs.to_string(),
+            line,
+        });
+    }
+
+    /// Records the diff of this component's change (the lines of a unified
+    /// diff) for the `component_changed` event; call it before printing
+    /// the diff. Never for sensitive or binary content.
+    pub fn diff(&self, lines: Vec<String>) {
+        if let Some(crate::events::Event::ComponentChanged { diff, .. }) =
+            self.pending.borrow_mut().as_mut()
+        {
+            *diff = Some(lines);
+        }
     }
 
     /// Logs `host: message` during deployment.

@@ -2,8 +2,8 @@
 
 use crate::agent::client::{AgentConnection, AgentEvent, Deployer};
 use crate::environment::{duplicate_components, ConnectMethod, Environment};
+use crate::events::{Action, Event, Failure, Phase, Reporter, Step, Timings};
 use crate::model::{Model, ModelEnv};
-use crate::output::{format_duration, Color, Style, Terminal};
 use crate::report::{self, Report};
 use std::path::Path;
 use std::sync::mpsc;
@@ -36,27 +36,6 @@ pub struct DeployOptions {
     pub accept_new_host_keys: bool,
 }
 
-/// Where the deployment failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Reading the environment.
-    Load,
-    /// Configuring the model and connecting hosts.
-    Connect,
-    /// Deploying.
-    Deploy,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::Load => "load",
-            Step::Connect => "connect",
-            Step::Deploy => "deploy",
-        }
-    }
-}
-
 /// The identification line: `batou/0.1.0 (rust 1.95, Linux 6.1.0 x86_64)`.
 pub fn self_id() -> String {
     // SAFETY: uname fills the struct we own.
@@ -85,14 +64,15 @@ pub fn self_id() -> String {
     )
 }
 
-/// Runs `deploy` in `project_root`; returns the exit code.
-pub fn run(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> i32 {
+/// Runs `deploy` in `project_root`, reporting to `reporter`; returns the
+/// exit code.
+pub fn run(project_root: &Path, opts: &DeployOptions, reporter: &dyn Reporter) -> i32 {
     let action = if opts.consistency_only {
-        "CONSISTENCY CHECK"
+        Action::Check
     } else if opts.predict_only {
-        "DEPLOYMENT PREDICTION"
+        Action::Predict
     } else {
-        "DEPLOYMENT"
+        Action::Deploy
     };
     let _lock = match ProjectLock::acquire(project_root) {
         Ok(l) => l,
@@ -108,41 +88,79 @@ pub fn run(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> i32 {
             return 1;
         }
     };
-    term.plain(&self_id());
-    match run_steps(project_root, opts, term) {
-        Ok(()) => {
-            let color = if opts.consistency_only {
-                Color::Cyan
-            } else if opts.predict_only {
-                Color::Purple
-            } else {
-                Color::Green
-            };
-            term.section(&format!("{action} FINISHED"), Some(color));
-            0
-        }
-        Err(step) => {
-            term.section(
-                &format!("{action} FAILED (during {})", step.name()),
-                Some(Color::Red),
-            );
-            1
-        }
+    reporter.event(&Event::Started {
+        id: self_id(),
+        action,
+        environment: opts.environment.clone(),
+    });
+    let mut timings = Timings::default();
+    let result = run_steps(project_root, opts, reporter, &mut timings);
+    reporter.event(&Event::Finished {
+        action,
+        success: result.is_ok(),
+        step: result.err(),
+        timings,
+    });
+    i32::from(result.is_err())
+}
+
+/// Reports merged across hosts and sorted, one event each.
+fn emit_reports(reporter: &dyn Reporter, reports: Vec<Report>) {
+    for (report, hosts) in report::merge(reports) {
+        reporter.event(&Event::Report {
+            report,
+            hosts: hosts.into_iter().collect(),
+        });
     }
 }
 
-fn print_reports(term: &Terminal, reports: Vec<Report>) {
-    let merged = report::merge(reports);
-    report::print(term, &merged);
+/// The steps of a run: each returns data and emits events; an error names
+/// the step that failed.
+fn run_steps(
+    project_root: &Path,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+    timings: &mut Timings,
+) -> Result<(), Step> {
+    reporter.event(&Event::Phase {
+        phase: Phase::Preparing,
+    });
+    let (env, repository) = load(project_root, opts, reporter)?;
+    let started = Instant::now();
+    let (model, agents) =
+        configure_and_connect(project_root, &env, repository.as_ref(), opts, reporter)?;
+    if opts.consistency_only {
+        timings.total = started.elapsed().as_secs_f64();
+        reporter.event(&Event::Phase {
+            phase: Phase::Summary,
+        });
+        reporter.event(&Event::CheckSummary {
+            seconds: timings.total,
+        });
+        return Ok(());
+    }
+    timings.connect = started.elapsed().as_secs_f64();
+    let deploy_started = Instant::now();
+    deploy_roots(&model, agents, &env, opts, reporter)?;
+    timings.deploy = deploy_started.elapsed().as_secs_f64();
+    timings.total = timings.connect + timings.deploy;
+    reporter.event(&Event::Phase {
+        phase: Phase::Summary,
+    });
+    reporter.event(&Event::DeploySummary { timings: *timings });
+    Ok(())
 }
 
-fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Result<(), Step> {
-    term.section("Preparing", None);
-    term.step(
-        "main",
-        &format!("Loading environment `{}`...", opts.environment),
-        Some("📦"),
-    );
+/// Step `load`: the environment with the command line's overrides, and the
+/// checked working copy for VCS update methods.
+fn load(
+    project_root: &Path,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Environment, Option<crate::repository::LocalRepo>), Step> {
+    reporter.event(&Event::LoadingEnvironment {
+        environment: opts.environment.clone(),
+    });
     let mut load_errors = duplicate_components();
     let env = match Environment::load(project_root, &opts.environment) {
         Ok(env) => Some(env),
@@ -151,42 +169,71 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
             None
         }
     };
-    term.step("main", "Verifying repository ...", Some("🔍"));
-    let shipped_by_vcs = env
-        .as_ref()
-        .filter(|env| env.connect_method.is_remote())
-        .and_then(|env| Some((env, env.update_method.vcs()?)));
-    let repository = match shipped_by_vcs {
-        Some((env, vcs)) => {
-            match crate::repository::LocalRepo::verify(
-                vcs,
-                project_root,
-                env.branch.as_deref(),
-                env.update_method.pulls(),
-                opts.dirty,
-            ) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    let mut report = Report::new(e.title, crate::report::order::CONFIGURATION);
-                    report.details = e.details;
-                    load_errors.push(report);
-                    None
-                }
+    reporter.event(&Event::VerifyingRepository);
+    let repository = match env.as_ref() {
+        Some(env) => match verify_repository(project_root, env, opts.dirty) {
+            Ok(r) => r,
+            Err(report) => {
+                load_errors.push(*report);
+                None
             }
-        }
+        },
         None => None,
     };
     if opts.dirty && repository.is_some() {
-        term.warn("Skipping the repository checks (-D).");
+        reporter.event(&Event::Warning {
+            message: "Skipping the repository checks (-D).".into(),
+        });
     }
-    term.step("main", "Loading secrets ...", Some("🔑"));
+    reporter.event(&Event::LoadingSecrets);
     if !load_errors.is_empty() {
-        print_reports(term, load_errors);
+        emit_reports(reporter, load_errors);
         return Err(Step::Load);
     }
     let Some(mut env) = env else {
         return Err(Step::Load);
     };
+    apply_cli_overrides(&mut env, opts);
+    if env.hosts.is_empty() {
+        reporter.event(&Event::Error {
+            message: "No host found in environment.".into(),
+        });
+        return Err(Step::Load);
+    }
+    Ok((env, repository))
+}
+
+/// The working copy, checked, when a VCS update method ships the project
+/// to remote hosts.
+fn verify_repository(
+    project_root: &Path,
+    env: &Environment,
+    dirty: bool,
+) -> Result<Option<crate::repository::LocalRepo>, Box<Report>> {
+    let Some(vcs) = env
+        .update_method
+        .vcs()
+        .filter(|_| env.connect_method.is_remote())
+    else {
+        return Ok(None);
+    };
+    crate::repository::LocalRepo::verify(
+        vcs,
+        project_root,
+        env.branch.as_deref(),
+        env.update_method.pulls(),
+        dirty,
+    )
+    .map(Some)
+    .map_err(|e| {
+        let mut report = Report::new(e.title, crate::report::order::CONFIGURATION);
+        report.details = e.details;
+        Box::new(report)
+    })
+}
+
+/// `-t`, `-p` and `-j` win over the environment.
+fn apply_cli_overrides(env: &mut Environment, opts: &DeployOptions) {
     if let Some(t) = opts.timeout {
         env.timeout = t;
     }
@@ -200,47 +247,122 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
     if let Some(j) = opts.jobs {
         env.jobs = j.max(1);
     }
-    if env.hosts.is_empty() {
-        term.error("No host found in environment.");
-        return Err(Step::Load);
-    }
+}
 
-    // The controller configures the whole model itself: `-c` stops after
-    // that and never connects anywhere. For a deployment the agents are
-    // started first and configure their copy of the model meanwhile.
-    let started = Instant::now();
-    let mut agents = Vec::new();
+/// Step `connect`: the controller configures the whole model itself while
+/// the agents are started (and configure their copy). `-c` connects
+/// nowhere. Returns the model and the connected agents.
+fn configure_and_connect(
+    project_root: &Path,
+    env: &Environment,
+    repository: Option<&crate::repository::LocalRepo>,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Model, Vec<(String, AgentConnection)>), Step> {
     if opts.consistency_only {
-        term.section("Configuring model ...", None);
+        reporter.event(&Event::Phase {
+            phase: Phase::Configuring,
+        });
     } else {
-        term.section("Connecting hosts and configuring model ...", None);
-        let n = env.hosts.len();
-        for (i, host) in env.hosts.iter().enumerate() {
-            if host.ignore {
-                term.line(&crate::output::Line::new(
-                    format!("⏭️ {}: Connection ignored ({}/{n})", host.name, i + 1),
-                    Style::color(Color::Red),
-                ));
-            } else {
-                term.step(
-                    &host.name,
-                    &format!("Connecting via {} ({}/{n})", env.connect_method, i + 1),
-                    Some("🌐"),
-                );
-            }
-        }
+        reporter.event(&Event::Phase {
+            phase: Phase::Connecting,
+        });
+        announce_hosts(env, reporter);
     }
     if !opts.consistency_only && env.connect_method == ConnectMethod::Vagrant {
-        term.step("main", "Starting vagrant machines ...", Some("🧱"));
-        if let Err(e) = crate::transport::vagrant_up(project_root) {
-            term.error(&e);
+        reporter.event(&Event::StartingVagrant);
+        if let Err(message) = crate::transport::vagrant_up(project_root) {
+            reporter.event(&Event::Error { message });
             return Err(Step::Connect);
         }
     }
-    // Connect all hosts in parallel (at most CONNECT_PARALLEL at a time)
-    // while the controller configures its own copy of the model.
+    let (connected, (model, errors)) =
+        connect_while_configuring(project_root, env, repository, opts);
+    let mut agents = Vec::new();
+    let mut connect_failed = false;
+    for (host, result) in connected {
+        match result {
+            Ok(a) => agents.push((host, a)),
+            Err(e) => {
+                reporter.event(&Event::ConnectFailed {
+                    host: e.host,
+                    message: e.message,
+                });
+                connect_failed = true;
+            }
+        }
+    }
+    if connect_failed {
+        return Err(Step::Connect);
+    }
+    configuration_result(reporter, errors)?;
+    for root in &model.roots {
+        for line in &root.logs {
+            reporter.event(&Event::ConfigureLog { line: line.clone() });
+        }
+    }
+    for (_, agent) in agents.iter_mut() {
+        match agent.finish_configure() {
+            Ok(errors) => configuration_result(reporter, errors)?,
+            Err(e) => {
+                reporter.event(&Event::ConnectFailed {
+                    host: e.host,
+                    message: e.message,
+                });
+                return Err(Step::Connect);
+            }
+        }
+    }
+    Ok((model, agents))
+}
+
+/// The connecting lines of every host, before any connection is made.
+fn announce_hosts(env: &Environment, reporter: &dyn Reporter) {
+    let total = env.hosts.len();
+    for (i, host) in env.hosts.iter().enumerate() {
+        reporter.event(&if host.ignore {
+            Event::HostSkipped {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            }
+        } else {
+            Event::HostConnecting {
+                host: host.name.clone(),
+                method: env.connect_method,
+                index: i + 1,
+                total,
+            }
+        });
+    }
+}
+
+/// Configuration errors end the step.
+fn configuration_result(reporter: &dyn Reporter, errors: Vec<Report>) -> Result<(), Step> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    emit_reports(reporter, errors);
+    reporter.event(&Event::ConfigurationFailed { errors: n });
+    Err(Step::Connect)
+}
+
+type Connected = Vec<(
+    String,
+    Result<AgentConnection, crate::agent::client::ConnectionError>,
+)>;
+
+/// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
+/// while the controller configures its own copy of the model.
+fn connect_while_configuring(
+    project_root: &Path,
+    env: &Environment,
+    repository: Option<&crate::repository::LocalRepo>,
+    opts: &DeployOptions,
+) -> (Connected, (Model, Vec<Report>)) {
     let gate = Gate::new(CONNECT_PARALLEL);
-    let (connected, (model, errors)) = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = if opts.consistency_only {
             Vec::new()
         } else {
@@ -248,8 +370,7 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 .iter()
                 .filter(|h| !h.ignore)
                 .map(|host| {
-                    let (gate, env) = (&gate, &env);
-                    let repository = repository.as_ref();
+                    let gate = &gate;
                     let accept_new = opts.accept_new_host_keys;
                     scope.spawn(move || {
                         (
@@ -261,77 +382,28 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
                 .collect()
         };
         let configured = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
-        let connected: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        let connected = handles.into_iter().filter_map(|h| h.join().ok()).collect();
         (connected, configured)
-    });
-    let mut connect_failed = false;
-    for (host, result) in connected {
-        match result {
-            Ok(a) => agents.push((host, a)),
-            Err(e) => {
-                term.error(&e.to_string());
-                connect_failed = true;
-            }
-        }
-    }
-    if connect_failed {
-        return Err(Step::Connect);
-    }
-    if !errors.is_empty() {
-        let n = errors.len();
-        print_reports(term, errors);
-        term.section(
-            &format!("{n} ERRORS - CONFIGURATION FAILED"),
-            Some(Color::Red),
-        );
-        return Err(Step::Connect);
-    }
-    for root in &model.roots {
-        for l in &root.logs {
-            term.plain(l);
-        }
-    }
-    if opts.consistency_only {
-        term.section("Summary", None);
-        term.plain(&format!(
-            "Consistency check took total={}",
-            format_duration(Some(started.elapsed().as_secs_f64()))
-        ));
-        return Ok(());
-    }
-    for (_, agent) in agents.iter_mut() {
-        match agent.finish_configure() {
-            Ok(errors) if errors.is_empty() => {}
-            Ok(errors) => {
-                let n = errors.len();
-                print_reports(term, errors);
-                term.section(
-                    &format!("{n} ERRORS - CONFIGURATION FAILED"),
-                    Some(Color::Red),
-                );
-                return Err(Step::Connect);
-            }
-            Err(e) => {
-                term.error(&e.to_string());
-                return Err(Step::Connect);
-            }
-        }
-    }
-    let connect_time = started.elapsed().as_secs_f64();
+    })
+}
 
-    // Deploy: roots in dependency order, up to `jobs` at once, across
-    // hosts and within a host.
-    let deploy_started = Instant::now();
-    term.section(
-        if opts.predict_only {
-            "Predicting deployment actions"
+/// Step `deploy`: every root in dependency order on its host's agent.
+fn deploy_roots(
+    model: &Model,
+    agents: Vec<(String, AgentConnection)>,
+    env: &Environment,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<(), Step> {
+    reporter.event(&Event::Phase {
+        phase: if opts.predict_only {
+            Phase::Predicting
         } else {
-            "Deploying"
+            Phase::Deploying
         },
-        None,
-    );
+    });
     if opts.debug {
-        term.step("main", &format!("Number of jobs: {}", env.jobs), Some("⚙️"));
+        reporter.event(&Event::Jobs { jobs: env.jobs });
     }
     let (tx, rx) = mpsc::channel();
     let mut deployers: Vec<(String, Deployer)> = agents
@@ -341,28 +413,21 @@ fn run_steps(project_root: &Path, opts: &DeployOptions, term: &Terminal) -> Resu
         .collect();
     drop(tx);
     let ok = schedule(
-        &model,
+        model,
         &mut deployers,
         &rx,
         env.jobs,
         opts.predict_only,
-        term,
+        reporter,
     );
     for (_, d) in deployers {
         d.close();
     }
-    if !ok {
-        return Err(Step::Deploy);
+    if ok {
+        Ok(())
+    } else {
+        Err(Step::Deploy)
     }
-    let deploy_time = deploy_started.elapsed().as_secs_f64();
-    term.section("Summary", None);
-    term.plain(&format!(
-        "Deployment took total={}, connect={}, deploy={}",
-        format_duration(Some(connect_time + deploy_time)),
-        format_duration(Some(connect_time)),
-        format_duration(Some(deploy_time)),
-    ));
-    Ok(())
 }
 
 /// Starts the agent of one host and asks it to configure: locally, or over
@@ -558,9 +623,52 @@ fn schedule(
     events: &mpsc::Receiver<(usize, AgentEvent)>,
     jobs: usize,
     predict: bool,
-    term: &Terminal,
+    reporter: &dyn Reporter,
 ) -> bool {
-    let skip = model
+    let mut scheduler = Scheduler::new(dependencies(model), skip_reasons(model), jobs);
+    loop {
+        for ready in scheduler.ready() {
+            start_or_skip(model, deployers, &mut scheduler, ready, predict, reporter);
+        }
+        if scheduler.is_idle() {
+            break;
+        }
+        let Ok((index, event)) = events.recv() else {
+            reporter.event(&Event::Error {
+                message: "lost all agents".into(),
+            });
+            return false;
+        };
+        let host = deployers
+            .get(index)
+            .map(|(h, _)| h.clone())
+            .unwrap_or_default();
+        agent_event(model, &mut scheduler, &host, event, reporter);
+    }
+    let stuck = scheduler.stuck();
+    if !stuck.is_empty() {
+        let names: Vec<&str> = stuck
+            .iter()
+            .map(|i| model.roots[*i].name.as_str())
+            .collect();
+        reporter.event(&Event::Error {
+            message: format!("Components could not be scheduled: {}", names.join(", ")),
+        });
+        return false;
+    }
+    !scheduler.has_failed()
+}
+
+fn dependencies(model: &Model) -> Vec<Vec<usize>> {
+    model
+        .dependencies
+        .iter()
+        .map(|d| d.iter().copied().collect())
+        .collect()
+}
+
+fn skip_reasons(model: &Model) -> Vec<Option<SkipReason>> {
+    model
         .roots
         .iter()
         .map(|r| {
@@ -572,97 +680,99 @@ fn schedule(
                 None
             }
         })
-        .collect();
-    let dependencies = model
-        .dependencies
-        .iter()
-        .map(|d| d.iter().copied().collect())
-        .collect();
-    let mut scheduler = Scheduler::new(dependencies, skip, jobs);
-    loop {
-        for ready in scheduler.ready() {
-            match ready {
-                Ready::Skip(id, why) => {
-                    let root = &model.roots[id];
-                    let why = match why {
-                        SkipReason::HostIgnored => "Host ignored",
-                        SkipReason::ComponentIgnored => "Component ignored",
-                    };
-                    term.line(&crate::output::Line::new(
-                        format!(
-                            "⏭️ {}: Skipping component {} ... ({why})",
-                            root.host, root.name
-                        ),
-                        Style::color(Color::Red),
-                    ));
-                }
-                Ready::Start(id) => {
-                    let root = &model.roots[id];
-                    let Some((_, deployer)) = deployers.iter_mut().find(|(h, _)| *h == root.host)
-                    else {
-                        scheduler.finished(id, false);
-                        continue;
-                    };
-                    term.step(
-                        &root.host,
-                        &format!("Scheduling component {} ...", root.name),
-                        Some("⚪"),
-                    );
-                    if let Err(e) = deployer.deploy(id as u64, &root.name, predict) {
-                        term.error(&e.to_string());
-                        scheduler.finished(id, false);
-                    }
-                }
+        .collect()
+}
+
+/// Hands a ready root to its host's agent, or reports it skipped.
+fn start_or_skip(
+    model: &Model,
+    deployers: &mut [(String, Deployer)],
+    scheduler: &mut Scheduler,
+    ready: Ready,
+    predict: bool,
+    reporter: &dyn Reporter,
+) {
+    let (Ready::Skip(id, _) | Ready::Start(id)) = ready;
+    let root = &model.roots[id];
+    let (host, name) = (root.host.clone(), root.name.clone());
+    if let Ready::Skip(_, reason) = ready {
+        reporter.event(&Event::RootSkipped {
+            host,
+            root: name,
+            reason,
+        });
+        return;
+    }
+    let Some((_, deployer)) = deployers.iter_mut().find(|(h, _)| *h == root.host) else {
+        scheduler.finished(id, false);
+        return;
+    };
+    reporter.event(&Event::RootScheduled {
+        host: host.clone(),
+        root: name.clone(),
+    });
+    if let Err(e) = deployer.deploy(id as u64, &name, predict) {
+        reporter.event(&Event::AgentLost {
+            host,
+            message: e.message,
+        });
+        scheduler.finished(id, false);
+    }
+}
+
+/// What an agent reported during the deployment.
+fn agent_event(
+    model: &Model,
+    scheduler: &mut Scheduler,
+    host: &str,
+    event: AgentEvent,
+    reporter: &dyn Reporter,
+) {
+    match event {
+        AgentEvent::Event { event, .. } => reporter.event(&event),
+        AgentEvent::Deployed {
+            id,
+            changed,
+            seconds,
+            error,
+        } => {
+            let id = id as usize;
+            if !scheduler.is_running(id) {
+                return;
             }
-        }
-        if scheduler.is_idle() {
-            break;
-        }
-        let Ok((index, event)) = events.recv() else {
-            term.error("lost all agents");
-            return false;
-        };
-        match event {
-            AgentEvent::Output { line, .. } => term.line(&line),
-            AgentEvent::Deployed { id, error } => {
-                let id = id as usize;
-                if !scheduler.is_running(id) {
-                    continue;
-                }
-                if let Some(lines) = &error {
-                    for l in lines {
-                        term.line(l);
+            let root = &model.roots[id];
+            let ok = error.is_none();
+            reporter.event(&match error {
+                None => Event::RootFinished {
+                    host: root.host.clone(),
+                    root: root.name.clone(),
+                    changed,
+                    seconds,
+                },
+                Some(lines) => {
+                    let failure = Failure::from_lines(lines);
+                    Event::RootFailed {
+                        host: root.host.clone(),
+                        root: root.name.clone(),
+                        message: failure.message,
+                        lines: failure.lines,
                     }
                 }
-                scheduler.finished(id, error.is_none());
-            }
-            AgentEvent::Lost { message } => {
-                let host = deployers
-                    .get(index)
-                    .map(|(h, _)| h.clone())
-                    .unwrap_or_default();
-                term.error(&format!("{host}: {message}"));
-                for (id, root) in model.roots.iter().enumerate() {
-                    if root.host == host && scheduler.is_running(id) {
-                        scheduler.finished(id, false);
-                    }
+            });
+            scheduler.finished(id, ok);
+        }
+        AgentEvent::Lost { message } => {
+            reporter.event(&Event::AgentLost {
+                host: host.to_string(),
+                message,
+            });
+            for (id, root) in model.roots.iter().enumerate() {
+                if root.host == host && scheduler.is_running(id) {
+                    scheduler.finished(id, false);
                 }
             }
         }
     }
-    let stuck = scheduler.stuck();
-    if !stuck.is_empty() {
-        let names: Vec<&str> = stuck
-            .iter()
-            .map(|i| model.roots[*i].name.as_str())
-            .collect();
-        term.error(&format!(
-            "Components could not be scheduled: {}",
-            names.join(", ")
-        ));
-        return false;
-    }
-    !scheduler.has_failed()
 }
 
 pub use crate::lock::ProjectLock;

@@ -1,0 +1,372 @@
+//! What happens during a deployment, as data: the steps and the agents emit
+//! [`Event`]s to a [`Reporter`]; only views (in [`crate::ui`]) turn them into
+//! batou's text or JSON lines. Agents send their events over the protocol,
+//! so the output of every host is rendered the same way.
+//!
+//! ```
+//! use batou::events::{Event, Recorder, Reporter};
+//! let rec = Recorder::default();
+//! rec.event(&Event::RootScheduled { host: "web".into(), root: "nginx".into() });
+//! assert!(matches!(&rec.events()[0], Event::RootScheduled { root, .. } if root == "nginx"));
+//! ```
+
+use crate::deploy::schedule::SkipReason;
+use crate::output::Line;
+use crate::report::Report;
+use crate::settings::ConnectMethod;
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// What the run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `deploy`.
+    Deploy,
+    /// `deploy -c`.
+    Check,
+    /// `deploy -P`.
+    Predict,
+}
+
+/// The step a run failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Reading the environment.
+    Load,
+    /// Configuring the model and connecting hosts.
+    Connect,
+    /// Deploying.
+    Deploy,
+}
+
+impl Step {
+    /// batou's name of the step (`FAILED (during load)`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Load => "load",
+            Step::Connect => "connect",
+            Step::Deploy => "deploy",
+        }
+    }
+}
+
+/// A section of the run (batou prints each as a rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Loading the environment and checking the repository.
+    Preparing,
+    /// Configuring the model only (`-c`).
+    Configuring,
+    /// Connecting the hosts while the model is configured.
+    Connecting,
+    /// Deploying the roots.
+    Deploying,
+    /// Predicting (`-P`).
+    Predicting,
+    /// Timings.
+    Summary,
+}
+
+/// Seconds spent, for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// The whole run after loading.
+    pub total: f64,
+    /// Connecting and configuring.
+    pub connect: f64,
+    /// Deploying.
+    pub deploy: f64,
+}
+
+/// A root that failed on a host: its error report as lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The first line, without `ERROR: `.
+    pub message: String,
+    /// The lines of the report (the first included).
+    pub lines: Vec<Line>,
+}
+
+impl Failure {
+    /// A failure from its report lines; the message is the first line.
+    pub fn from_lines(lines: Vec<Line>) -> Failure {
+        let message = lines
+            .first()
+            .map(|l| {
+                l.text
+                    .strip_prefix("ERROR: ")
+                    .unwrap_or(&l.text)
+                    .to_string()
+            })
+            .unwrap_or_default();
+        Failure { message, lines }
+    }
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run starts; `id` names batou, the compiler and the OS.
+    Started {
+        /// The identification line.
+        id: String,
+        /// What the run does.
+        action: Action,
+        /// The environment.
+        environment: String,
+    },
+    /// A new section of the run.
+    Phase {
+        /// Which.
+        phase: Phase,
+    },
+    /// The environment is being loaded.
+    LoadingEnvironment {
+        /// Its name.
+        environment: String,
+    },
+    /// The working copy is being checked.
+    VerifyingRepository,
+    /// Secrets are being loaded.
+    LoadingSecrets,
+    /// Something the user should know.
+    Warning {
+        /// What.
+        message: String,
+    },
+    /// A load or configuration error (merged across hosts).
+    Report {
+        /// The report.
+        #[serde(flatten)]
+        report: Report,
+        /// The hosts it is about.
+        hosts: Vec<String>,
+    },
+    /// The configuration failed with this many errors.
+    ConfigurationFailed {
+        /// How many reports.
+        errors: usize,
+    },
+    /// A host is being connected.
+    HostConnecting {
+        /// The host.
+        host: String,
+        /// How.
+        method: ConnectMethod,
+        /// 1-based position and number of hosts.
+        index: usize,
+        /// Number of hosts.
+        total: usize,
+    },
+    /// A host is ignored.
+    HostSkipped {
+        /// The host.
+        host: String,
+        /// 1-based position.
+        index: usize,
+        /// Number of hosts.
+        total: usize,
+    },
+    /// `vagrant up` runs.
+    StartingVagrant,
+    /// A host could not be reached or set up.
+    ConnectFailed {
+        /// The host.
+        host: String,
+        /// Why.
+        message: String,
+    },
+    /// A line a component logged while configuring.
+    ConfigureLog {
+        /// The line.
+        line: String,
+    },
+    /// The number of parallel jobs (with `--debug`).
+    Jobs {
+        /// `-j`.
+        jobs: usize,
+    },
+    /// A root is not deployed.
+    RootSkipped {
+        /// Its host.
+        host: String,
+        /// The root.
+        root: String,
+        /// Why.
+        reason: SkipReason,
+    },
+    /// A root was handed to its host's agent.
+    RootScheduled {
+        /// Its host.
+        host: String,
+        /// The root.
+        root: String,
+    },
+    /// A component needs an update (or prints something).
+    ComponentChanged {
+        /// Its host.
+        host: String,
+        /// Its root.
+        root: String,
+        /// Breadcrumbs, e.g. `Tick > File('work/tick/tick.sh') > Content('tick.sh')`.
+        component: String,
+        /// The diff of its content (absent for sensitive or binary files).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<Vec<String>>,
+    },
+    /// A line a component printed while deploying.
+    ComponentOutput {
+        /// Its host.
+        host: String,
+        /// Its root.
+        root: String,
+        /// Breadcrumbs.
+        component: String,
+        /// The line.
+        line: Line,
+    },
+    /// A component took long.
+    ComponentSlow {
+        /// Its host.
+        host: String,
+        /// Its root.
+        root: String,
+        /// Breadcrumbs.
+        component: String,
+        /// Seconds in all.
+        total: f64,
+        /// Seconds in verify.
+        verify: Option<f64>,
+        /// Seconds in update.
+        update: Option<f64>,
+        /// Seconds in sub-components.
+        sub: Option<f64>,
+    },
+    /// A `before-update` handler would run (predicting).
+    BeforeUpdate {
+        /// Its host.
+        host: String,
+        /// Its root.
+        root: String,
+        /// The handler's breadcrumbs.
+        handler: String,
+    },
+    /// A root deployed.
+    RootFinished {
+        /// Its host.
+        host: String,
+        /// The root.
+        root: String,
+        /// Whether anything changed.
+        changed: bool,
+        /// How long it took.
+        seconds: f64,
+    },
+    /// A root failed.
+    RootFailed {
+        /// Its host.
+        host: String,
+        /// The root.
+        root: String,
+        /// The error's first line.
+        message: String,
+        /// The whole report.
+        lines: Vec<Line>,
+    },
+    /// The connection to a host's agent is gone.
+    AgentLost {
+        /// The host.
+        host: String,
+        /// Why.
+        message: String,
+    },
+    /// An error of the run itself.
+    Error {
+        /// What.
+        message: String,
+    },
+    /// The summary of `-c`.
+    CheckSummary {
+        /// Seconds.
+        seconds: f64,
+    },
+    /// The summary of a deployment.
+    DeploySummary {
+        /// The timings.
+        timings: Timings,
+    },
+    /// The run ended.
+    Finished {
+        /// What the run did.
+        action: Action,
+        /// Whether it succeeded.
+        success: bool,
+        /// Where it failed.
+        step: Option<Step>,
+        /// Seconds spent.
+        timings: Timings,
+    },
+}
+
+/// Receives the events of a run; views implement it.
+pub trait Reporter: Sync {
+    /// One event.
+    fn event(&self, event: &Event);
+}
+
+/// Keeps every event (for tests).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Reporter for Recorder {
+    fn event(&self, event: &Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_an_event_field() {
+        let e = Event::RootFinished {
+            host: "h".into(),
+            root: "r".into(),
+            changed: true,
+            seconds: 0.5,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event":"root_finished","host":"h","root":"r","changed":true,"seconds":0.5}"#
+        );
+        let r = Event::Report {
+            report: Report::new("Missing environment", 0).field("Environment", "x"),
+            hosts: vec![],
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["event"], "report");
+        assert_eq!(v["title"], "Missing environment");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+}
