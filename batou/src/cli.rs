@@ -1,7 +1,8 @@
-//! The command line (clap): `batou [-d] deploy [...] ENV`, and the hidden
-//! `agent` mode the controller starts on each host.
+//! The command line (clap): `batou [-d] [--color WHEN] deploy [...] ENV`,
+//! `graph ENV`, `completions SHELL`, and the hidden `agent` mode the
+//! controller starts on each host.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// batou: multi-host, multi-environment deployments.
 #[derive(Debug, Parser)]
@@ -10,9 +11,24 @@ pub struct Cli {
     /// Enable debug mode (more output, backtraces).
     #[arg(short, long, global = true)]
     pub debug: bool,
+    /// When to use colours: auto (on a terminal, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE=1 forces them), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colours on a terminal, unless NO_COLOR; CLICOLOR_FORCE=1 forces.
+    Auto,
+    /// Always colours.
+    Always,
+    /// Never colours.
+    Never,
 }
 
 /// Subcommands.
@@ -43,8 +59,25 @@ pub enum Command {
         /// known_hosts (changed keys are still refused).
         #[arg(long = "accept-new-host-keys")]
         accept_new_host_keys: bool,
+        /// Write the events as JSON lines to stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Deploy only hosts whose names match one of these glob patterns
+        /// (the whole model is still configured).
+        #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+        limit: Vec<String>,
         /// Environment to deploy.
         environment: String,
+    },
+    /// Print the configured model as Graphviz DOT (connects nowhere).
+    Graph {
+        /// Environment.
+        environment: String,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Serve the controller over stdin/stdout (started by batou itself).
     #[command(hide = true)]

@@ -197,6 +197,9 @@ impl Environment {
                     existing.join(", ")
                 },
             );
+            if let Some(close) = closest(name, &existing) {
+                report = report.field("Did you mean", close);
+            }
             return Err(LoadErrors(vec![report]));
         }
         let cfg = CfgFile::load(&path, &rel).map_err(|e| {
@@ -217,6 +220,32 @@ impl Environment {
 /// `environments/`: not empty, no `/`, not `.` or `..`, not hidden.
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+/// The name nearest to `name` (at most 2 edits away, or a prefix).
+fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 2 || (!name.is_empty() && n.starts_with(name)))
+        .min()
+        .map(|(_, n)| n.as_str())
+}
+
+/// Levenshtein distance of two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// The environments of a project (directories of `environments/` with an

@@ -79,15 +79,33 @@ pub mod __private {
 macro_rules! __private_register_deployment {
     () => {
         $crate::__private::inventory::submit! {
-            $crate::__private::DeploymentCrate { manifest_dir: ::core::env!("CARGO_MANIFEST_DIR") }
+            $crate::__private::DeploymentCrate {
+                manifest_dir: ::core::env!("CARGO_MANIFEST_DIR"),
+                name: ::core::env!("CARGO_PKG_NAME"),
+                version: ::core::env!("CARGO_PKG_VERSION"),
+            }
         }
     };
 }
 
+/// `--version`: the deployment crate's name and version, and batou's.
+fn version_text() -> &'static str {
+    let text = match inventory::iter::<model::DeploymentCrate>.into_iter().next() {
+        Some(d) if !d.name.is_empty() => format!("{} {} (batou {VERSION})", d.name, d.version),
+        _ => VERSION.to_string(),
+    };
+    // Once per process, for clap's 'static version string.
+    Box::leak(text.into_boxed_str())
+}
+
 /// The whole command line: call it from the deployment crate's `main`.
 pub fn main() -> std::process::ExitCode {
-    use clap::Parser;
-    let cli = match cli::Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cli::Cli::command()
+        .version(version_text())
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -97,13 +115,36 @@ pub fn main() -> std::process::ExitCode {
     };
     // Panics are reported as errors, not as Rust backtraces (unless -d).
     panics::install_hook(cli.debug);
-    let code = match cli.command {
+    let code = run_command(cli);
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn run_command(cli: cli::Cli) -> i32 {
+    let term = || output::Terminal::detect(cli.color);
+    match cli.command {
         None => {
             use clap::CommandFactory;
-            let _ = cli::Cli::command().print_help();
-            1
+            let _ = cli::Cli::command().write_help(&mut std::io::stderr());
+            2
         }
         Some(cli::Command::Agent) => agent::server::serve(),
+        Some(cli::Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut cmd = cli::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "batou", &mut std::io::stdout());
+            0
+        }
+        Some(cli::Command::Graph { environment }) => match project_root() {
+            Ok(root) => deploy::graph(
+                &root,
+                &environment,
+                &ui::BatouText::new(output::Terminal::detect_stderr(cli.color)),
+            ),
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                1
+            }
+        },
         Some(cli::Command::Deploy {
             platform,
             timeout,
@@ -112,13 +153,15 @@ pub fn main() -> std::process::ExitCode {
             predict_only,
             jobs,
             accept_new_host_keys,
+            json,
+            limit,
             environment,
         }) => {
             let root = match project_root() {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("ERROR: {e}");
-                    return std::process::ExitCode::from(1);
+                    return 1;
                 }
             };
             let opts = deploy::DeployOptions {
@@ -131,12 +174,15 @@ pub fn main() -> std::process::ExitCode {
                 platform,
                 debug: cli.debug,
                 accept_new_host_keys,
+                limit,
             };
-            let view = ui::BatouText::new(output::Terminal::detect());
-            deploy::run(&root, &opts, &view)
+            if json {
+                deploy::run(&root, &opts, &ui::JsonLines::new(std::io::stdout()))
+            } else {
+                deploy::run(&root, &opts, &ui::BatouText::new(term()))
+            }
         }
-    };
-    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+    }
 }
 
 /// The project directory: the deployment crate's manifest directory when it

@@ -32,6 +32,10 @@ const MAX_RUNS_PER_ROUND: usize = 8;
 pub struct DeploymentCrate {
     /// `CARGO_MANIFEST_DIR` of the deployment crate.
     pub manifest_dir: &'static str,
+    /// Its package name.
+    pub name: &'static str,
+    /// Its version.
+    pub version: &'static str,
 }
 
 inventory::collect!(DeploymentCrate);
@@ -298,6 +302,9 @@ pub struct Model {
     pub roots: Vec<Root>,
     /// For each root, the roots that must be deployed before it.
     pub dependencies: Vec<BTreeSet<RootId>>,
+    /// (provider, requirer) pairs of roots and the resource keys that link
+    /// them.
+    pub links: BTreeMap<(RootId, RootId), BTreeSet<String>>,
 }
 
 impl Model {
@@ -452,14 +459,16 @@ impl Model {
             errors.push(r);
         }
         let mut dependencies = vec![BTreeSet::new(); roots.len()];
-        for (before, after) in resources.edges() {
-            dependencies[after].insert(before);
+        let links = resources.labelled_edges();
+        for (before, after) in links.keys() {
+            dependencies[*after].insert(*before);
         }
         (
             Model {
                 env,
                 roots,
                 dependencies,
+                links,
             },
             errors,
         )

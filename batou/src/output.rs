@@ -24,13 +24,13 @@ pub enum Color {
 }
 
 impl Color {
-    fn code(self) -> u8 {
+    fn ansi(self) -> anstyle::AnsiColor {
         match self {
-            Color::Red => 31,
-            Color::Green => 32,
-            Color::Yellow => 33,
-            Color::Purple => 35,
-            Color::Cyan => 36,
+            Color::Red => anstyle::AnsiColor::Red,
+            Color::Green => anstyle::AnsiColor::Green,
+            Color::Yellow => anstyle::AnsiColor::Yellow,
+            Color::Purple => anstyle::AnsiColor::Magenta,
+            Color::Cyan => anstyle::AnsiColor::Cyan,
         }
     }
 }
@@ -111,21 +111,33 @@ pub fn tabular_text(key: &str, value: &str) -> String {
 pub struct Terminal {
     width: usize,
     color: bool,
+    /// Write to stderr instead of stdout (when stdout carries data).
+    stderr: bool,
     lock: Mutex<()>,
 }
 
 impl Terminal {
-    /// Looks at stdout: width from the terminal, `$COLUMNS` or 80; colours
-    /// only on a TTY, never with `NO_COLOR` or `TERM=dumb`.
-    pub fn detect() -> Terminal {
-        let stdout = std::io::stdout();
-        let tty = stdout.is_terminal();
-        let width = terminal_width(tty);
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-            || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    /// Looks at stdout: width from the terminal, `$COLUMNS` or 80. Colours:
+    /// the `--color` choice wins; else `NO_COLOR` disables them; else
+    /// `CLICOLOR_FORCE=1` forces them; else only on a terminal (not with
+    /// `TERM=dumb`).
+    pub fn detect(choice: crate::cli::ColorChoice) -> Terminal {
+        let tty = std::io::stdout().is_terminal();
         Terminal {
-            width,
-            color: tty && !no_color,
+            width: terminal_width(tty),
+            color: use_color(choice, tty, |k| std::env::var(k).ok()),
+            stderr: false,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Like [`Self::detect`] for stderr, when stdout carries data (`graph`).
+    pub fn detect_stderr(choice: crate::cli::ColorChoice) -> Terminal {
+        let tty = std::io::stderr().is_terminal();
+        Terminal {
+            width: terminal_width(false),
+            color: use_color(choice, tty, |k| std::env::var(k).ok()),
+            stderr: true,
             lock: Mutex::new(()),
         }
     }
@@ -135,6 +147,7 @@ impl Terminal {
         Terminal {
             width,
             color,
+            stderr: false,
             lock: Mutex::new(()),
         }
     }
@@ -148,9 +161,14 @@ impl Terminal {
         };
         let rendered = self.paint(text, line.style);
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{rendered}");
-        let _ = out.flush();
+        if self.stderr {
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(out, "{rendered}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{rendered}");
+            let _ = out.flush();
+        }
     }
 
     /// Prints a plain line.
@@ -204,16 +222,34 @@ impl Terminal {
         if !self.color || (style.color.is_none() && !style.bold) || text.is_empty() {
             return text.to_string();
         }
-        let mut s = String::new();
+        let mut a = anstyle::Style::new();
         if style.bold {
-            s.push_str("\x1b[1m");
+            a = a.bold();
         }
         if let Some(c) = style.color {
-            s.push_str(&format!("\x1b[{}m", c.code()));
+            a = a.fg_color(Some(anstyle::Color::Ansi(c.ansi())));
         }
-        s.push_str(text);
-        s.push_str("\x1b[0m");
-        s
+        format!("{}{text}{}", a.render(), a.render_reset())
+    }
+}
+
+/// Whether to colour, from the choice, whether stdout is a terminal and
+/// the environment (`var`).
+pub fn use_color(
+    choice: crate::cli::ColorChoice,
+    tty: bool,
+    var: impl Fn(&str) -> Option<String>,
+) -> bool {
+    use crate::cli::ColorChoice;
+    let set = |k: &str| var(k).is_some_and(|v| !v.is_empty());
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto if set("NO_COLOR") => false,
+        ColorChoice::Auto if var("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") => {
+            true
+        }
+        ColorChoice::Auto => tty && var("TERM").is_none_or(|t| t != "dumb"),
     }
 }
 
@@ -285,6 +321,31 @@ mod tests {
             Terminal::fixed(80, false).paint(&line.text, line.style),
             "x"
         );
+    }
+
+    #[test]
+    fn the_flag_wins_then_no_color_then_clicolor_force_then_the_terminal() {
+        use crate::cli::ColorChoice::*;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(use_color(Always, false, env(&[("NO_COLOR", "1")])));
+        assert!(!use_color(Never, true, env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!use_color(
+            Auto,
+            true,
+            env(&[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")])
+        ));
+        assert!(use_color(Auto, false, env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!use_color(Auto, false, env(&[("CLICOLOR_FORCE", "0")])));
+        assert!(use_color(Auto, true, env(&[])));
+        assert!(!use_color(Auto, true, env(&[("TERM", "dumb")])));
+        assert!(!use_color(Auto, false, env(&[])));
     }
 
     #[test]

@@ -389,18 +389,24 @@ impl Resources {
     /// `(dependency, dependent)` pairs: the first must deploy before the
     /// second.
     pub fn edges(&self) -> BTreeSet<(RootId, RootId)> {
-        let mut out = BTreeSet::new();
-        for entry in self.keys.values() {
+        self.labelled_edges().into_keys().collect()
+    }
+
+    /// [`Self::edges`] with the resource keys that make each of them.
+    pub fn labelled_edges(&self) -> BTreeMap<(RootId, RootId), BTreeSet<String>> {
+        let mut out: BTreeMap<(RootId, RootId), BTreeSet<String>> = BTreeMap::new();
+        for (key, entry) in &self.keys {
             for s in &entry.subscribers {
                 for (host, _, provider) in entry.providers.keys() {
                     if !Self::host_matches(&s.host, host) || *provider == s.root {
                         continue;
                     }
-                    if s.reverse {
-                        out.insert((s.root, *provider));
+                    let edge = if s.reverse {
+                        (s.root, *provider)
                     } else {
-                        out.insert((*provider, s.root));
-                    }
+                        (*provider, s.root)
+                    };
+                    out.entry(edge).or_default().insert(key.to_string());
                 }
             }
         }

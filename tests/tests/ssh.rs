@@ -84,7 +84,7 @@ fn host_keys_are_verified_and_unreachable_hosts_named() {
     lab.change_host_key("s2");
     let out = p.batou(&["deploy", "remote"]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(3), "a host key refused: {text}");
     assert!(
         text.contains("ERROR: s2: the host key of s2 has CHANGED; refusing to connect"),
         "{text}{}",
@@ -107,7 +107,7 @@ fn host_keys_are_verified_and_unreachable_hosts_named() {
     lab.host("s2").stop();
     let out = p.batou(&["deploy", "remote"]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "unreachable: {text}");
     assert!(text.contains("ERROR: s2: ssh to s2 failed"), "{text}");
     assert!(text.contains("Connection refused"), "{text}");
 }
@@ -458,7 +458,7 @@ fn the_system_openssh_client_works_the_same() {
     lab.change_host_key("o1");
     let out = p.batou(&["deploy", "remote"]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(3), "a changed host key: {text}");
     assert!(
         text.contains("ERROR: o1: the host key of o1 has CHANGED; refusing to connect"),
         "{text}"
@@ -486,7 +486,7 @@ fn russh_connects_through_a_proxy_jump() {
     lab.host("pj").stop();
     let out = p.batou(&["deploy", "remote"]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(3), "unreachable: {text}");
     assert!(
         text.contains("ERROR: pt: ssh to pt failed (connection failed): ProxyJump pj:"),
         "{text}"
@@ -547,7 +547,12 @@ fn russh_authenticates_with_the_ssh_agent() {
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "authentication refused: {}",
+        stdout(&out)
+    );
     assert!(
         stdout(&out).contains("Permission denied (publickey)"),
         "{}",

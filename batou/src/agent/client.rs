@@ -25,10 +25,50 @@ pub struct AgentConnection {
 #[derive(Debug, thiserror::Error)]
 #[error("{host}: {message}")]
 pub struct ConnectionError {
+    /// What kind of failure (decides retries and the exit code).
+    pub kind: ErrorKind,
     /// The host.
     pub host: String,
     /// What went wrong.
     pub message: String,
+}
+
+/// Kinds of connection failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Nothing listens, or the connection was reset or closed.
+    Refused,
+    /// No answer within the timeout.
+    Timeout,
+    /// The host key is unknown or changed.
+    HostKey,
+    /// The host did not accept our keys.
+    Auth,
+    /// Anything else (the agent, shipping, the platform, sudo).
+    Other,
+}
+
+impl ErrorKind {
+    /// Transient network trouble, worth another attempt.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Refused | Self::Timeout)
+    }
+
+    /// The host could not be reached at all (exit code 3).
+    pub fn is_unreachable(self) -> bool {
+        matches!(
+            self,
+            Self::Refused | Self::Timeout | Self::HostKey | Self::Auth
+        )
+    }
+}
+
+impl ConnectionError {
+    /// The same error with another kind.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
 }
 
 impl AgentConnection {
@@ -39,6 +79,7 @@ impl AgentConnection {
         project_root: &Path,
     ) -> Result<AgentConnection, ConnectionError> {
         let exe = std::env::current_exe().map_err(|e| ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: host.to_string(),
             message: format!("cannot find the running executable: {e}"),
         })?;
@@ -69,6 +110,7 @@ impl AgentConnection {
                 match start()? {
                     Started::Agent(conn) => Ok(conn),
                     Started::Missing(_) => Err(ConnectionError {
+                        kind: crate::agent::client::ErrorKind::Other,
                         host: ssh.host.clone(),
                         message: "the uploaded agent cannot be started".into(),
                     }),
@@ -152,6 +194,7 @@ impl AgentConnection {
 
     fn spawn_child(host: &str, mut cmd: Command) -> Result<AgentConnection, ConnectionError> {
         let err = |message: String| ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: host.to_string(),
             message,
         };
@@ -337,6 +380,7 @@ impl AgentConnection {
 
     fn error(&self, message: String) -> ConnectionError {
         ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: self.host.clone(),
             message,
         }
@@ -500,6 +544,7 @@ impl Deployer {
             },
         )
         .map_err(|e| ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: self.host.clone(),
             message: format!("lost connection to the agent: {e}"),
         })

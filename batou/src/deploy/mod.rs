@@ -34,6 +34,8 @@ pub struct DeployOptions {
     pub debug: bool,
     /// `--accept-new-host-keys`: add unknown hosts to known_hosts.
     pub accept_new_host_keys: bool,
+    /// `--limit`: glob patterns of the hosts to connect and deploy.
+    pub limit: Vec<String>,
 }
 
 /// The identification line: `batou/0.1.0 (rust 1.95, Linux 6.1.0 x86_64)`.
@@ -60,7 +62,7 @@ pub fn self_id() -> String {
     format!(
         "batou/{} (rust {}, {sys} {rel} {mach})",
         crate::VERSION,
-        env!("CARGO_PKG_RUST_VERSION")
+        env!("BATOU_RUSTC_VERSION")
     )
 }
 
@@ -98,10 +100,53 @@ pub fn run(project_root: &Path, opts: &DeployOptions, reporter: &dyn Reporter) -
     reporter.event(&Event::Finished {
         action,
         success: result.is_ok(),
-        step: result.err(),
+        step: result.as_ref().err().map(|f| f.step),
         timings,
     });
-    i32::from(result.is_err())
+    match result {
+        Ok(()) => 0,
+        Err(f) => f.exit,
+    }
+}
+
+/// Exit code of a usage error (bad arguments, a `--limit` matching no
+/// host).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when a host could not be reached (refused, timed out, host
+/// key refused, authentication failed).
+pub const EXIT_UNREACHABLE: i32 = 3;
+
+/// How a run failed: the step, and the exit code.
+#[derive(Debug, Clone, Copy)]
+struct Failed {
+    step: Step,
+    exit: i32,
+}
+
+impl From<Step> for Failed {
+    fn from(step: Step) -> Self {
+        Failed { step, exit: 1 }
+    }
+}
+
+/// `batou graph ENV`: the configured model as DOT on stdout; load and
+/// configuration errors go to the reporter. Connects nowhere.
+pub fn graph(project_root: &Path, environment: &str, reporter: &dyn Reporter) -> i32 {
+    let opts = DeployOptions {
+        environment: environment.to_string(),
+        consistency_only: true,
+        ..DeployOptions::default()
+    };
+    let env = match load(project_root, &opts, reporter) {
+        Ok((env, _)) => env,
+        Err(f) => return f.exit,
+    };
+    let (model, errors) = Model::configure(ModelEnv::new(project_root.to_path_buf(), env));
+    if configuration_result(reporter, errors).is_err() {
+        return 1;
+    }
+    print!("{}", crate::ui::graph::dot(&model));
+    0
 }
 
 /// Reports merged across hosts and sorted, one event each.
@@ -121,7 +166,7 @@ fn run_steps(
     opts: &DeployOptions,
     reporter: &dyn Reporter,
     timings: &mut Timings,
-) -> Result<(), Step> {
+) -> Result<(), Failed> {
     reporter.event(&Event::Phase {
         phase: Phase::Preparing,
     });
@@ -141,9 +186,10 @@ fn run_steps(
     }
     timings.connect = started.elapsed().as_secs_f64();
     let deploy_started = Instant::now();
-    deploy_roots(&model, agents, &env, opts, reporter)?;
+    let deployed = deploy_roots(&model, agents, &env, opts, reporter);
     timings.deploy = deploy_started.elapsed().as_secs_f64();
     timings.total = timings.connect + timings.deploy;
+    deployed?;
     reporter.event(&Event::Phase {
         phase: Phase::Summary,
     });
@@ -157,7 +203,7 @@ fn load(
     project_root: &Path,
     opts: &DeployOptions,
     reporter: &dyn Reporter,
-) -> Result<(Environment, Option<crate::repository::LocalRepo>), Step> {
+) -> Result<(Environment, Option<crate::repository::LocalRepo>), Failed> {
     reporter.event(&Event::LoadingEnvironment {
         environment: opts.environment.clone(),
     });
@@ -188,17 +234,24 @@ fn load(
     reporter.event(&Event::LoadingSecrets);
     if !load_errors.is_empty() {
         emit_reports(reporter, load_errors);
-        return Err(Step::Load);
+        return Err(Step::Load.into());
     }
     let Some(mut env) = env else {
-        return Err(Step::Load);
+        return Err(Step::Load.into());
     };
     apply_cli_overrides(&mut env, opts);
     if env.hosts.is_empty() {
         reporter.event(&Event::Error {
             message: "No host found in environment.".into(),
         });
-        return Err(Step::Load);
+        return Err(Step::Load.into());
+    }
+    if let Err(message) = apply_limit(&mut env, &opts.limit) {
+        reporter.event(&Event::Error { message });
+        return Err(Failed {
+            step: Step::Load,
+            exit: EXIT_USAGE,
+        });
     }
     Ok((env, repository))
 }
@@ -232,6 +285,34 @@ fn verify_repository(
     })
 }
 
+/// `--limit`: hosts whose names match none of the glob patterns are
+/// configured but neither connected nor deployed (like ignored hosts).
+fn apply_limit(env: &mut Environment, limit: &[String]) -> Result<(), String> {
+    if limit.is_empty() {
+        return Ok(());
+    }
+    let patterns = limit
+        .iter()
+        .map(|p| glob::Pattern::new(p).map_err(|e| format!("--limit: invalid pattern {p:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let matches = |name: &str| patterns.iter().any(|p| p.matches(name));
+    if !env.hosts.iter().any(|h| matches(&h.name)) {
+        let hosts: Vec<&str> = env.hosts.iter().map(|h| h.name.as_str()).collect();
+        return Err(format!(
+            "--limit {} matches no host of environment {}; its hosts: {}",
+            limit.join(","),
+            env.name,
+            hosts.join(", ")
+        ));
+    }
+    for h in &mut env.hosts {
+        if !matches(&h.name) {
+            h.ignore = true;
+        }
+    }
+    Ok(())
+}
+
 /// `-t`, `-p` and `-j` win over the environment.
 fn apply_cli_overrides(env: &mut Environment, opts: &DeployOptions) {
     if let Some(t) = opts.timeout {
@@ -258,7 +339,7 @@ fn configure_and_connect(
     repository: Option<&crate::repository::LocalRepo>,
     opts: &DeployOptions,
     reporter: &dyn Reporter,
-) -> Result<(Model, Vec<(String, AgentConnection)>), Step> {
+) -> Result<(Model, Vec<(String, AgentConnection)>), Failed> {
     if opts.consistency_only {
         reporter.event(&Event::Phase {
             phase: Phase::Configuring,
@@ -273,27 +354,32 @@ fn configure_and_connect(
         reporter.event(&Event::StartingVagrant);
         if let Err(message) = crate::transport::vagrant_up(project_root) {
             reporter.event(&Event::Error { message });
-            return Err(Step::Connect);
+            return Err(Step::Connect.into());
         }
     }
     let (connected, (model, errors)) =
         connect_while_configuring(project_root, env, repository, opts);
     let mut agents = Vec::new();
-    let mut connect_failed = false;
+    let mut failed: Option<Failed> = None;
     for (host, result) in connected {
         match result {
             Ok(a) => agents.push((host, a)),
             Err(e) => {
+                let unreachable =
+                    e.kind.is_unreachable() || failed.is_some_and(|f| f.exit == EXIT_UNREACHABLE);
                 reporter.event(&Event::ConnectFailed {
                     host: e.host,
                     message: e.message,
                 });
-                connect_failed = true;
+                failed = Some(Failed {
+                    step: Step::Connect,
+                    exit: if unreachable { EXIT_UNREACHABLE } else { 1 },
+                });
             }
         }
     }
-    if connect_failed {
-        return Err(Step::Connect);
+    if let Some(f) = failed {
+        return Err(f);
     }
     configuration_result(reporter, errors)?;
     for root in &model.roots {
@@ -309,7 +395,7 @@ fn configure_and_connect(
                     host: e.host,
                     message: e.message,
                 });
-                return Err(Step::Connect);
+                return Err(Step::Connect.into());
             }
         }
     }
@@ -503,10 +589,10 @@ fn start_with_retries(
         attempt += 1;
         match AgentConnection::spawn_ssh(ssh, target) {
             Ok(a) => return Ok(a),
-            Err(e) if attempt < CONNECT_TRIES && is_transient(&e.message) => {
+            Err(e) if attempt < CONNECT_TRIES && e.kind.is_transient() => {
                 std::thread::sleep(retry_pause(attempt));
             }
-            Err(mut e) if is_transient(&e.message) => {
+            Err(mut e) if e.kind.is_transient() => {
                 e.message.push_str(&format!(
                     " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
                     ssh.timeout,
@@ -537,6 +623,7 @@ fn ship_project(
         Some(
             repo.pull_url(env.repository_url.as_deref())
                 .map_err(|message| crate::agent::client::ConnectionError {
+                    kind: crate::agent::client::ErrorKind::Other,
                     host: host.name.clone(),
                     message,
                 })?,
@@ -568,18 +655,6 @@ fn retry_pause(attempt: u32) -> std::time::Duration {
 pub fn connect_bound(timeout: u64) -> std::time::Duration {
     let pauses: std::time::Duration = (1..CONNECT_TRIES).map(retry_pause).sum();
     std::time::Duration::from_secs(timeout.max(1) * u64::from(CONNECT_TRIES)) + pauses
-}
-
-fn is_transient(message: &str) -> bool {
-    [
-        "Connection refused",
-        "timed out",
-        "Connection reset",
-        "Connection closed",
-        "No route to host",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
 }
 
 /// A counting semaphore bounding parallel connection set-ups.

@@ -33,6 +33,7 @@ pub fn vagrant_up(project_root: &Path) -> Result<(), String> {
 /// NAME`), written to `work/.batou/vagrant_ssh_config_NAME` for `ssh -F`.
 pub fn vagrant_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, ConnectionError> {
     let err = |message: String| ConnectionError {
+        kind: crate::agent::client::ErrorKind::Other,
         host: machine.to_string(),
         message,
     };
@@ -63,6 +64,7 @@ pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), Connecti
         .current_dir(project_root)
         .output()
         .map_err(|e| ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: machine.to_string(),
             message: format!("cannot run kitchen: {e}"),
         })?;
@@ -70,6 +72,7 @@ pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), Connecti
         Ok(())
     } else {
         Err(ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: machine.to_string(),
             message: format!(
                 "kitchen create {machine} failed: {}",
@@ -86,6 +89,7 @@ pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), Connecti
 /// (as in batou).
 pub fn kitchen_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, ConnectionError> {
     let err = |message: String| ConnectionError {
+        kind: crate::agent::client::ErrorKind::Other,
         host: machine.to_string(),
         message,
     };

@@ -126,6 +126,7 @@ impl Ssh {
 
     fn error(&self, message: impl Into<String>) -> ConnectionError {
         ConnectionError {
+            kind: crate::agent::client::ErrorKind::Other,
             host: self.host.clone(),
             message: message.into(),
         }
@@ -191,17 +192,18 @@ impl Ssh {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
+        use crate::agent::client::ErrorKind;
         if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
             return self.error(format!(
                 "the host key of {} has CHANGED; refusing to connect (check known_hosts: someone may be intercepting the connection, or the host was reinstalled)",
                 self.destination
-            ));
+            )).with_kind(ErrorKind::HostKey);
         }
         if stderr.contains("Host key verification failed") {
             return self.error(format!(
                 "the host key of {} is not known; refusing to connect (check its fingerprint and add it to known_hosts, or deploy once with --accept-new-host-keys)",
                 self.destination
-            ));
+            )).with_kind(ErrorKind::HostKey);
         }
         if let Some(line) = stderr.lines().find(|l| l.contains(UNSAFE)) {
             let why = line.split_once(": ").map(|(_, w)| w).unwrap_or(line);
@@ -218,11 +220,12 @@ impl Ssh {
             ));
         }
         why.retain(|l| !l.starts_with("Warning: Permanently added"));
+        let last = why.last().copied().unwrap_or("no message");
         self.error(format!(
-            "ssh to {} failed ({status}): {}",
+            "ssh to {} failed ({status}): {last}",
             self.destination,
-            why.last().copied().unwrap_or("no message")
         ))
+        .with_kind(network_kind(last))
     }
 
     /// Where this executable lives on the host:
@@ -335,6 +338,32 @@ impl Ssh {
              n=0; for f in $(ls -t {dir}); do case $f in batou-*) n=$((n+1)); if [ $n -gt 2 ]; then rm -f {dir}/\"$f\"; fi;; esac; done"
         );
         self.run(&script, Some(bytes)).map(|_| ())
+    }
+}
+
+/// The kind of an ssh client's last error line.
+fn network_kind(message: &str) -> crate::agent::client::ErrorKind {
+    use crate::agent::client::ErrorKind;
+    let has = |needles: &[&str]| needles.iter().any(|n| message.contains(n));
+    if has(&["timed out", "Timeout"]) {
+        ErrorKind::Timeout
+    } else if has(&[
+        "Connection refused",
+        "Connection reset",
+        "Connection closed",
+        "No route to host",
+        "Could not resolve hostname",
+        "Name or service not known",
+    ]) {
+        ErrorKind::Refused
+    } else if has(&[
+        "Permission denied",
+        "no authentication method",
+        "authentication failed",
+    ]) {
+        ErrorKind::Auth
+    } else {
+        ErrorKind::Other
     }
 }
 
