@@ -71,7 +71,7 @@ pub enum Phase {
 }
 
 /// Seconds spent, for the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     /// The whole run after loading.
     pub total: f64,
@@ -79,6 +79,38 @@ pub struct Timings {
     pub connect: f64,
     /// Deploying.
     pub deploy: f64,
+    /// Per host: connecting (up to a configured agent) and deploying (from
+    /// its first root's start to its last root's end).
+    #[serde(default)]
+    pub hosts: Vec<HostTiming>,
+    /// The slowest roots, slowest first (at most [`SLOWEST`]).
+    #[serde(default)]
+    pub slowest: Vec<RootTiming>,
+}
+
+/// How many of the slowest roots the summary names.
+pub const SLOWEST: usize = 5;
+
+/// Seconds spent on one host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostTiming {
+    /// The host.
+    pub host: String,
+    /// Connecting, uploading, shipping, configuring.
+    pub connect: f64,
+    /// Deploying its roots.
+    pub deploy: f64,
+}
+
+/// Seconds one root took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootTiming {
+    /// Its host.
+    pub host: String,
+    /// The root.
+    pub root: String,
+    /// Seconds.
+    pub seconds: f64,
 }
 
 /// A root that failed on a host: its error report as lines.

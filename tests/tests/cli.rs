@@ -117,6 +117,15 @@ fn json_lines_describe_deployments_checks_predictions_and_failures() {
     for t in ["total", "connect", "deploy"] {
         assert!(last["timings"][t].is_number(), "{last}");
     }
+    let hosts = last["timings"]["hosts"].as_array().unwrap();
+    let names: Vec<&str> = hosts.iter().map(|h| h["host"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(hosts
+        .iter()
+        .all(|h| h["connect"].is_number() && h["deploy"].is_number()));
+    let slowest = last["timings"]["slowest"].as_array().unwrap();
+    assert_eq!(slowest.len(), 2, "{last}");
+    assert!(slowest[0]["seconds"].as_f64() >= slowest[1]["seconds"].as_f64());
 
     let out = p.batou(&["deploy", "--json", "-c", "pair"]);
     let ev = events(&out);
@@ -180,6 +189,11 @@ fn limit_deploys_only_matching_hosts_with_the_whole_model_configured() {
         "a is outside the limit"
     );
     assert!(text.contains("⏭️ a: Connection ignored (1/2)"), "{text}");
+    assert!(text.contains("\n  b: connect="), "per-host timings: {text}");
+    assert!(
+        text.contains("Slowest components: consumer on b ("),
+        "{text}"
+    );
 
     let out = p.batou(&["deploy", "--limit", "x*,y", "pair"]);
     assert_eq!(out.status.code(), Some(2));

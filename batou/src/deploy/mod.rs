@@ -172,8 +172,17 @@ fn run_steps(
     });
     let (env, repository) = load(project_root, opts, reporter)?;
     let started = Instant::now();
-    let (model, agents) =
-        configure_and_connect(project_root, &env, repository.as_ref(), opts, reporter)?;
+    let connected = configure_and_connect(
+        project_root,
+        &env,
+        repository.as_ref(),
+        opts,
+        reporter,
+        timings,
+    );
+    timings.connect = started.elapsed().as_secs_f64();
+    timings.total = timings.connect;
+    let (model, agents) = connected?;
     if opts.consistency_only {
         timings.total = started.elapsed().as_secs_f64();
         reporter.event(&Event::Phase {
@@ -184,16 +193,17 @@ fn run_steps(
         });
         return Ok(());
     }
-    timings.connect = started.elapsed().as_secs_f64();
     let deploy_started = Instant::now();
-    let deployed = deploy_roots(&model, agents, &env, opts, reporter);
+    let deployed = deploy_roots(&model, agents, &env, opts, reporter, timings);
     timings.deploy = deploy_started.elapsed().as_secs_f64();
     timings.total = timings.connect + timings.deploy;
     deployed?;
     reporter.event(&Event::Phase {
         phase: Phase::Summary,
     });
-    reporter.event(&Event::DeploySummary { timings: *timings });
+    reporter.event(&Event::DeploySummary {
+        timings: timings.clone(),
+    });
     Ok(())
 }
 
@@ -339,6 +349,7 @@ fn configure_and_connect(
     repository: Option<&crate::repository::LocalRepo>,
     opts: &DeployOptions,
     reporter: &dyn Reporter,
+    timings: &mut Timings,
 ) -> Result<(Model, Vec<(String, AgentConnection)>), Failed> {
     if opts.consistency_only {
         reporter.event(&Event::Phase {
@@ -361,7 +372,12 @@ fn configure_and_connect(
         connect_while_configuring(project_root, env, repository, opts);
     let mut agents = Vec::new();
     let mut failed: Option<Failed> = None;
-    for (host, result) in connected {
+    for (host, result, seconds) in connected {
+        timings.hosts.push(crate::events::HostTiming {
+            host: host.clone(),
+            connect: seconds,
+            deploy: 0.0,
+        });
         match result {
             Ok(a) => agents.push((host, a)),
             Err(e) => {
@@ -434,9 +450,11 @@ fn configuration_result(reporter: &dyn Reporter, errors: Vec<Report>) -> Result<
     Err(Step::Connect)
 }
 
+/// Each host's agent (or why not) and the seconds it took.
 type Connected = Vec<(
     String,
     Result<AgentConnection, crate::agent::client::ConnectionError>,
+    f64,
 )>;
 
 /// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
@@ -459,10 +477,9 @@ fn connect_while_configuring(
                     let gate = &gate;
                     let accept_new = opts.accept_new_host_keys;
                     scope.spawn(move || {
-                        (
-                            host.name.clone(),
-                            connect(project_root, env, host, gate, repository, accept_new),
-                        )
+                        let started = Instant::now();
+                        let result = connect(project_root, env, host, gate, repository, accept_new);
+                        (host.name.clone(), result, started.elapsed().as_secs_f64())
                     })
                 })
                 .collect()
@@ -480,6 +497,7 @@ fn deploy_roots(
     env: &Environment,
     opts: &DeployOptions,
     reporter: &dyn Reporter,
+    timings: &mut Timings,
 ) -> Result<(), Step> {
     reporter.event(&Event::Phase {
         phase: if opts.predict_only {
@@ -498,6 +516,7 @@ fn deploy_roots(
         .map(|(i, (host, agent))| (host, agent.into_deployer(i, tx.clone())))
         .collect();
     drop(tx);
+    let mut clock = DeployClock::default();
     let ok = schedule(
         model,
         &mut deployers,
@@ -505,7 +524,9 @@ fn deploy_roots(
         env.jobs,
         opts.predict_only,
         reporter,
+        &mut clock,
     );
+    clock.into_timings(timings);
     for (_, d) in deployers {
         d.close();
     }
@@ -699,10 +720,14 @@ fn schedule(
     jobs: usize,
     predict: bool,
     reporter: &dyn Reporter,
+    clock: &mut DeployClock,
 ) -> bool {
     let mut scheduler = Scheduler::new(dependencies(model), skip_reasons(model), jobs);
     loop {
         for ready in scheduler.ready() {
+            if let Ready::Start(id) = ready {
+                clock.started(&model.roots[id].host);
+            }
             start_or_skip(model, deployers, &mut scheduler, ready, predict, reporter);
         }
         if scheduler.is_idle() {
@@ -718,6 +743,11 @@ fn schedule(
             .get(index)
             .map(|(h, _)| h.clone())
             .unwrap_or_default();
+        if let AgentEvent::Deployed { id, seconds, .. } = &event {
+            if let Some(root) = model.roots.get(*id as usize) {
+                clock.finished(&root.host, &root.name, *seconds);
+            }
+        }
         agent_event(model, &mut scheduler, &host, event, reporter);
     }
     let stuck = scheduler.stuck();
@@ -732,6 +762,42 @@ fn schedule(
         return false;
     }
     !scheduler.has_failed()
+}
+
+/// When each host's roots ran, and how long each root took.
+#[derive(Default)]
+struct DeployClock {
+    spans: std::collections::BTreeMap<String, (Instant, Instant)>,
+    roots: Vec<crate::events::RootTiming>,
+}
+
+impl DeployClock {
+    fn started(&mut self, host: &str) {
+        let now = Instant::now();
+        self.spans.entry(host.to_string()).or_insert((now, now));
+    }
+
+    fn finished(&mut self, host: &str, root: &str, seconds: f64) {
+        if let Some(span) = self.spans.get_mut(host) {
+            span.1 = Instant::now();
+        }
+        self.roots.push(crate::events::RootTiming {
+            host: host.to_string(),
+            root: root.to_string(),
+            seconds,
+        });
+    }
+
+    fn into_timings(mut self, timings: &mut Timings) {
+        for h in &mut timings.hosts {
+            if let Some((start, end)) = self.spans.get(&h.host) {
+                h.deploy = end.duration_since(*start).as_secs_f64();
+            }
+        }
+        self.roots.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        self.roots.truncate(crate::events::SLOWEST);
+        timings.slowest = self.roots;
+    }
 }
 
 fn dependencies(model: &Model) -> Vec<Vec<usize>> {

@@ -195,12 +195,37 @@ impl Reporter for BatouText {
                 "Consistency check took total={}",
                 format_duration(Some(*seconds))
             )),
-            Event::DeploySummary { timings } => t.plain(&format!(
-                "Deployment took total={}, connect={}, deploy={}",
-                format_duration(Some(timings.total)),
-                format_duration(Some(timings.connect)),
-                format_duration(Some(timings.deploy)),
-            )),
+            Event::DeploySummary { timings } => {
+                t.plain(&format!(
+                    "Deployment took total={}, connect={}, deploy={}",
+                    format_duration(Some(timings.total)),
+                    format_duration(Some(timings.connect)),
+                    format_duration(Some(timings.deploy)),
+                ));
+                for h in &timings.hosts {
+                    t.plain(&format!(
+                        "  {}: connect={}, deploy={}",
+                        h.host,
+                        format_duration(Some(h.connect)),
+                        format_duration(Some(h.deploy)),
+                    ));
+                }
+                if !timings.slowest.is_empty() {
+                    let list: Vec<String> = timings
+                        .slowest
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{} on {} ({})",
+                                r.root,
+                                r.host,
+                                format_duration(Some(r.seconds))
+                            )
+                        })
+                        .collect();
+                    t.plain(&format!("Slowest components: {}", list.join(", ")));
+                }
+            }
             Event::Finished {
                 action,
                 success,
