@@ -10,12 +10,21 @@
 //! assert!(matches!(&rec.events()[0], Event::RootScheduled { root, .. } if root == "nginx"));
 //! ```
 
-use crate::deploy::schedule::SkipReason;
 use crate::output::Line;
 use crate::report::Report;
 use crate::settings::ConnectMethod;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
+
+/// Why a root is not deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Its host is ignored.
+    HostIgnored,
+    /// The root is ignored (`!name`).
+    ComponentIgnored,
+}
 
 /// What the run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

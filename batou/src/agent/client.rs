@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
+use crate::transport::TransportError;
+
 /// A running agent.
 pub struct AgentConnection {
     host: String,
@@ -21,67 +23,14 @@ pub struct AgentConnection {
     reader: BufReader<Box<dyn Read + Send>>,
 }
 
-/// A failure to talk to an agent.
-#[derive(Debug, thiserror::Error)]
-#[error("{host}: {message}")]
-pub struct ConnectionError {
-    /// What kind of failure (decides retries and the exit code).
-    pub kind: ErrorKind,
-    /// The host.
-    pub host: String,
-    /// What went wrong.
-    pub message: String,
-}
-
-/// Kinds of connection failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Nothing listens, or the connection was reset or closed.
-    Refused,
-    /// No answer within the timeout.
-    Timeout,
-    /// The host key is unknown or changed.
-    HostKey,
-    /// The host did not accept our keys.
-    Auth,
-    /// Anything else (the agent, shipping, the platform, sudo).
-    Other,
-}
-
-impl ErrorKind {
-    /// Transient network trouble, worth another attempt.
-    pub fn is_transient(self) -> bool {
-        matches!(self, Self::Refused | Self::Timeout)
-    }
-
-    /// The host could not be reached at all (exit code 3).
-    pub fn is_unreachable(self) -> bool {
-        matches!(
-            self,
-            Self::Refused | Self::Timeout | Self::HostKey | Self::Auth
-        )
-    }
-}
-
-impl ConnectionError {
-    /// The same error with another kind.
-    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
-        self.kind = kind;
-        self
-    }
-}
-
 impl AgentConnection {
     /// Starts this executable as an agent in `project_root` (connect_method
     /// `local`) and exchanges `Hello`.
-    pub fn spawn_local(
-        host: &str,
-        project_root: &Path,
-    ) -> Result<AgentConnection, ConnectionError> {
-        let exe = std::env::current_exe().map_err(|e| ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+    pub fn spawn_local(host: &str, project_root: &Path) -> Result<AgentConnection, TransportError> {
+        let exe = std::env::current_exe().map_err(|e| TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: host.to_string(),
-            message: format!("cannot find the running executable: {e}"),
+            detail: format!("cannot find the running executable: {e}"),
         })?;
         let mut cmd = Command::new(&exe);
         cmd.arg("agent").current_dir(project_root);
@@ -93,7 +42,7 @@ impl AgentConnection {
     pub fn spawn_ssh(
         ssh: &crate::transport::Ssh,
         target_directory: &str,
-    ) -> Result<AgentConnection, ConnectionError> {
+    ) -> Result<AgentConnection, TransportError> {
         // One ssh session in the usual case: the agent command starts the
         // executable if this version is there, else says it is missing.
         let start = || match ssh.client {
@@ -109,10 +58,10 @@ impl AgentConnection {
                 ssh.upload(target_directory)?;
                 match start()? {
                     Started::Agent(conn) => Ok(conn),
-                    Started::Missing(_) => Err(ConnectionError {
-                        kind: crate::agent::client::ErrorKind::Other,
+                    Started::Missing(_) => Err(TransportError {
+                        kind: crate::transport::ErrorKind::Other,
                         host: ssh.host.clone(),
-                        message: "the uploaded agent cannot be started".into(),
+                        detail: "the uploaded agent cannot be started".into(),
                     }),
                 }
             }
@@ -123,7 +72,7 @@ impl AgentConnection {
     fn start_checked_russh(
         ssh: &crate::transport::Ssh,
         target_directory: &str,
-    ) -> Result<Started, ConnectionError> {
+    ) -> Result<Started, TransportError> {
         let command = ssh.agent_command_line(target_directory)?;
         let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let remote = ssh.russh_exec(&command, tail.clone())?;
@@ -142,10 +91,7 @@ impl AgentConnection {
 
     /// Starts an agent command that may instead report the executable
     /// missing (see [`crate::transport::ssh::MISSING`]).
-    fn start_checked(
-        ssh: &crate::transport::Ssh,
-        cmd: Command,
-    ) -> Result<Started, ConnectionError> {
+    fn start_checked(ssh: &crate::transport::Ssh, cmd: Command) -> Result<Started, TransportError> {
         let conn = Self::spawn_child(&ssh.host, cmd)?;
         Self::handshake(ssh, conn)
     }
@@ -155,7 +101,7 @@ impl AgentConnection {
     fn handshake(
         ssh: &crate::transport::Ssh,
         mut conn: AgentConnection,
-    ) -> Result<Started, ConnectionError> {
+    ) -> Result<Started, TransportError> {
         conn.send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
             version: crate::VERSION.to_string(),
@@ -192,11 +138,11 @@ impl AgentConnection {
         }
     }
 
-    fn spawn_child(host: &str, mut cmd: Command) -> Result<AgentConnection, ConnectionError> {
-        let err = |message: String| ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+    fn spawn_child(host: &str, mut cmd: Command) -> Result<AgentConnection, TransportError> {
+        let err = |message: String| TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: host.to_string(),
-            message,
+            detail: message,
         };
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -232,7 +178,7 @@ impl AgentConnection {
     }
 
     /// Starts an agent command and exchanges `Hello`.
-    pub fn start(host: &str, cmd: Command) -> Result<AgentConnection, ConnectionError> {
+    pub fn start(host: &str, cmd: Command) -> Result<AgentConnection, TransportError> {
         let mut conn = Self::spawn_child(host, cmd)?;
         conn.send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
@@ -246,7 +192,7 @@ impl AgentConnection {
     }
 
     /// Takes the host's deployment lock of the project directory.
-    pub fn lock(&mut self, root: &str) -> Result<(), ConnectionError> {
+    pub fn lock(&mut self, root: &str) -> Result<(), TransportError> {
         self.send(&Request::Lock {
             root: root.to_string(),
         })?;
@@ -266,7 +212,7 @@ impl AgentConnection {
         local: &crate::repository::LocalRepo,
         remote_root: &str,
         pull_url: Option<String>,
-    ) -> Result<(), ConnectionError> {
+    ) -> Result<(), TransportError> {
         use base64::Engine;
         use std::io::Read;
         self.send(&Request::VcsHead {
@@ -322,7 +268,7 @@ impl AgentConnection {
         &mut self,
         local_root: &Path,
         remote_root: &str,
-    ) -> Result<(usize, usize), ConnectionError> {
+    ) -> Result<(usize, usize), TransportError> {
         use base64::Engine;
         let manifest = crate::shipping::manifest(local_root).map_err(|e| {
             self.error(format!(
@@ -350,7 +296,7 @@ impl AgentConnection {
                 })
                 .map_err(|e| {
                     lost = true;
-                    e.message
+                    e.detail
                 })
             })
             .map_err(|message| {
@@ -371,27 +317,27 @@ impl AgentConnection {
 
     /// A failed send while shipping: the agent's own `Failed` answer, if it
     /// gave one, explains it better than the broken pipe.
-    fn shipping_failed(&mut self, message: String) -> ConnectionError {
+    fn shipping_failed(&mut self, message: String) -> TransportError {
         match read_frame::<Response>(&mut self.reader) {
             Ok(Some(Response::Failed { message })) => self.error(message),
             _ => self.error(message),
         }
     }
 
-    fn error(&self, message: String) -> ConnectionError {
-        ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+    fn error(&self, message: String) -> TransportError {
+        TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: self.host.clone(),
-            message,
+            detail: message,
         }
     }
 
-    fn send(&mut self, req: &Request) -> Result<(), ConnectionError> {
+    fn send(&mut self, req: &Request) -> Result<(), TransportError> {
         write_frame(&mut self.writer, req)
             .map_err(|e| self.error(format!("lost connection to the agent: {e}")))
     }
 
-    fn receive(&mut self) -> Result<Response, ConnectionError> {
+    fn receive(&mut self) -> Result<Response, TransportError> {
         match read_frame(&mut self.reader) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => {
@@ -407,7 +353,7 @@ impl AgentConnection {
         &mut self,
         project_root: &str,
         environment: &Environment,
-    ) -> Result<Vec<Report>, ConnectionError> {
+    ) -> Result<Vec<Report>, TransportError> {
         self.start_configure(project_root, environment)?;
         self.finish_configure()
     }
@@ -418,7 +364,7 @@ impl AgentConnection {
         &mut self,
         project_root: &str,
         environment: &Environment,
-    ) -> Result<(), ConnectionError> {
+    ) -> Result<(), TransportError> {
         self.send(&Request::Configure {
             project_root: project_root.to_string(),
             environment: Box::new(environment.clone()),
@@ -427,7 +373,7 @@ impl AgentConnection {
     }
 
     /// Waits for the answer to [`Self::start_configure`].
-    pub fn finish_configure(&mut self) -> Result<Vec<Report>, ConnectionError> {
+    pub fn finish_configure(&mut self) -> Result<Vec<Report>, TransportError> {
         match self.receive()? {
             Response::Configured { errors } => Ok(errors),
             Response::Failed { message } => Err(self.error(message)),
@@ -534,7 +480,7 @@ pub struct Deployer {
 
 impl Deployer {
     /// Asks the agent to deploy a root; answers carry `id`.
-    pub fn deploy(&mut self, id: u64, root: &str, predict: bool) -> Result<(), ConnectionError> {
+    pub fn deploy(&mut self, id: u64, root: &str, predict: bool) -> Result<(), TransportError> {
         write_frame(
             &mut self.writer,
             &Request::Deploy {
@@ -543,10 +489,10 @@ impl Deployer {
                 predict,
             },
         )
-        .map_err(|e| ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+        .map_err(|e| TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: self.host.clone(),
-            message: format!("lost connection to the agent: {e}"),
+            detail: format!("lost connection to the agent: {e}"),
         })
     }
 

@@ -385,7 +385,7 @@ fn configure_and_connect(
                     e.kind.is_unreachable() || failed.is_some_and(|f| f.exit == EXIT_UNREACHABLE);
                 reporter.event(&Event::ConnectFailed {
                     host: e.host,
-                    message: e.message,
+                    message: e.detail,
                 });
                 failed = Some(Failed {
                     step: Step::Connect,
@@ -409,7 +409,7 @@ fn configure_and_connect(
             Err(e) => {
                 reporter.event(&Event::ConnectFailed {
                     host: e.host,
-                    message: e.message,
+                    message: e.detail,
                 });
                 return Err(Step::Connect.into());
             }
@@ -453,7 +453,7 @@ fn configuration_result(reporter: &dyn Reporter, errors: Vec<Report>) -> Result<
 /// Each host's agent (or why not) and the seconds it took.
 type Connected = Vec<(
     String,
-    Result<AgentConnection, crate::agent::client::ConnectionError>,
+    Result<AgentConnection, crate::transport::TransportError>,
     f64,
 )>;
 
@@ -547,7 +547,7 @@ fn connect(
     gate: &Gate,
     repository: Option<&crate::repository::LocalRepo>,
     accept_new_host_keys: bool,
-) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
+) -> Result<AgentConnection, crate::transport::TransportError> {
     let _slot = gate.enter();
     if env.connect_method == ConnectMethod::Local {
         let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
@@ -569,7 +569,7 @@ fn ssh_settings(
     env: &Environment,
     host: &crate::environment::Host,
     accept_new_host_keys: bool,
-) -> Result<crate::transport::Ssh, crate::agent::client::ConnectionError> {
+) -> Result<crate::transport::Ssh, crate::transport::TransportError> {
     let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
     match env.connect_method {
         // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
@@ -604,7 +604,7 @@ fn ssh_settings(
 fn start_with_retries(
     ssh: &crate::transport::Ssh,
     target: &str,
-) -> Result<AgentConnection, crate::agent::client::ConnectionError> {
+) -> Result<AgentConnection, crate::transport::TransportError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -614,7 +614,7 @@ fn start_with_retries(
                 std::thread::sleep(retry_pause(attempt));
             }
             Err(mut e) if e.kind.is_transient() => {
-                e.message.push_str(&format!(
+                e.detail.push_str(&format!(
                     " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
                     ssh.timeout,
                     connect_bound(ssh.timeout).as_secs()
@@ -634,7 +634,7 @@ fn ship_project(
     env: &Environment,
     host: &crate::environment::Host,
     repository: Option<&crate::repository::LocalRepo>,
-) -> Result<String, crate::agent::client::ConnectionError> {
+) -> Result<String, crate::transport::TransportError> {
     let target = &env.target_directory;
     let Some(repo) = repository else {
         a.ship(project_root, target)?;
@@ -643,10 +643,10 @@ fn ship_project(
     let url = if env.update_method.pulls() {
         Some(
             repo.pull_url(env.repository_url.as_deref())
-                .map_err(|message| crate::agent::client::ConnectionError {
-                    kind: crate::agent::client::ErrorKind::Other,
+                .map_err(|message| crate::transport::TransportError {
+                    kind: crate::transport::ErrorKind::Other,
                     host: host.name.clone(),
-                    message,
+                    detail: message,
                 })?,
         )
     } else {
@@ -855,7 +855,7 @@ fn start_or_skip(
     if let Err(e) = deployer.deploy(id as u64, &name, predict) {
         reporter.event(&Event::AgentLost {
             host,
-            message: e.message,
+            message: e.detail,
         });
         scheduler.finished(id, false);
     }

@@ -21,15 +21,7 @@
 /// Index of a root in the model.
 pub type RootId = usize;
 
-/// Why a root is not deployed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// Its host is ignored.
-    HostIgnored,
-    /// The root is ignored (`!name`).
-    ComponentIgnored,
-}
+pub use crate::events::SkipReason;
 
 /// What to do with a root now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

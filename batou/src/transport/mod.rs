@@ -6,9 +6,10 @@
 pub mod russh;
 pub mod ssh;
 
+mod error;
+pub use error::{ErrorKind, TransportError};
 pub use ssh::{Ssh, SshClient};
 
-use crate::agent::client::ConnectionError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,11 +32,11 @@ pub fn vagrant_up(project_root: &Path) -> Result<(), String> {
 
 /// The ssh settings Vagrant reports for a machine (`vagrant ssh-config
 /// NAME`), written to `work/.batou/vagrant_ssh_config_NAME` for `ssh -F`.
-pub fn vagrant_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, ConnectionError> {
-    let err = |message: String| ConnectionError {
-        kind: crate::agent::client::ErrorKind::Other,
+pub fn vagrant_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, TransportError> {
+    let err = |message: String| TransportError {
+        kind: crate::transport::ErrorKind::Other,
         host: machine.to_string(),
-        message,
+        detail: message,
     };
     let out = Command::new("vagrant")
         .args(["ssh-config", machine])
@@ -58,23 +59,23 @@ pub fn vagrant_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf,
 }
 
 /// `kitchen create NAME` (connect_method `kitchen`).
-pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), ConnectionError> {
+pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), TransportError> {
     let out = Command::new("kitchen")
         .args(["create", machine])
         .current_dir(project_root)
         .output()
-        .map_err(|e| ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+        .map_err(|e| TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: machine.to_string(),
-            message: format!("cannot run kitchen: {e}"),
+            detail: format!("cannot run kitchen: {e}"),
         })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+        Err(TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: machine.to_string(),
-            message: format!(
+            detail: format!(
                 "kitchen create {machine} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
@@ -87,11 +88,11 @@ pub fn kitchen_create(project_root: &Path, machine: &str) -> Result<(), Connecti
 /// ssh_config for `ssh -F`. Kitchen instances are throw-away machines whose
 /// host keys change with every `create`, so their keys are not checked
 /// (as in batou).
-pub fn kitchen_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, ConnectionError> {
-    let err = |message: String| ConnectionError {
-        kind: crate::agent::client::ErrorKind::Other,
+pub fn kitchen_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf, TransportError> {
+    let err = |message: String| TransportError {
+        kind: crate::transport::ErrorKind::Other,
         host: machine.to_string(),
-        message,
+        detail: message,
     };
     let out = Command::new("kitchen")
         .args(["diagnose", "--log-level=error", machine])
@@ -112,7 +113,7 @@ pub fn kitchen_ssh_config(project_root: &Path, machine: &str) -> Result<PathBuf,
         .and_then(|m| m.values().next())
         .and_then(|i| i.get("state_file"))
         .ok_or_else(|| err("kitchen diagnose has no instance state (was it created?)".into()))?;
-    let field = |k: &str| -> Result<String, ConnectionError> {
+    let field = |k: &str| -> Result<String, TransportError> {
         match state.get(k) {
             Some(serde_yaml::Value::String(s)) => Ok(s.clone()),
             Some(serde_yaml::Value::Number(n)) => Ok(n.to_string()),

@@ -1,7 +1,7 @@
 //! The system `ssh` client as transport.
 
-use crate::agent::client::ConnectionError;
 use crate::shipping::sha256_hex;
+use crate::transport::TransportError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -124,17 +124,17 @@ impl Ssh {
         c
     }
 
-    fn error(&self, message: impl Into<String>) -> ConnectionError {
-        ConnectionError {
-            kind: crate::agent::client::ErrorKind::Other,
+    fn error(&self, message: impl Into<String>) -> TransportError {
+        TransportError {
+            kind: crate::transport::ErrorKind::Other,
             host: self.host.clone(),
-            message: message.into(),
+            detail: message.into(),
         }
     }
 
     /// Runs a short remote command; stdout on success, a clear error with
     /// ssh's own message otherwise.
-    fn run(&self, remote: &str, input: Option<&[u8]>) -> Result<String, ConnectionError> {
+    fn run(&self, remote: &str, input: Option<&[u8]>) -> Result<String, TransportError> {
         if self.client == SshClient::Russh {
             let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let mut r = self.russh_exec(&self.as_service_user(remote), tail.clone())?;
@@ -186,13 +186,13 @@ impl Ssh {
     }
 
     /// A clear error from a failed ssh invocation's exit status and stderr.
-    pub fn explain(&self, status: &str, stderr: &str) -> ConnectionError {
+    pub fn explain(&self, status: &str, stderr: &str) -> TransportError {
         let mut why: Vec<&str> = stderr
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
-        use crate::agent::client::ErrorKind;
+        use crate::transport::ErrorKind;
         if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
             return self.error(format!(
                 "the host key of {} has CHANGED; refusing to connect (check known_hosts: someone may be intercepting the connection, or the host was reinstalled)",
@@ -230,7 +230,7 @@ impl Ssh {
 
     /// Where this executable lives on the host:
     /// `<target>/.batou/bin/batou-<sha256 prefix>`, quoted for the shell.
-    pub fn executable_path(&self, target_directory: &str) -> Result<String, ConnectionError> {
+    pub fn executable_path(&self, target_directory: &str) -> Result<String, TransportError> {
         let (_, hash) = executable().map_err(|e| self.error(e))?;
         Ok(shell_path(&format!(
             "{}/.batou/bin/batou-{}",
@@ -244,7 +244,7 @@ impl Ssh {
     /// there (or not this version), and refuses (with [`UNSAFE`] on
     /// stderr) when `.batou`, `.batou/bin` or the executable belong to
     /// another user or are writable by group or others.
-    fn agent_script(&self, target_directory: &str) -> Result<String, ConnectionError> {
+    fn agent_script(&self, target_directory: &str) -> Result<String, TransportError> {
         let (_, hash) = executable().map_err(|e| self.error(e))?;
         let path = self.executable_path(target_directory)?;
         let batou = shell_path(&format!(
@@ -265,12 +265,12 @@ impl Ssh {
 
     /// The remote command line that starts the agent (see
     /// [`Self::agent_script`]), run as the service user.
-    pub fn agent_command_line(&self, target_directory: &str) -> Result<String, ConnectionError> {
+    pub fn agent_command_line(&self, target_directory: &str) -> Result<String, TransportError> {
         Ok(self.as_service_user(&self.agent_script(target_directory)?))
     }
 
     /// [`Self::agent_command_line`] as a system `ssh` command.
-    pub fn agent_command(&self, target_directory: &str) -> Result<Command, ConnectionError> {
+    pub fn agent_command(&self, target_directory: &str) -> Result<Command, TransportError> {
         Ok(self.command(&self.agent_script(target_directory)?))
     }
 
@@ -280,7 +280,7 @@ impl Ssh {
         &self,
         command: &str,
         stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    ) -> Result<super::russh::Remote, ConnectionError> {
+    ) -> Result<super::russh::Remote, TransportError> {
         let target = super::russh::resolve(self.config.as_deref(), &self.destination);
         super::russh::exec(
             &target,
@@ -298,7 +298,7 @@ impl Ssh {
 
     /// Checks that the host (as `uname -sm` describes it) can run this
     /// executable.
-    pub fn check_platform(&self, uname: &str) -> Result<(), ConnectionError> {
+    pub fn check_platform(&self, uname: &str) -> Result<(), TransportError> {
         let platform = uname.trim();
         let local = local_platform();
         if platform != local {
@@ -312,7 +312,7 @@ impl Ssh {
 
     /// Uploads this executable to [`Self::executable_path`], verified by
     /// its sha256 on the host before it is moved into place.
-    pub fn upload(&self, target_directory: &str) -> Result<(), ConnectionError> {
+    pub fn upload(&self, target_directory: &str) -> Result<(), TransportError> {
         let (bytes, hash) = executable().map_err(|e| self.error(e))?;
         let path = self.executable_path(target_directory)?;
         let dir = shell_path(&format!(
@@ -342,8 +342,8 @@ impl Ssh {
 }
 
 /// The kind of an ssh client's last error line.
-fn network_kind(message: &str) -> crate::agent::client::ErrorKind {
-    use crate::agent::client::ErrorKind;
+fn network_kind(message: &str) -> crate::transport::ErrorKind {
+    use crate::transport::ErrorKind;
     let has = |needles: &[&str]| needles.iter().any(|n| message.contains(n));
     if has(&["timed out", "Timeout"]) {
         ErrorKind::Timeout

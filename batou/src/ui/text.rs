@@ -176,8 +176,8 @@ impl Reporter for BatouText {
             Event::Jobs { jobs } => t.step("main", &format!("Number of jobs: {jobs}"), Some("⚙️")),
             Event::RootSkipped { host, root, reason } => {
                 let why = match reason {
-                    crate::deploy::schedule::SkipReason::HostIgnored => "Host ignored",
-                    crate::deploy::schedule::SkipReason::ComponentIgnored => "Component ignored",
+                    crate::events::SkipReason::HostIgnored => "Host ignored",
+                    crate::events::SkipReason::ComponentIgnored => "Component ignored",
                 };
                 t.line(&Line::new(
                     format!("⏭️ {host}: Skipping component {root} ... ({why})"),
