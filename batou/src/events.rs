@@ -26,6 +26,33 @@ pub enum SkipReason {
     ComponentIgnored,
 }
 
+/// What travels to a host while it is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The executable, uploaded as the agent.
+    Upload,
+    /// The project's files (`sync`).
+    Ship,
+    /// A git or Mercurial bundle.
+    Bundle,
+}
+
+impl Stage {
+    /// What a progress line says.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Stage::Upload => "uploading the agent",
+            Stage::Ship => "shipping the project",
+            Stage::Bundle => "shipping the bundle",
+        }
+    }
+}
+
+/// Called with (bytes done, bytes in all or 0 when unknown) as data
+/// travels.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
 /// What the run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,6 +238,24 @@ pub enum Event {
         index: usize,
         /// Number of hosts.
         total: usize,
+    },
+    /// Bytes travelling to a host while it is set up.
+    HostProgress {
+        /// The host.
+        host: String,
+        /// What travels.
+        stage: Stage,
+        /// Bytes sent so far.
+        done: u64,
+        /// Bytes in all, when known.
+        total: Option<u64>,
+    },
+    /// A host's agent is running and configuring.
+    HostConnected {
+        /// The host.
+        host: String,
+        /// Seconds it took (connect, upload, ship).
+        seconds: f64,
     },
     /// `vagrant up` runs.
     StartingVagrant,

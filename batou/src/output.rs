@@ -113,6 +113,8 @@ pub struct Terminal {
     color: bool,
     /// Write to stderr instead of stdout (when stdout carries data).
     stderr: bool,
+    /// stdout is a terminal (live progress is drawn there).
+    tty: bool,
     lock: Mutex<()>,
 }
 
@@ -127,8 +129,14 @@ impl Terminal {
             width: terminal_width(tty),
             color: use_color(choice, tty, |k| std::env::var(k).ok()),
             stderr: false,
+            tty,
             lock: Mutex::new(()),
         }
+    }
+
+    /// Whether live progress may be drawn: stdout is a terminal.
+    pub fn is_tty(&self) -> bool {
+        self.tty && !self.stderr
     }
 
     /// Like [`Self::detect`] for stderr, when stdout carries data (`graph`).
@@ -138,6 +146,7 @@ impl Terminal {
             width: terminal_width(false),
             color: use_color(choice, tty, |k| std::env::var(k).ok()),
             stderr: true,
+            tty: false,
             lock: Mutex::new(()),
         }
     }
@@ -148,6 +157,7 @@ impl Terminal {
             width,
             color,
             stderr: false,
+            tty: false,
             lock: Mutex::new(()),
         }
     }

@@ -76,6 +76,44 @@ fn deploys_over_ssh_ships_the_project_and_converges() {
 }
 
 #[test]
+fn setting_up_a_host_reports_upload_and_shipping_progress() {
+    let lab = SshLab::start(&["s9"]);
+    let p = remote_project("ssh-progress", &lab, "s9 = tick");
+    p.build_ok();
+    let out = p.batou(&["deploy", "--json", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let progress = |stage: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "host_progress" && e["stage"] == stage)
+            .collect()
+    };
+    for stage in ["upload", "ship"] {
+        let last = *progress(stage)
+            .last()
+            .unwrap_or_else(|| panic!("no {stage} progress"));
+        assert_eq!(last["host"], "s9");
+        assert_eq!(last["done"], last["total"], "{last}");
+    }
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "host_connected" && e["host"] == "s9"));
+
+    // Uploaded once: the next run ships nothing and uploads nothing, and
+    // text output that is not a terminal has no progress lines.
+    let out = p.batou(&["deploy", "remote"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("⏳"), "{text}");
+    let out = p.batou(&["deploy", "--json", "remote"]);
+    assert!(!stdout(&out).contains("\"stage\":\"upload\""));
+}
+
+#[test]
 fn host_keys_are_verified_and_unreachable_hosts_named() {
     let mut lab = SshLab::start(&["s2"]);
     let p = remote_project("ssh-keys", &lab, "s2 = tick");

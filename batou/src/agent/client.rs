@@ -42,6 +42,7 @@ impl AgentConnection {
     pub fn spawn_ssh(
         ssh: &crate::transport::Ssh,
         target_directory: &str,
+        upload_progress: Option<crate::events::Progress>,
     ) -> Result<AgentConnection, TransportError> {
         // One ssh session in the usual case: the agent command starts the
         // executable if this version is there, else says it is missing.
@@ -55,7 +56,7 @@ impl AgentConnection {
             Started::Agent(conn) => Ok(conn),
             Started::Missing(uname) => {
                 ssh.check_platform(&uname)?;
-                ssh.upload(target_directory)?;
+                ssh.upload(target_directory, upload_progress)?;
                 match start()? {
                     Started::Agent(conn) => Ok(conn),
                     Started::Missing(_) => Err(TransportError {
@@ -212,6 +213,7 @@ impl AgentConnection {
         local: &crate::repository::LocalRepo,
         remote_root: &str,
         pull_url: Option<String>,
+        progress: Option<crate::events::Progress>,
     ) -> Result<(), TransportError> {
         use base64::Engine;
         use std::io::Read;
@@ -230,6 +232,7 @@ impl AgentConnection {
                 return Ok(());
             };
             let mut buf = vec![0u8; 1 << 20];
+            let mut done = 0u64;
             loop {
                 let n = bundle
                     .reader
@@ -241,6 +244,10 @@ impl AgentConnection {
                 self.send(&Request::VcsChunk {
                     data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
                 })?;
+                done += n as u64;
+                if let Some(p) = progress {
+                    p(done, 0);
+                }
             }
             bundle.finish().map_err(|e| self.error(e))?;
         }
@@ -268,6 +275,7 @@ impl AgentConnection {
         &mut self,
         local_root: &Path,
         remote_root: &str,
+        progress: Option<crate::events::Progress>,
     ) -> Result<(usize, usize), TransportError> {
         use base64::Engine;
         let manifest = crate::shipping::manifest(local_root).map_err(|e| {
@@ -285,6 +293,12 @@ impl AgentConnection {
             Response::Failed { message } => return Err(self.error(message)),
             other => return Err(self.error(format!("unexpected answer to ship: {other:?}"))),
         };
+        let total: u64 = paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(local_root.join(p)).ok())
+            .map(|m| m.len())
+            .sum();
+        let mut done = 0u64;
         for path in &paths {
             let rel = crate::safe_fs::relative(path).map_err(|e| self.error(e.to_string()))?;
             let mut lost = false;
@@ -297,7 +311,12 @@ impl AgentConnection {
                 .map_err(|e| {
                     lost = true;
                     e.detail
-                })
+                })?;
+                done += data.len() as u64;
+                if let Some(p) = progress {
+                    p(done, total);
+                }
+                Ok(())
             })
             .map_err(|message| {
                 if lost {

@@ -2,7 +2,7 @@
 
 use crate::agent::client::{AgentConnection, AgentEvent, Deployer};
 use crate::environment::{duplicate_components, ConnectMethod, Environment};
-use crate::events::{Action, Event, Failure, Phase, Reporter, Step, Timings};
+use crate::events::{Action, Event, Failure, Phase, Reporter, Stage, Step, Timings};
 use crate::model::{Model, ModelEnv};
 use crate::report::{self, Report};
 use std::path::Path;
@@ -369,7 +369,7 @@ fn configure_and_connect(
         }
     }
     let (connected, (model, errors)) =
-        connect_while_configuring(project_root, env, repository, opts);
+        connect_while_configuring(project_root, env, repository, opts, reporter);
     let mut agents = Vec::new();
     let mut failed: Option<Failed> = None;
     for (host, result, seconds) in connected {
@@ -464,6 +464,7 @@ fn connect_while_configuring(
     env: &Environment,
     repository: Option<&crate::repository::LocalRepo>,
     opts: &DeployOptions,
+    reporter: &dyn Reporter,
 ) -> (Connected, (Model, Vec<Report>)) {
     let gate = Gate::new(CONNECT_PARALLEL);
     std::thread::scope(|scope| {
@@ -478,7 +479,15 @@ fn connect_while_configuring(
                     let accept_new = opts.accept_new_host_keys;
                     scope.spawn(move || {
                         let started = Instant::now();
-                        let result = connect(project_root, env, host, gate, repository, accept_new);
+                        let result = connect(
+                            project_root,
+                            env,
+                            host,
+                            gate,
+                            repository,
+                            accept_new,
+                            reporter,
+                        );
                         (host.name.clone(), result, started.elapsed().as_secs_f64())
                     })
                 })
@@ -547,20 +556,67 @@ fn connect(
     gate: &Gate,
     repository: Option<&crate::repository::LocalRepo>,
     accept_new_host_keys: bool,
+    reporter: &dyn Reporter,
 ) -> Result<AgentConnection, crate::transport::TransportError> {
     let _slot = gate.enter();
+    let started = Instant::now();
+    let connected = |a: AgentConnection| {
+        reporter.event(&Event::HostConnected {
+            host: host.name.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(a)
+    };
     if env.connect_method == ConnectMethod::Local {
         let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
         a.start_configure(&project_root.to_string_lossy(), env)?;
-        return Ok(a);
+        return connected(a);
     }
+    let meter = Meter::new(&host.name, reporter);
     let ssh = ssh_settings(project_root, env, host, accept_new_host_keys)?;
     let target = env.target_directory.clone();
-    let mut a = start_with_retries(&ssh, &target)?;
+    let upload = |done, total| meter.report(Stage::Upload, done, total);
+    let mut a = start_with_retries(&ssh, &target, &upload)?;
     a.lock(&target)?;
-    let root = ship_project(&mut a, project_root, env, host, repository)?;
+    let root = ship_project(&mut a, project_root, env, host, repository, &meter)?;
     a.start_configure(&root, env)?;
-    Ok(a)
+    connected(a)
+}
+
+/// Turns byte counts into `host_progress` events, at most ten a second
+/// (and always the last one).
+struct Meter<'r> {
+    host: String,
+    reporter: &'r dyn Reporter,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl<'r> Meter<'r> {
+    fn new(host: &str, reporter: &'r dyn Reporter) -> Self {
+        Meter {
+            host: host.to_string(),
+            reporter,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn report(&self, stage: Stage, done: u64, total: u64) {
+        let complete = total > 0 && done >= total;
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
+            if !due && !complete {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.reporter.event(&Event::HostProgress {
+            host: self.host.clone(),
+            stage,
+            done,
+            total: (total > 0).then_some(total),
+        });
+    }
 }
 
 /// How to reach a host over SSH for the environment's connect method.
@@ -604,11 +660,12 @@ fn ssh_settings(
 fn start_with_retries(
     ssh: &crate::transport::Ssh,
     target: &str,
+    upload: crate::events::Progress,
 ) -> Result<AgentConnection, crate::transport::TransportError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match AgentConnection::spawn_ssh(ssh, target) {
+        match AgentConnection::spawn_ssh(ssh, target, Some(upload)) {
             Ok(a) => return Ok(a),
             Err(e) if attempt < CONNECT_TRIES && e.kind.is_transient() => {
                 std::thread::sleep(retry_pause(attempt));
@@ -634,10 +691,12 @@ fn ship_project(
     env: &Environment,
     host: &crate::environment::Host,
     repository: Option<&crate::repository::LocalRepo>,
+    meter: &Meter,
 ) -> Result<String, crate::transport::TransportError> {
     let target = &env.target_directory;
     let Some(repo) = repository else {
-        a.ship(project_root, target)?;
+        let ship = |done, total| meter.report(Stage::Ship, done, total);
+        a.ship(project_root, target, Some(&ship))?;
         return Ok(target.clone());
     };
     let url = if env.update_method.pulls() {
@@ -652,7 +711,8 @@ fn ship_project(
     } else {
         None
     };
-    a.vcs_ship(repo, target, url)?;
+    let bundle = |done, total| meter.report(Stage::Bundle, done, total);
+    a.vcs_ship(repo, target, url, Some(&bundle))?;
     let sub = repo.subdir.to_string_lossy();
     Ok(if sub.is_empty() {
         target.clone()

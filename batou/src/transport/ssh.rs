@@ -134,12 +134,17 @@ impl Ssh {
 
     /// Runs a short remote command; stdout on success, a clear error with
     /// ssh's own message otherwise.
-    fn run(&self, remote: &str, input: Option<&[u8]>) -> Result<String, TransportError> {
+    fn run(
+        &self,
+        remote: &str,
+        input: Option<&[u8]>,
+        progress: Option<crate::events::Progress>,
+    ) -> Result<String, TransportError> {
         if self.client == SshClient::Russh {
             let tail = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let mut r = self.russh_exec(&self.as_service_user(remote), tail.clone())?;
             if let Some(data) = input {
-                let _ = r.stream.write_all(data);
+                let _ = write_with_progress(&mut r.stream, data, progress);
             }
             let _ = r.stream.shutdown(std::net::Shutdown::Write);
             let mut out = String::new();
@@ -171,7 +176,7 @@ impl Ssh {
             .spawn()
             .map_err(|e| self.error(format!("cannot run ssh: {e}")))?;
         if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-            let _ = stdin.write_all(data);
+            let _ = write_with_progress(&mut stdin, data, progress);
         }
         let out = child
             .wait_with_output()
@@ -312,7 +317,11 @@ impl Ssh {
 
     /// Uploads this executable to [`Self::executable_path`], verified by
     /// its sha256 on the host before it is moved into place.
-    pub fn upload(&self, target_directory: &str) -> Result<(), TransportError> {
+    pub fn upload(
+        &self,
+        target_directory: &str,
+        progress: Option<crate::events::Progress>,
+    ) -> Result<(), TransportError> {
         let (bytes, hash) = executable().map_err(|e| self.error(e))?;
         let path = self.executable_path(target_directory)?;
         let dir = shell_path(&format!(
@@ -337,8 +346,26 @@ impl Ssh {
              chmod 700 \"$t\"; mv -f \"$t\" {path}; \
              n=0; for f in $(ls -t {dir}); do case $f in batou-*) n=$((n+1)); if [ $n -gt 2 ]; then rm -f {dir}/\"$f\"; fi;; esac; done"
         );
-        self.run(&script, Some(bytes)).map(|_| ())
+        self.run(&script, Some(bytes), progress).map(|_| ())
     }
+}
+
+/// Writes `data` in pieces, reporting the bytes written.
+fn write_with_progress(
+    w: &mut impl Write,
+    data: &[u8],
+    progress: Option<crate::events::Progress>,
+) -> std::io::Result<()> {
+    let total = data.len() as u64;
+    let mut done = 0u64;
+    for piece in data.chunks(256 << 10) {
+        w.write_all(piece)?;
+        done += piece.len() as u64;
+        if let Some(p) = progress {
+            p(done, total);
+        }
+    }
+    w.flush()
 }
 
 /// The kind of an ssh client's last error line.

@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod json;
+pub mod progress;
 pub mod text;
 
 pub use json::JsonLines;

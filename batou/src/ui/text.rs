@@ -46,14 +46,18 @@ pub struct BatouText {
     term: Terminal,
     /// Root failures so far, merged by their lines.
     failures: Mutex<Vec<(Vec<Line>, BTreeSet<String>)>>,
+    /// Live per-host progress lines (only on a terminal).
+    progress: Option<super::progress::Progress>,
 }
 
 impl BatouText {
-    /// A view on a terminal.
+    /// A view on a terminal (with live progress lines when stdout is one).
     pub fn new(term: Terminal) -> Self {
+        let progress = term.is_tty().then(super::progress::Progress::new);
         BatouText {
             term,
             failures: Mutex::new(Vec::new()),
+            progress,
         }
     }
 
@@ -121,6 +125,16 @@ impl BatouText {
 
 impl Reporter for BatouText {
     fn event(&self, event: &Event) {
+        match &self.progress {
+            Some(p) if p.takes(event) => {}
+            Some(p) => p.suspend(|| self.render(event)),
+            None => self.render(event),
+        }
+    }
+}
+
+impl BatouText {
+    fn render(&self, event: &Event) {
         if let Some(line) = component_line(event) {
             self.term.line(&line);
             return;
@@ -233,6 +247,8 @@ impl Reporter for BatouText {
                 ..
             } => self.finished(*action, *success, *step),
             Event::RootFinished { .. }
+            | Event::HostProgress { .. }
+            | Event::HostConnected { .. }
             | Event::ComponentChanged { .. }
             | Event::ComponentOutput { .. }
             | Event::ComponentSlow { .. }
