@@ -39,16 +39,21 @@ impl Progress {
                 done,
                 total,
             } => {
-                let bar = self.bar(host);
-                bar.set_message(stage.verb());
-                match total {
-                    Some(t) => {
-                        bar.set_length(*t);
-                        bar.set_style(known_style());
-                    }
-                    None => bar.set_style(unknown_style()),
+                let bar = self.bar(host, stage.verb());
+                if bar.message() != stage.verb() {
+                    // A new stage starts from zero.
+                    bar.reset();
+                    bar.set_message(stage.verb());
+                }
+                if let Some(t) = total {
+                    bar.set_length(*t);
                 }
                 bar.set_position(*done);
+                bar.set_style(if total.is_some() {
+                    known_style()
+                } else {
+                    unknown_style()
+                });
                 true
             }
             Event::HostConnected { host, .. } => {
@@ -84,13 +89,15 @@ impl Progress {
         }
     }
 
-    fn bar(&self, host: &str) -> ProgressBar {
+    fn bar(&self, host: &str, message: &'static str) -> ProgressBar {
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         bars.entry(host.to_string())
             .or_insert_with(|| {
-                let bar = self.multi.add(ProgressBar::new(0));
-                bar.set_prefix(host.to_string());
-                bar
+                let bar = ProgressBar::new(0)
+                    .with_style(unknown_style())
+                    .with_prefix(host.to_string())
+                    .with_message(message);
+                self.multi.add(bar)
             })
             .clone()
     }
