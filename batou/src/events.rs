@@ -433,6 +433,259 @@ impl Reporter for Recorder {
 mod tests {
     use super::*;
 
+    /// One of every kind, with the tag the schema (docs/events.md) names.
+    fn every_kind() -> Vec<(&'static str, Event)> {
+        let h = || "h".to_string();
+        let r = || "r".to_string();
+        let c = || "R > File('x')".to_string();
+        let line = Line::plain("x");
+        vec![
+            (
+                "started",
+                Event::Started {
+                    id: "batou".into(),
+                    action: Action::Deploy,
+                    environment: "e".into(),
+                },
+            ),
+            (
+                "phase",
+                Event::Phase {
+                    phase: Phase::Deploying,
+                },
+            ),
+            (
+                "loading_environment",
+                Event::LoadingEnvironment {
+                    environment: "e".into(),
+                },
+            ),
+            ("verifying_repository", Event::VerifyingRepository),
+            ("loading_secrets", Event::LoadingSecrets),
+            (
+                "warning",
+                Event::Warning {
+                    message: "m".into(),
+                },
+            ),
+            (
+                "report",
+                Event::Report {
+                    report: Report::new("t", 0).field("k", "v"),
+                    hosts: vec![h()],
+                },
+            ),
+            (
+                "configuration_failed",
+                Event::ConfigurationFailed { errors: 2 },
+            ),
+            (
+                "host_connecting",
+                Event::HostConnecting {
+                    host: h(),
+                    method: ConnectMethod::Ssh,
+                    index: 1,
+                    total: 2,
+                },
+            ),
+            (
+                "host_skipped",
+                Event::HostSkipped {
+                    host: h(),
+                    index: 1,
+                    total: 2,
+                },
+            ),
+            (
+                "host_progress",
+                Event::HostProgress {
+                    host: h(),
+                    stage: Stage::Ship,
+                    done: 1,
+                    total: Some(2),
+                },
+            ),
+            (
+                "host_connected",
+                Event::HostConnected {
+                    host: h(),
+                    seconds: 1.0,
+                },
+            ),
+            ("starting_vagrant", Event::StartingVagrant),
+            (
+                "connect_failed",
+                Event::ConnectFailed {
+                    host: h(),
+                    message: "m".into(),
+                },
+            ),
+            ("configure_log", Event::ConfigureLog { line: "l".into() }),
+            ("jobs", Event::Jobs { jobs: 2 }),
+            (
+                "root_skipped",
+                Event::RootSkipped {
+                    host: h(),
+                    root: r(),
+                    reason: SkipReason::HostIgnored,
+                },
+            ),
+            (
+                "root_scheduled",
+                Event::RootScheduled {
+                    host: h(),
+                    root: r(),
+                },
+            ),
+            (
+                "component_changed",
+                Event::ComponentChanged {
+                    host: h(),
+                    root: r(),
+                    component: c(),
+                    diff: Some(vec!["+a".into()]),
+                },
+            ),
+            (
+                "component_output",
+                Event::ComponentOutput {
+                    host: h(),
+                    root: r(),
+                    component: c(),
+                    line: line.clone(),
+                },
+            ),
+            (
+                "component_slow",
+                Event::ComponentSlow {
+                    host: h(),
+                    root: r(),
+                    component: c(),
+                    total: 12.0,
+                    verify: Some(1.5),
+                    update: None,
+                    sub: None,
+                },
+            ),
+            (
+                "before_update",
+                Event::BeforeUpdate {
+                    host: h(),
+                    root: r(),
+                    handler: c(),
+                },
+            ),
+            (
+                "root_finished",
+                Event::RootFinished {
+                    host: h(),
+                    root: r(),
+                    changed: true,
+                    seconds: 0.5,
+                },
+            ),
+            (
+                "root_failed",
+                Event::RootFailed {
+                    host: h(),
+                    root: r(),
+                    message: "m".into(),
+                    lines: vec![line],
+                },
+            ),
+            (
+                "agent_lost",
+                Event::AgentLost {
+                    host: h(),
+                    message: "m".into(),
+                },
+            ),
+            (
+                "error",
+                Event::Error {
+                    message: "m".into(),
+                },
+            ),
+            ("check_summary", Event::CheckSummary { seconds: 1.0 }),
+            (
+                "deploy_summary",
+                Event::DeploySummary {
+                    timings: Timings::default(),
+                },
+            ),
+            (
+                "finished",
+                Event::Finished {
+                    action: Action::Check,
+                    success: false,
+                    step: Some(Step::Load),
+                    timings: Timings::default(),
+                },
+            ),
+        ]
+    }
+
+    /// Exhaustive: a new kind of event does not compile until it is in
+    /// [`every_kind`] and documented.
+    fn covered(e: &Event) -> bool {
+        match e {
+            Event::Started { .. }
+            | Event::Phase { .. }
+            | Event::LoadingEnvironment { .. }
+            | Event::VerifyingRepository
+            | Event::LoadingSecrets
+            | Event::Warning { .. }
+            | Event::Report { .. }
+            | Event::ConfigurationFailed { .. }
+            | Event::HostConnecting { .. }
+            | Event::HostSkipped { .. }
+            | Event::HostProgress { .. }
+            | Event::HostConnected { .. }
+            | Event::StartingVagrant
+            | Event::ConnectFailed { .. }
+            | Event::ConfigureLog { .. }
+            | Event::Jobs { .. }
+            | Event::RootSkipped { .. }
+            | Event::RootScheduled { .. }
+            | Event::ComponentChanged { .. }
+            | Event::ComponentOutput { .. }
+            | Event::ComponentSlow { .. }
+            | Event::BeforeUpdate { .. }
+            | Event::RootFinished { .. }
+            | Event::RootFailed { .. }
+            | Event::AgentLost { .. }
+            | Event::Error { .. }
+            | Event::CheckSummary { .. }
+            | Event::DeploySummary { .. }
+            | Event::Finished { .. } => true,
+        }
+    }
+
+    #[test]
+    fn every_kind_is_tagged_and_round_trips() {
+        let kinds = every_kind();
+        let distinct: std::collections::HashSet<_> = kinds
+            .iter()
+            .map(|(_, e)| std::mem::discriminant(e))
+            .collect();
+        assert_eq!(distinct.len(), kinds.len(), "each kind once");
+        assert_eq!(kinds.len(), 29, "one of each of the 29 kinds of `covered`");
+        assert!(kinds.iter().all(|(_, e)| covered(e)));
+        for (tag, event) in kinds {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["event"], tag, "{json}");
+            let back: Event = serde_json::from_value(json).unwrap();
+            assert_eq!(back, event);
+        }
+        let schema = include_str!("../../docs/events.md");
+        for (tag, _) in every_kind() {
+            assert!(
+                schema.contains(&format!("| `{tag}` |")),
+                "{tag} is documented"
+            );
+        }
+    }
+
     #[test]
     fn events_serialize_with_an_event_field() {
         let e = Event::RootFinished {

@@ -1,0 +1,397 @@
+//! Step `connect`: the agents of all hosts started in parallel (uploaded,
+//! locked, shipped) while the controller configures the model.
+
+use super::{emit_reports, DeployOptions, Failed, EXIT_UNREACHABLE};
+use crate::agent::client::AgentConnection;
+use crate::environment::{ConnectMethod, Environment};
+use crate::events::{Event, Phase, Reporter, Stage, Step, Timings};
+use crate::model::{Model, ModelEnv};
+use crate::report::Report;
+use std::path::Path;
+use std::time::Instant;
+
+/// Step `connect`: the controller configures the whole model itself while
+/// the agents are started (and configure their copy). `-c` connects
+/// nowhere. Returns the model and the connected agents.
+pub(super) fn configure_and_connect(
+    project_root: &Path,
+    env: &Environment,
+    repository: Option<&crate::repository::LocalRepo>,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+    timings: &mut Timings,
+) -> Result<(Model, Vec<(String, AgentConnection)>), Failed> {
+    if opts.consistency_only {
+        reporter.event(&Event::Phase {
+            phase: Phase::Configuring,
+        });
+    } else {
+        reporter.event(&Event::Phase {
+            phase: Phase::Connecting,
+        });
+        announce_hosts(env, reporter);
+    }
+    if !opts.consistency_only && env.connect_method == ConnectMethod::Vagrant {
+        reporter.event(&Event::StartingVagrant);
+        if let Err(message) = crate::transport::vagrant_up(project_root) {
+            reporter.event(&Event::Error { message });
+            return Err(Step::Connect.into());
+        }
+    }
+    let (connected, (model, errors)) =
+        connect_while_configuring(project_root, env, repository, opts, reporter);
+    let mut agents = Vec::new();
+    let mut failed: Option<Failed> = None;
+    for (host, result, seconds) in connected {
+        timings.hosts.push(crate::events::HostTiming {
+            host: host.clone(),
+            connect: seconds,
+            deploy: 0.0,
+        });
+        match result {
+            Ok(a) => agents.push((host, a)),
+            Err(e) => {
+                let unreachable =
+                    e.kind.is_unreachable() || failed.is_some_and(|f| f.exit == EXIT_UNREACHABLE);
+                reporter.event(&Event::ConnectFailed {
+                    host: e.host,
+                    message: e.detail,
+                });
+                failed = Some(Failed {
+                    step: Step::Connect,
+                    exit: if unreachable { EXIT_UNREACHABLE } else { 1 },
+                });
+            }
+        }
+    }
+    if let Some(f) = failed {
+        return Err(f);
+    }
+    configuration_result(reporter, errors)?;
+    for root in &model.roots {
+        for line in &root.logs {
+            reporter.event(&Event::ConfigureLog { line: line.clone() });
+        }
+    }
+    for (_, agent) in agents.iter_mut() {
+        match agent.finish_configure() {
+            Ok(errors) => configuration_result(reporter, errors)?,
+            Err(e) => {
+                reporter.event(&Event::ConnectFailed {
+                    host: e.host,
+                    message: e.detail,
+                });
+                return Err(Step::Connect.into());
+            }
+        }
+    }
+    Ok((model, agents))
+}
+
+/// The connecting lines of every host, before any connection is made.
+fn announce_hosts(env: &Environment, reporter: &dyn Reporter) {
+    let total = env.hosts.len();
+    for (i, host) in env.hosts.iter().enumerate() {
+        reporter.event(&if host.ignore {
+            Event::HostSkipped {
+                host: host.name.clone(),
+                index: i + 1,
+                total,
+            }
+        } else {
+            Event::HostConnecting {
+                host: host.name.clone(),
+                method: env.connect_method,
+                index: i + 1,
+                total,
+            }
+        });
+    }
+}
+
+/// Configuration errors end the step.
+pub(super) fn configuration_result(
+    reporter: &dyn Reporter,
+    errors: Vec<Report>,
+) -> Result<(), Step> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let n = errors.len();
+    emit_reports(reporter, errors);
+    reporter.event(&Event::ConfigurationFailed { errors: n });
+    Err(Step::Connect)
+}
+
+/// Each host's agent (or why not) and the seconds it took.
+type Connected = Vec<(
+    String,
+    Result<AgentConnection, crate::transport::TransportError>,
+    f64,
+)>;
+
+/// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
+/// while the controller configures its own copy of the model.
+fn connect_while_configuring(
+    project_root: &Path,
+    env: &Environment,
+    repository: Option<&crate::repository::LocalRepo>,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> (Connected, (Model, Vec<Report>)) {
+    let gate = Gate::new(CONNECT_PARALLEL);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = if opts.consistency_only {
+            Vec::new()
+        } else {
+            env.hosts
+                .iter()
+                .filter(|h| !h.ignore)
+                .map(|host| {
+                    let gate = &gate;
+                    let accept_new = opts.accept_new_host_keys;
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = connect(
+                            project_root,
+                            env,
+                            host,
+                            gate,
+                            repository,
+                            accept_new,
+                            reporter,
+                        );
+                        (host.name.clone(), result, started.elapsed().as_secs_f64())
+                    })
+                })
+                .collect()
+        };
+        let configured = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
+        let connected = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (connected, configured)
+    })
+}
+
+/// Starts the agent of one host and asks it to configure: locally, or over
+/// ssh after uploading this executable, taking the host's lock and shipping
+/// the project.
+fn connect(
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+    gate: &Gate,
+    repository: Option<&crate::repository::LocalRepo>,
+    accept_new_host_keys: bool,
+    reporter: &dyn Reporter,
+) -> Result<AgentConnection, crate::transport::TransportError> {
+    let _slot = gate.enter();
+    let started = Instant::now();
+    let connected = |a: AgentConnection| {
+        reporter.event(&Event::HostConnected {
+            host: host.name.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(a)
+    };
+    if env.connect_method == ConnectMethod::Local {
+        let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
+        a.start_configure(&project_root.to_string_lossy(), env)?;
+        return connected(a);
+    }
+    let meter = Meter::new(&host.name, reporter);
+    let ssh = ssh_settings(project_root, env, host, accept_new_host_keys)?;
+    let target = env.target_directory.clone();
+    let upload = |done, total| meter.report(Stage::Upload, done, total);
+    let mut a = start_with_retries(&ssh, &target, &upload)?;
+    a.lock(&target)?;
+    let root = ship_project(&mut a, project_root, env, host, repository, &meter)?;
+    a.start_configure(&root, env)?;
+    connected(a)
+}
+
+/// Turns byte counts into `host_progress` events, at most ten a second
+/// (and always the last one).
+struct Meter<'r> {
+    host: String,
+    reporter: &'r dyn Reporter,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl<'r> Meter<'r> {
+    fn new(host: &str, reporter: &'r dyn Reporter) -> Self {
+        Meter {
+            host: host.to_string(),
+            reporter,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn report(&self, stage: Stage, done: u64, total: u64) {
+        let complete = total > 0 && done >= total;
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
+            if !due && !complete {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.reporter.event(&Event::HostProgress {
+            host: self.host.clone(),
+            stage,
+            done,
+            total: (total > 0).then_some(total),
+        });
+    }
+}
+
+/// How to reach a host over SSH for the environment's connect method.
+fn ssh_settings(
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+    accept_new_host_keys: bool,
+) -> Result<crate::transport::Ssh, crate::transport::TransportError> {
+    let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
+    match env.connect_method {
+        // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
+        ConnectMethod::Local | ConnectMethod::Ssh => ssh.client = env.ssh_client,
+        ConnectMethod::Vagrant => {
+            // Vagrant knows how to reach its machines.
+            ssh.config = Some(crate::transport::vagrant_ssh_config(
+                project_root,
+                &host.name,
+            )?);
+            ssh.destination = host.name.clone();
+        }
+        ConnectMethod::Kitchen => {
+            crate::transport::kitchen_create(project_root, &host.name)?;
+            ssh.config = Some(crate::transport::kitchen_ssh_config(
+                project_root,
+                &host.name,
+            )?);
+            ssh.destination = host.name.clone();
+        }
+    }
+    ssh.service_user = host
+        .service_user
+        .clone()
+        .or_else(|| env.service_user.clone());
+    ssh.accept_new_host_keys = accept_new_host_keys;
+    Ok(ssh)
+}
+
+/// Starts the agent over SSH. Transient network trouble is retried with
+/// back-off; refusals (host keys, platforms, authentication) are not.
+fn start_with_retries(
+    ssh: &crate::transport::Ssh,
+    target: &str,
+    upload: crate::events::Progress,
+) -> Result<AgentConnection, crate::transport::TransportError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match AgentConnection::spawn_ssh(ssh, target, Some(upload)) {
+            Ok(a) => return Ok(a),
+            Err(e) if attempt < CONNECT_TRIES && e.kind.is_transient() => {
+                std::thread::sleep(retry_pause(attempt));
+            }
+            Err(mut e) if e.kind.is_transient() => {
+                e.detail.push_str(&format!(
+                    " (gave up after {CONNECT_TRIES} attempts of at most {}s each, {}s in all at most; the environment's timeout sets the time per attempt)",
+                    ssh.timeout,
+                    connect_bound(ssh.timeout).as_secs()
+                ));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ships the project with the update method; returns the project
+/// directory on the host.
+fn ship_project(
+    a: &mut AgentConnection,
+    project_root: &Path,
+    env: &Environment,
+    host: &crate::environment::Host,
+    repository: Option<&crate::repository::LocalRepo>,
+    meter: &Meter,
+) -> Result<String, crate::transport::TransportError> {
+    let target = &env.target_directory;
+    let Some(repo) = repository else {
+        let ship = |done, total| meter.report(Stage::Ship, done, total);
+        a.ship(project_root, target, Some(&ship))?;
+        return Ok(target.clone());
+    };
+    let url = if env.update_method.pulls() {
+        Some(
+            repo.pull_url(env.repository_url.as_deref())
+                .map_err(|message| crate::transport::TransportError {
+                    kind: crate::transport::ErrorKind::Other,
+                    host: host.name.clone(),
+                    detail: message,
+                })?,
+        )
+    } else {
+        None
+    };
+    let bundle = |done, total| meter.report(Stage::Bundle, done, total);
+    a.vcs_ship(repo, target, url, Some(&bundle))?;
+    let sub = repo.subdir.to_string_lossy();
+    Ok(if sub.is_empty() {
+        target.clone()
+    } else {
+        format!("{}/{sub}", target.trim_end_matches('/'))
+    })
+}
+
+/// Hosts connected at the same time (batou: 5).
+const CONNECT_PARALLEL: usize = 5;
+/// Attempts per host for transient connection failures.
+const CONNECT_TRIES: u32 = 3;
+
+/// The pause after failed attempt `attempt` (1-based): 1 s, 2 s, ...
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(500 * (1 << attempt))
+}
+
+/// The longest a host's connection set-up takes before it is given up:
+/// every attempt's timeout plus the pauses between them.
+pub fn connect_bound(timeout: u64) -> std::time::Duration {
+    let pauses: std::time::Duration = (1..CONNECT_TRIES).map(retry_pause).sum();
+    std::time::Duration::from_secs(timeout.max(1) * u64::from(CONNECT_TRIES)) + pauses
+}
+
+/// A counting semaphore bounding parallel connection set-ups.
+struct Gate {
+    free: std::sync::Mutex<usize>,
+    cond: std::sync::Condvar,
+}
+
+struct Slot<'g>(&'g Gate);
+
+impl Gate {
+    fn new(n: usize) -> Gate {
+        Gate {
+            free: std::sync::Mutex::new(n),
+            cond: std::sync::Condvar::new(),
+        }
+    }
+    fn enter(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.cond.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cond.notify_one();
+    }
+}

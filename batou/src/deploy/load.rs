@@ -1,0 +1,141 @@
+//! Step `load`: the environment, the command line's overrides and
+//! `--limit`, and the checked working copy for VCS update methods.
+
+use super::{emit_reports, DeployOptions, Failed, EXIT_USAGE};
+use crate::environment::{duplicate_components, Environment};
+use crate::events::{Event, Reporter, Step};
+use crate::report::Report;
+use std::path::Path;
+
+/// Step `load`: the environment with the command line's overrides, and the
+/// checked working copy for VCS update methods.
+pub(super) fn load(
+    project_root: &Path,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Environment, Option<crate::repository::LocalRepo>), Failed> {
+    reporter.event(&Event::LoadingEnvironment {
+        environment: opts.environment.clone(),
+    });
+    let mut load_errors = duplicate_components();
+    let env = match Environment::load(project_root, &opts.environment) {
+        Ok(env) => Some(env),
+        Err(e) => {
+            load_errors.extend(e.0);
+            None
+        }
+    };
+    reporter.event(&Event::VerifyingRepository);
+    let repository = match env.as_ref() {
+        Some(env) => match verify_repository(project_root, env, opts.dirty) {
+            Ok(r) => r,
+            Err(report) => {
+                load_errors.push(*report);
+                None
+            }
+        },
+        None => None,
+    };
+    if opts.dirty && repository.is_some() {
+        reporter.event(&Event::Warning {
+            message: "Skipping the repository checks (-D).".into(),
+        });
+    }
+    reporter.event(&Event::LoadingSecrets);
+    if !load_errors.is_empty() {
+        emit_reports(reporter, load_errors);
+        return Err(Step::Load.into());
+    }
+    let Some(mut env) = env else {
+        return Err(Step::Load.into());
+    };
+    apply_cli_overrides(&mut env, opts);
+    if env.hosts.is_empty() {
+        reporter.event(&Event::Error {
+            message: "No host found in environment.".into(),
+        });
+        return Err(Step::Load.into());
+    }
+    if let Err(message) = apply_limit(&mut env, &opts.limit) {
+        reporter.event(&Event::Error { message });
+        return Err(Failed {
+            step: Step::Load,
+            exit: EXIT_USAGE,
+        });
+    }
+    Ok((env, repository))
+}
+
+/// The working copy, checked, when a VCS update method ships the project
+/// to remote hosts.
+fn verify_repository(
+    project_root: &Path,
+    env: &Environment,
+    dirty: bool,
+) -> Result<Option<crate::repository::LocalRepo>, Box<Report>> {
+    let Some(vcs) = env
+        .update_method
+        .vcs()
+        .filter(|_| env.connect_method.is_remote())
+    else {
+        return Ok(None);
+    };
+    crate::repository::LocalRepo::verify(
+        vcs,
+        project_root,
+        env.branch.as_deref(),
+        env.update_method.pulls(),
+        dirty,
+    )
+    .map(Some)
+    .map_err(|e| {
+        let mut report = Report::new(e.title, crate::report::order::CONFIGURATION);
+        report.details = e.details;
+        Box::new(report)
+    })
+}
+
+/// `--limit`: hosts whose names match none of the glob patterns are
+/// configured but neither connected nor deployed (like ignored hosts).
+fn apply_limit(env: &mut Environment, limit: &[String]) -> Result<(), String> {
+    if limit.is_empty() {
+        return Ok(());
+    }
+    let patterns = limit
+        .iter()
+        .map(|p| glob::Pattern::new(p).map_err(|e| format!("--limit: invalid pattern {p:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let matches = |name: &str| patterns.iter().any(|p| p.matches(name));
+    if !env.hosts.iter().any(|h| matches(&h.name)) {
+        let hosts: Vec<&str> = env.hosts.iter().map(|h| h.name.as_str()).collect();
+        return Err(format!(
+            "--limit {} matches no host of environment {}; its hosts: {}",
+            limit.join(","),
+            env.name,
+            hosts.join(", ")
+        ));
+    }
+    for h in &mut env.hosts {
+        if !matches(&h.name) {
+            h.ignore = true;
+        }
+    }
+    Ok(())
+}
+
+/// `-t`, `-p` and `-j` win over the environment.
+fn apply_cli_overrides(env: &mut Environment, opts: &DeployOptions) {
+    if let Some(t) = opts.timeout {
+        env.timeout = t;
+    }
+    if let Some(p) = &opts.platform {
+        // `-p` wins over the environment's and every host's platform.
+        env.platform = if p.is_empty() { None } else { Some(p.clone()) };
+        for h in &mut env.hosts {
+            h.platform = None;
+        }
+    }
+    if let Some(j) = opts.jobs {
+        env.jobs = j.max(1);
+    }
+}
