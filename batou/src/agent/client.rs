@@ -103,10 +103,12 @@ impl AgentConnection {
         ssh: &crate::transport::Ssh,
         mut conn: AgentConnection,
     ) -> Result<Started, TransportError> {
-        conn.send(&Request::Hello {
+        // A remote command that only reports the executable missing may be
+        // gone before the hello reaches it: its answer is still to be read.
+        let _ = conn.send(&Request::Hello {
             protocol: PROTOCOL_VERSION,
             version: crate::VERSION.to_string(),
-        })?;
+        });
         let mut head = [0u8; 4];
         if std::io::Read::read_exact(&mut conn.reader, &mut head).is_err() {
             let status = conn.child.wait_status();

@@ -1,6 +1,7 @@
 //! Step `connect`: the agents of all hosts started in parallel (uploaded,
 //! locked, shipped) while the controller configures the model.
 
+use super::connectors::Connector;
 use super::{emit_reports, DeployOptions, Failed, EXIT_UNREACHABLE};
 use crate::agent::client::AgentConnection;
 use crate::environment::{ConnectMethod, Environment};
@@ -31,15 +32,25 @@ pub(super) fn configure_and_connect(
         });
         announce_hosts(env, reporter);
     }
-    if !opts.consistency_only && env.connect_method == ConnectMethod::Vagrant {
-        reporter.event(&Event::StartingVagrant);
-        if let Err(message) = crate::transport::vagrant_up(project_root) {
+    let connector =
+        super::connectors::for_environment(project_root, env, opts.accept_new_host_keys);
+    if !opts.consistency_only {
+        if env.connect_method == ConnectMethod::Vagrant {
+            reporter.event(&Event::StartingVagrant);
+        }
+        if let Err(message) = connector.prepare() {
             reporter.event(&Event::Error { message });
             return Err(Step::Connect.into());
         }
     }
-    let (connected, (model, errors)) =
-        connect_while_configuring(project_root, env, repository, opts, reporter);
+    let (connected, (model, errors)) = connect_while_configuring(
+        connector.as_ref(),
+        project_root,
+        env,
+        repository,
+        opts,
+        reporter,
+    );
     let mut agents = Vec::new();
     let mut failed: Option<Failed> = None;
     for (host, result, seconds) in connected {
@@ -133,6 +144,7 @@ type Connected = Vec<(
 /// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
 /// while the controller configures its own copy of the model.
 fn connect_while_configuring(
+    connector: &dyn Connector,
     project_root: &Path,
     env: &Environment,
     repository: Option<&crate::repository::LocalRepo>,
@@ -149,16 +161,15 @@ fn connect_while_configuring(
                 .filter(|h| !h.ignore)
                 .map(|host| {
                     let gate = &gate;
-                    let accept_new = opts.accept_new_host_keys;
                     scope.spawn(move || {
                         let started = Instant::now();
                         let result = connect(
+                            connector,
                             project_root,
                             env,
                             host,
                             gate,
                             repository,
-                            accept_new,
                             reporter,
                         );
                         (host.name.clone(), result, started.elapsed().as_secs_f64())
@@ -176,37 +187,32 @@ fn connect_while_configuring(
 /// ssh after uploading this executable, taking the host's lock and shipping
 /// the project.
 fn connect(
+    connector: &dyn Connector,
     project_root: &Path,
     env: &Environment,
     host: &crate::environment::Host,
     gate: &Gate,
     repository: Option<&crate::repository::LocalRepo>,
-    accept_new_host_keys: bool,
     reporter: &dyn Reporter,
 ) -> Result<AgentConnection, crate::transport::TransportError> {
     let _slot = gate.enter();
     let started = Instant::now();
-    let connected = |a: AgentConnection| {
-        reporter.event(&Event::HostConnected {
-            host: host.name.clone(),
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        Ok(a)
-    };
-    if env.connect_method == ConnectMethod::Local {
-        let mut a = AgentConnection::spawn_local(&host.name, project_root)?;
-        a.start_configure(&project_root.to_string_lossy(), env)?;
-        return connected(a);
-    }
     let meter = Meter::new(&host.name, reporter);
-    let ssh = ssh_settings(project_root, env, host, accept_new_host_keys)?;
-    let target = env.target_directory.clone();
     let upload = |done, total| meter.report(Stage::Upload, done, total);
-    let mut a = start_with_retries(&ssh, &target, &upload)?;
-    a.lock(&target)?;
-    let root = ship_project(&mut a, project_root, env, host, repository, &meter)?;
+    let mut a = connector.open(host, &upload)?;
+    let root = match connector.target_directory() {
+        None => project_root.to_string_lossy().into_owned(),
+        Some(target) => {
+            a.lock(target)?;
+            ship_project(&mut a, project_root, env, host, repository, &meter)?
+        }
+    };
     a.start_configure(&root, env)?;
-    connected(a)
+    reporter.event(&Event::HostConnected {
+        host: host.name.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(a)
 }
 
 /// Turns byte counts into `host_progress` events, at most ten a second
@@ -245,45 +251,9 @@ impl<'r> Meter<'r> {
     }
 }
 
-/// How to reach a host over SSH for the environment's connect method.
-fn ssh_settings(
-    project_root: &Path,
-    env: &Environment,
-    host: &crate::environment::Host,
-    accept_new_host_keys: bool,
-) -> Result<crate::transport::Ssh, crate::transport::TransportError> {
-    let mut ssh = crate::transport::Ssh::new(project_root, &env.name, host, env.timeout);
-    match env.connect_method {
-        // vagrant and kitchen hand over OpenSSH settings: use OpenSSH.
-        ConnectMethod::Local | ConnectMethod::Ssh => ssh.client = env.ssh_client,
-        ConnectMethod::Vagrant => {
-            // Vagrant knows how to reach its machines.
-            ssh.config = Some(crate::transport::vagrant_ssh_config(
-                project_root,
-                &host.name,
-            )?);
-            ssh.destination = host.name.clone();
-        }
-        ConnectMethod::Kitchen => {
-            crate::transport::kitchen_create(project_root, &host.name)?;
-            ssh.config = Some(crate::transport::kitchen_ssh_config(
-                project_root,
-                &host.name,
-            )?);
-            ssh.destination = host.name.clone();
-        }
-    }
-    ssh.service_user = host
-        .service_user
-        .clone()
-        .or_else(|| env.service_user.clone());
-    ssh.accept_new_host_keys = accept_new_host_keys;
-    Ok(ssh)
-}
-
 /// Starts the agent over SSH. Transient network trouble is retried with
 /// back-off; refusals (host keys, platforms, authentication) are not.
-fn start_with_retries(
+pub(super) fn start_with_retries(
     ssh: &crate::transport::Ssh,
     target: &str,
     upload: crate::events::Progress,

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 mod connect;
+pub mod connectors;
 mod load;
 mod roots;
 pub mod schedule;
