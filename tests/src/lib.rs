@@ -237,3 +237,20 @@ pub fn stand_in(dir: &Path, name: &str, script: &str) -> String {
         std::env::var("PATH").unwrap_or_default()
     )
 }
+
+/// Builds a benchmark's deployment crate in release mode (shared target
+/// directory `target/bench-target`); the path of its executable.
+pub fn build_bench_crate(project: &Path, name: &str) -> Result<PathBuf, String> {
+    eprintln!("building the benchmark crate (release)...");
+    let target = workspace_root().join("target/bench-target");
+    let built = Command::new("cargo")
+        .args(["build", "--release", "--offline", "--quiet"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !built.success() {
+        return Err("building the benchmark crate failed".into());
+    }
+    Ok(target.join("release").join(name))
+}

@@ -85,6 +85,21 @@ impl SshConnector {
     fn start(&self, ssh: &Ssh, upload: Progress) -> Result<AgentConnection, TransportError> {
         start_with_retries(ssh, &self.env.target_directory, upload)
     }
+
+    /// Through the system client with an ssh_config a tool wrote for the
+    /// host (Vagrant, Test Kitchen).
+    fn start_with_config(
+        &self,
+        host: &Host,
+        config: PathBuf,
+        upload: Progress,
+    ) -> Result<AgentConnection, TransportError> {
+        let mut ssh = self.settings(host);
+        ssh.client = crate::transport::SshClient::OpenSsh;
+        ssh.config = Some(config);
+        ssh.destination = host.name.clone();
+        self.start(&ssh, upload)
+    }
 }
 
 impl Connector for SshConnector {
@@ -105,14 +120,8 @@ impl Connector for Vagrant {
         crate::transport::vagrant_up(&self.0.project_root)
     }
     fn open(&self, host: &Host, upload: Progress) -> Result<AgentConnection, TransportError> {
-        let mut ssh = self.0.settings(host);
-        ssh.client = crate::transport::SshClient::OpenSsh;
-        ssh.config = Some(crate::transport::vagrant_ssh_config(
-            &self.0.project_root,
-            &host.name,
-        )?);
-        ssh.destination = host.name.clone();
-        self.0.start(&ssh, upload)
+        let config = crate::transport::vagrant_ssh_config(&self.0.project_root, &host.name)?;
+        self.0.start_with_config(host, config, upload)
     }
     fn target_directory(&self) -> Option<&str> {
         self.0.target_directory()
@@ -126,14 +135,8 @@ struct Kitchen(SshConnector);
 impl Connector for Kitchen {
     fn open(&self, host: &Host, upload: Progress) -> Result<AgentConnection, TransportError> {
         crate::transport::kitchen_create(&self.0.project_root, &host.name)?;
-        let mut ssh = self.0.settings(host);
-        ssh.client = crate::transport::SshClient::OpenSsh;
-        ssh.config = Some(crate::transport::kitchen_ssh_config(
-            &self.0.project_root,
-            &host.name,
-        )?);
-        ssh.destination = host.name.clone();
-        self.0.start(&ssh, upload)
+        let config = crate::transport::kitchen_ssh_config(&self.0.project_root, &host.name)?;
+        self.0.start_with_config(host, config, upload)
     }
     fn target_directory(&self) -> Option<&str> {
         self.0.target_directory()

@@ -128,19 +128,13 @@ impl Component for Tick {
         "[environment]\nconnect_method = ssh\n\n[hosts]\nm1 = tick\n",
     )
     .expect("cfg");
-    eprintln!("building the benchmark crate (release)...");
-    let target = root.join("target/bench-target");
-    let built = Command::new("cargo")
-        .args(["build", "--release", "--offline", "--quiet"])
-        .current_dir(&project)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build");
-    if !built.success() {
-        eprintln!("ERROR: building the benchmark crate failed");
-        return ExitCode::from(1);
-    }
-    let bin = target.join("release/bench-bigfile");
+    let bin = match batou_tests::build_bench_crate(&project, "bench-bigfile") {
+        Ok(bin) => bin,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let agent_dir = lab.hosts[0]
         .path("deployment/.batou/bin/")
         .to_string_lossy()

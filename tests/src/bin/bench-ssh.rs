@@ -54,19 +54,13 @@ impl Component for Files {{
         "[environment]\nconnect_method = ssh\n\n[hosts]\nb1 = files\nb2 = files\nb3 = files\n",
     )
     .expect("cfg");
-    eprintln!("building the benchmark crate (release)...");
-    let target = root.join("target/bench-target");
-    let built = Command::new("cargo")
-        .args(["build", "--release", "--offline", "--quiet"])
-        .current_dir(&project)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build");
-    if !built.success() {
-        eprintln!("ERROR: building the benchmark crate failed");
-        return ExitCode::from(1);
-    }
-    let bin = target.join("release/bench-ssh");
+    let bin = match batou_tests::build_bench_crate(&project, "bench-ssh") {
+        Ok(bin) => bin,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let deploy = |jobs: &str| {
         let t = Instant::now();
         let out = Command::new(&bin)

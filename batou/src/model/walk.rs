@@ -1,0 +1,206 @@
+//! The deploy walk: one root's tree post-order, enter → verify → update →
+//! exit, `before-update` handlers, events for changed and slow components.
+
+use super::*;
+
+/// Deploys a configured root tree; `Ok(true)` if anything changed.
+pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
+    // Components that handle `before-update`, in pre-order.
+    let mut order = Vec::new();
+    preorder(root, &mut order);
+    let handlers: Vec<(usize, EventScope)> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let c = n.component.lock().unwrap_or_else(|e| e.into_inner());
+            c.dyn_before_update_scope().map(|s| (i, s))
+        })
+        .collect();
+    let tree = Tree { order, handlers };
+    deploy_node(root, run, &tree)
+}
+
+pub(crate) fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+    out.push(node);
+    for c in &node.children {
+        preorder(c, out);
+    }
+}
+
+/// A root's nodes in pre-order and its `before-update` handlers.
+pub(crate) struct Tree<'n> {
+    order: Vec<&'n Node>,
+    handlers: Vec<(usize, EventScope)>,
+}
+
+impl Tree<'_> {
+    /// batou's `before-update` event: `source` (locked by the caller, who
+    /// passes its component) is about to be updated. Every handler of the
+    /// root's tree is called (`precursor`: only those after `source`).
+    fn fire_before_update(
+        &self,
+        source: &Node,
+        source_component: &mut dyn DynComponent,
+        run: &DeployRun,
+    ) -> crate::Result<()> {
+        let Some(at) = self.order.iter().position(|n| std::ptr::eq(*n, source)) else {
+            return Ok(());
+        };
+        for &(i, scope) in &self.handlers {
+            if scope == EventScope::Precursor && i <= at {
+                continue;
+            }
+            let target = self.order[i];
+            if run.predict {
+                (run.sink)(crate::events::Event::BeforeUpdate {
+                    host: run.host_name.to_string(),
+                    root: run.root_name.to_string(),
+                    handler: target.crumbs.clone(),
+                });
+                continue;
+            }
+            let mut cx = Deploy {
+                run,
+                workdir: &target.workdir,
+                defdir: &target.defdir,
+                crumbs: &target.crumbs,
+                children: &target.children,
+                pending: RefCell::new(None),
+            };
+            if std::ptr::eq(target, source) {
+                source_component.dyn_before_update(&mut cx, &source.crumbs)?;
+            } else if let Ok(mut c) = target.component.try_lock() {
+                c.dyn_before_update(&mut cx, &source.crumbs)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One deployment of one root on one host.
+pub struct DeployRun<'a> {
+    pub(crate) env: &'a ModelEnv,
+    pub(crate) root_name: &'a str,
+    pub(crate) host_name: &'a str,
+    pub(crate) host_fqdn: &'a str,
+    pub(crate) predict: bool,
+    pub(crate) sink: &'a (dyn Fn(crate::events::Event) + Sync),
+}
+
+/// Deploys a tree; returns whether anything changed, or the lines of the
+/// error report.
+pub(crate) fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<bool, Vec<Line>> {
+    let started = Instant::now();
+    let mut sub_changed = false;
+    for child in &node.children {
+        sub_changed |= deploy_node(child, run, tree)?;
+    }
+    let sub_time = started.elapsed().as_secs_f64();
+    // Predicting changes nothing on disk, not even the workdir.
+    let created = if run.predict {
+        Ok(())
+    } else {
+        std::fs::create_dir_all(&node.workdir)
+    };
+    if let Err(e) = created {
+        return Err(error_lines(
+            &node.crumbs,
+            Error::io(format!("creating workdir {}", node.workdir.display()), e),
+        ));
+    }
+    let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
+    let crumbs = &node.crumbs;
+    let mut cx = Deploy {
+        run,
+        workdir: &node.workdir,
+        defdir: &node.defdir,
+        crumbs,
+        children: &node.children,
+        pending: RefCell::new(Some(crate::events::Event::ComponentChanged {
+            host: run.host_name.to_string(),
+            root: run.root_name.to_string(),
+            component: crumbs.clone(),
+            diff: None,
+        })),
+    };
+    let mut verify_time = None;
+    let mut update_time = None;
+    let outcome = (|| -> crate::Result<bool> {
+        component.dyn_enter(&mut cx)?;
+        let t = Instant::now();
+        let verified = component.dyn_verify(&mut cx);
+        verify_time = Some(t.elapsed().as_secs_f64());
+        let needed = match verified {
+            Ok(()) => false,
+            Err(Error::UpdateNeeded(_)) => true,
+            Err(e) => return Err(e),
+        };
+        if needed {
+            if let Some(p) = cx.pending.borrow_mut().take() {
+                (run.sink)(p);
+            }
+            tree.fire_before_update(node, component.as_mut(), run)?;
+            if !run.predict {
+                let t = Instant::now();
+                component.dyn_update(&mut cx)?;
+                update_time = Some(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(needed)
+    })();
+    let exited = component.dyn_exit(&mut cx);
+    let needed = match (outcome, exited) {
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(error_lines(crumbs, e)),
+        (Ok(n), Ok(())) => n,
+    };
+    cx.pending.borrow_mut().take();
+    let total = started.elapsed().as_secs_f64();
+    let sub = if node_has_children(&node.children) {
+        Some(sub_time)
+    } else {
+        None
+    };
+    if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
+        (run.sink)(crate::events::Event::ComponentSlow {
+            host: run.host_name.to_string(),
+            root: run.root_name.to_string(),
+            component: crumbs.clone(),
+            total,
+            verify: verify_time,
+            update: update_time,
+            sub,
+        });
+    }
+    let changed = needed || sub_changed;
+    node.changed
+        .store(changed, std::sync::atomic::Ordering::Relaxed);
+    Ok(changed)
+}
+
+pub(crate) fn node_has_children(children: &[Node]) -> bool {
+    !children.is_empty()
+}
+
+pub(crate) fn error_lines(crumbs: &str, e: Error) -> Vec<Line> {
+    let red = Style::bold_color(Color::Red);
+    let mut lines = match e {
+        Error::Cmd(c) => c.report_lines(),
+        Error::Template(t) => vec![
+            Line::new("ERROR: Error while rendering template", red),
+            Line::new(
+                crate::output::tabular_text("Template", &t.name),
+                Style::color(Color::Red),
+            ),
+            Line::new(
+                crate::output::tabular_text("Message", &t.message),
+                Style::color(Color::Red),
+            ),
+        ],
+        other => vec![Line::new(format!("ERROR: {other}"), red)],
+    };
+    lines.push(Line::new(
+        crate::output::tabular_text("Component", crumbs),
+        Style::color(Color::Red),
+    ));
+    lines
+}
