@@ -96,6 +96,23 @@ impl SshLab {
             0,
             "the SSH tests need root to create users and run sshd (CI runs them as root)"
         );
+        Self::start_as_root(names)
+    }
+
+    /// [`Self::start`] for tests: `None` (after saying so on stderr) when
+    /// not run as root, so the test skips instead of failing.
+    pub fn for_test(names: &[&str]) -> Option<SshLab> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!(
+                "SKIPPED: this test needs root to create Unix users and run sshd (CI runs it as root)"
+            );
+            return None;
+        }
+        Some(Self::start_as_root(names))
+    }
+
+    fn start_as_root(names: &[&str]) -> SshLab {
         let tmp = tempfile::Builder::new()
             .prefix("batou-sshd-")
             .tempdir()

@@ -18,7 +18,9 @@ fn remote_project(name: &str, lab: &SshLab, hosts: &str) -> Project {
 
 #[test]
 fn deploys_over_ssh_ships_the_project_and_converges() {
-    let lab = SshLab::start(&["s1"]);
+    let Some(lab) = SshLab::for_test(&["s1"]) else {
+        return;
+    };
     let p = remote_project("ssh-deploy", &lab, "s1 = tick");
     p.build_ok();
     let out = p.batou(&["deploy", "remote"]);
@@ -77,7 +79,9 @@ fn deploys_over_ssh_ships_the_project_and_converges() {
 
 #[test]
 fn setting_up_a_host_reports_upload_and_shipping_progress() {
-    let lab = SshLab::start(&["s9"]);
+    let Some(lab) = SshLab::for_test(&["s9"]) else {
+        return;
+    };
     let p = remote_project("ssh-progress", &lab, "s9 = tick");
     p.build_ok();
     let out = p.batou(&["deploy", "--json", "remote"]);
@@ -115,7 +119,9 @@ fn setting_up_a_host_reports_upload_and_shipping_progress() {
 
 #[test]
 fn host_keys_are_verified_and_unreachable_hosts_named() {
-    let mut lab = SshLab::start(&["s2"]);
+    let Some(mut lab) = SshLab::for_test(&["s2"]) else {
+        return;
+    };
     let p = remote_project("ssh-keys", &lab, "s2 = tick");
     p.build_ok();
 
@@ -152,7 +158,9 @@ fn host_keys_are_verified_and_unreachable_hosts_named() {
 
 #[test]
 fn a_second_deployment_to_the_same_target_is_refused() {
-    let lab = SshLab::start(&["s3"]);
+    let Some(lab) = SshLab::for_test(&["s3"]) else {
+        return;
+    };
     let slow = r##"
 use batou::prelude::*;
 
@@ -274,7 +282,9 @@ impl Component for Slow {
 
 #[test]
 fn the_load_balancer_deploys_to_three_ssh_hosts() {
-    let lab = SshLab::start(&["s4", "s5", "s6"]);
+    let Some(lab) = SshLab::for_test(&["s4", "s5", "s6"]) else {
+        return;
+    };
     let p = remote_project(
         "ssh-lb",
         &lab,
@@ -306,7 +316,9 @@ fn the_load_balancer_deploys_to_three_ssh_hosts() {
 
 #[test]
 fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
-    let mut lab = SshLab::start(&["s7"]);
+    let Some(mut lab) = SshLab::for_test(&["s7"]) else {
+        return;
+    };
     let p = remote_project("ssh-kill", &lab, "s7 = slow");
     p.write("components/tick/component.rs", LOAD_BALANCER);
     p.build_ok();
@@ -336,7 +348,9 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
 
 #[test]
 fn service_user_through_sudo() {
-    let lab = SshLab::start(&["s8"]);
+    let Some(lab) = SshLab::for_test(&["s8"]) else {
+        return;
+    };
     let service_home = batou_tests::sshd::ensure_user("batou-s9");
     batou_tests::sshd::ensure_user("batou-s10");
     batou_tests::sshd::allow_sudo("batou-s8", "batou-s9");
@@ -382,7 +396,9 @@ fn service_user_through_sudo() {
 /// a stand-in `vagrant` on PATH answers with the ssh settings of a real sshd.
 #[test]
 fn vagrant_machines_are_reached_with_vagrants_ssh_config() {
-    let lab = SshLab::start(&["v1"]);
+    let Some(lab) = SshLab::for_test(&["v1"]) else {
+        return;
+    };
     let p = Project::generate("vagrant-deploy");
     p.write(
         "environments/dev/environment.cfg",
@@ -428,7 +444,9 @@ fn vagrant_machines_are_reached_with_vagrants_ssh_config() {
 /// sshd, as test-kitchen describes its instances.
 #[test]
 fn kitchen_instances_are_reached_with_kitchens_state() {
-    let lab = SshLab::start(&["k1"]);
+    let Some(lab) = SshLab::for_test(&["k1"]) else {
+        return;
+    };
     let p = Project::generate("kitchen-deploy");
     p.write(
         "environments/kitchen/environment.cfg",
@@ -475,7 +493,9 @@ fn kitchen_instances_are_reached_with_kitchens_state() {
 /// (`ssh_client = openssh`), for configurations russh cannot honour.
 #[test]
 fn the_system_openssh_client_works_the_same() {
-    let mut lab = SshLab::start(&["o1"]);
+    let Some(mut lab) = SshLab::for_test(&["o1"]) else {
+        return;
+    };
     let p = Project::generate("openssh-deploy");
     p.write("ssh_config", &lab.ssh_config());
     p.write(
@@ -507,7 +527,9 @@ fn the_system_openssh_client_works_the_same() {
 /// target unreachable, which proves the hop is used.
 #[test]
 fn russh_connects_through_a_proxy_jump() {
-    let mut lab = SshLab::start(&["pj", "pt"]);
+    let Some(mut lab) = SshLab::for_test(&["pj", "pt"]) else {
+        return;
+    };
     let p = Project::generate("proxy-jump");
     p.write(
         "ssh_config",
@@ -535,7 +557,9 @@ fn russh_connects_through_a_proxy_jump() {
 /// works.
 #[test]
 fn russh_authenticates_with_the_ssh_agent() {
-    let lab = SshLab::start(&["ag"]);
+    let Some(lab) = SshLab::for_test(&["ag"]) else {
+        return;
+    };
     let p = Project::generate("ssh-agent-auth");
     let h = &lab.hosts[0];
     p.write(
