@@ -135,11 +135,16 @@ fn run_command(cli: cli::Cli) -> i32 {
             0
         }
         Some(cli::Command::Graph { environment }) => match project_root() {
-            Ok(root) => deploy::graph(
-                &root,
-                &environment,
-                &ui::BatouText::new(output::Terminal::detect_stderr(cli.color)),
-            ),
+            Ok(root) => {
+                let view = ui::BatouText::new(output::Terminal::detect_stderr(cli.color));
+                match deploy::graph(&root, &environment, &view) {
+                    Ok(dot) => {
+                        print!("{dot}");
+                        0
+                    }
+                    Err(code) => code,
+                }
+            }
             Err(e) => {
                 eprintln!("ERROR: {e}");
                 1

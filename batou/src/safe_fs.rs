@@ -189,7 +189,8 @@ pub fn temp_name(path: &Path, marker: &str) -> PathBuf {
 /// A file being written next to its destination; [`AtomicFile::commit`]
 /// moves it into place, dropping it uncommitted removes it.
 pub struct AtomicFile {
-    file: Option<File>,
+    file: File,
+    /// Empty once committed.
     tmp: PathBuf,
     dest: PathBuf,
 }
@@ -207,28 +208,25 @@ impl AtomicFile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         let guard = AtomicFile {
-            file: Some(file),
+            file,
             tmp,
             dest: dest.to_path_buf(),
         };
-        if let Some(f) = &guard.file {
-            // fchmod: the final mode is in place before the first byte.
-            f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        }
+        // fchmod: the final mode is in place before the first byte.
+        guard
+            .file
+            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
         Ok(guard)
     }
 
     /// The open temp file (e.g. for `fchown`).
     pub fn file(&self) -> &File {
-        // Only `commit` takes the file, and it consumes self.
-        self.file.as_ref().expect("file present until commit")
+        &self.file
     }
 
     /// Flushes to disk and renames over the destination.
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("file present until commit");
-        file.sync_all()?;
-        drop(file);
+        self.file.sync_all()?;
         fs::rename(&self.tmp, &self.dest)?;
         self.tmp = PathBuf::new();
         Ok(())
@@ -237,16 +235,10 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.file {
-            Some(f) => f.write(buf),
-            None => Err(io::Error::other("file already committed")),
-        }
+        self.file.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
+        self.file.flush()
     }
 }
 
@@ -358,6 +350,30 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn a_private_dir_of_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: needs root to give a directory to another user");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".batou");
+        fs::create_dir(&p).unwrap();
+        std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+        let err = private_dir(&p).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{} belongs to another user (uid 65534)", p.display())
+        );
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(d.path(), &link).unwrap();
+        assert_eq!(
+            private_dir(&link).unwrap_err().to_string(),
+            format!("{} is not a directory", link.display())
+        );
     }
 
     #[test]

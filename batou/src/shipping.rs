@@ -638,6 +638,44 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_record_or_changed_content_is_an_error() {
+        let dst = tempfile::tempdir().unwrap();
+        fs::create_dir(dst.path().join(".batou")).unwrap();
+        fs::write(dst.path().join(RECORD), "not json").unwrap();
+        let err = Receiver::start(dst.path(), Vec::new())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "the shipping record {} is damaged (",
+                dst.path().join(RECORD).display()
+            )),
+            "{err}"
+        );
+        assert!(err.ends_with("remove the target's content and the record to start afresh"));
+
+        let dst = tempfile::tempdir().unwrap();
+        let m = vec![Entry {
+            path: "a".into(),
+            kind: Kind::File {
+                sha256: sha256_hex(b"announced"),
+                mode: 0o644,
+            },
+        }];
+        let (mut r, need) = Receiver::start(dst.path(), m).unwrap();
+        assert_eq!(need, ["a"]);
+        let err = r.chunk("a", b"other", true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "a arrived with other content than announced (it changed while shipping?); deploy again"
+        );
+        assert!(!dst.path().join("a").exists(), "nothing half-written stays");
+        let err = r.chunk("b", b"x", true).unwrap_err().to_string();
+        assert_eq!(err, "b is not a file of the manifest");
+    }
+
+    #[test]
     fn large_files_travel_in_chunks() {
         let src = tempfile::tempdir().unwrap();
         let dst = tempfile::tempdir().unwrap();

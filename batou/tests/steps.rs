@@ -111,6 +111,13 @@ fn failures_name_their_step() {
         })
     ));
 
+    let (code, events) = check(&dir, "test", &["[z"]);
+    assert_eq!(code, 2);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Error { message } if message.starts_with("--limit: invalid pattern \"[z\": "))),
+        "{events:?}"
+    );
+
     let (code, events) = check(&dir, "test", &["z*"]);
     assert_eq!(code, 2, "a limit matching nothing is a usage error");
     assert!(events.contains(&Event::Error {

@@ -133,9 +133,13 @@ impl From<Step> for Failed {
     }
 }
 
-/// `batou graph ENV`: the configured model as DOT on stdout; load and
-/// configuration errors go to the reporter. Connects nowhere.
-pub fn graph(project_root: &Path, environment: &str, reporter: &dyn Reporter) -> i32 {
+/// `batou graph ENV`: the configured model as DOT; load and configuration
+/// errors go to the reporter (`Err` is the exit code). Connects nowhere.
+pub fn graph(
+    project_root: &Path,
+    environment: &str,
+    reporter: &dyn Reporter,
+) -> Result<String, i32> {
     let opts = DeployOptions {
         environment: environment.to_string(),
         consistency_only: true,
@@ -143,14 +147,13 @@ pub fn graph(project_root: &Path, environment: &str, reporter: &dyn Reporter) ->
     };
     let env = match load(project_root, &opts, reporter) {
         Ok((env, _)) => env,
-        Err(f) => return f.exit,
+        Err(f) => return Err(f.exit),
     };
     let (model, errors) = Model::configure(ModelEnv::new(project_root.to_path_buf(), env));
     if configuration_result(reporter, errors).is_err() {
-        return 1;
+        return Err(1);
     }
-    print!("{}", crate::ui::graph::dot(&model));
-    0
+    Ok(crate::ui::graph::dot(&model))
 }
 
 /// Reports merged across hosts and sorted, one event each.
