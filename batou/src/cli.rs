@@ -20,6 +20,55 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `batou secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Decrypt, edit and encrypt again the secrets of an environment (or
+    /// one of its secret files). A new environment starts from batou's
+    /// template, with age.
+    Edit {
+        /// Editor command (default: $EDITOR, else vi).
+        #[arg(short, long, value_name = "EDITOR")]
+        editor: Option<String>,
+        /// Environment.
+        environment: String,
+        /// A secret file (`secret-FILE.gpg|.age`) instead of secrets.cfg.
+        file: Option<String>,
+    },
+    /// Show the members and secret files of every environment.
+    Summary,
+    /// Add a member (key id, e-mail, ssh or age key) and re-encrypt.
+    Add {
+        /// The member's key (OpenPGP key id or address; age/ssh public key).
+        keyid: String,
+        /// Comma-separated environments (default: all).
+        #[arg(long, default_value = "")]
+        environments: String,
+    },
+    /// Remove a member and re-encrypt without it.
+    Remove {
+        /// The member, as listed in `members`.
+        keyid: String,
+        /// Comma-separated environments (default: all).
+        #[arg(long, default_value = "")]
+        environments: String,
+    },
+    /// Re-encrypt where the members' keys changed.
+    Reencrypt {
+        /// Comma-separated environments (default: all).
+        #[arg(long, default_value = "")]
+        environments: String,
+        /// Re-encrypt even if the keys did not change.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Print the cleartext of an encrypted file (for git's textconv).
+    Decrypttostdout {
+        /// The encrypted file.
+        file: std::path::PathBuf,
+    },
+}
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -73,6 +122,12 @@ pub enum Command {
     Graph {
         /// Environment.
         environment: String,
+    },
+    /// Manage the encrypted secrets of environments (OpenPGP or age).
+    Secrets {
+        /// What to do.
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Print a shell completion script.
     Completions {

@@ -85,6 +85,30 @@ pub struct Environment {
     pub resolver: BTreeMap<String, Vec<String>>,
     /// `[vfs]` entries.
     pub vfs: BTreeMap<String, String>,
+    /// What the secrets files add besides overrides and host data.
+    #[serde(default)]
+    pub secrets: SecretData,
+}
+
+/// Secret files and the secret values (for hiding diffs) of an
+/// environment. Kept in memory only; its `Debug` shows names, not contents.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SecretData {
+    /// `secret-<name>.*` files: name → text.
+    pub files: BTreeMap<String, String>,
+    /// Every override value of the secrets file and every line (of at
+    /// least 4 characters, trimmed) of every secret file: a diff whose text
+    /// contains one of them is not shown.
+    pub values: std::collections::BTreeSet<String>,
+}
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretData")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .field("values", &format_args!("<{} hidden>", self.values.len()))
+            .finish()
+    }
 }
 
 /// A host of the environment.
@@ -118,7 +142,7 @@ pub struct RootSpec {
 }
 
 /// One `[component:x] key = value` override.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Override {
     /// Attribute name.
     pub key: String,
@@ -126,6 +150,25 @@ pub struct Override {
     pub value: String,
     /// `file:line` of the key.
     pub location: String,
+    /// From a secrets file: never shown (`Debug` prints `***`, errors
+    /// leave it out).
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Override");
+        d.field("key", &self.key);
+        if self.secret {
+            d.field("value", &format_args!("***"));
+        } else {
+            d.field("value", &self.value);
+        }
+        d.field("location", &self.location)
+            .field("secret", &self.secret)
+            .finish()
+    }
 }
 
 /// Loading failed: the reports to print.
@@ -156,6 +199,7 @@ impl Environment {
             overrides: BTreeMap::new(),
             resolver: BTreeMap::new(),
             vfs: BTreeMap::new(),
+            secrets: SecretData::default(),
         }
     }
 
@@ -661,6 +705,7 @@ impl<'a> Loader<'a> {
                 key: e.key.clone(),
                 value: e.value.clone(),
                 location: self.cfg.location(e.line),
+                secret: false,
             });
         }
     }

@@ -347,6 +347,16 @@ pub struct DiffPolicy {
     pub save: bool,
 }
 
+/// Whether either text contains a secret value of the environment (an
+/// exact substring: every override value of the secrets file, every line
+/// of at least 4 characters of a secret file).
+pub fn contains_secret(secrets: &std::collections::BTreeSet<String>, old: &str, new: &str) -> bool {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .any(|s| old.contains(s.as_str()) || new.contains(s.as_str()))
+}
+
 /// Prints the diff of a content change in batou's format, unless the
 /// content is sensitive or binary.
 pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], policy: DiffPolicy) {
@@ -366,21 +376,19 @@ pub fn show_diff(cx: &Deploy, path: &str, old: &[u8], new: &[u8], policy: DiffPo
         ));
         return;
     };
-    if sensitive.is_none() {
-        let secrets = cx.secret_data();
-        if !secrets.is_empty()
-            && old
-                .split_whitespace()
-                .chain(new.split_whitespace())
-                .any(|t| secrets.contains(t))
-        {
-            cx.line(Line::new(
-                "Not showing diff as it contains sensitive data.",
-                red,
-            ));
-            return;
-        }
+    let has_secret = contains_secret(cx.secret_data(), old, new);
+    if sensitive.is_none() && has_secret {
+        cx.line(Line::new(
+            "Not showing diff as it contains sensitive data.",
+            red,
+        ));
+        return;
     }
+    // Shown on request (`sensitive_data = false`), but never kept on disk.
+    let policy = DiffPolicy {
+        save: policy.save && !has_secret,
+        ..policy
+    };
     let diff = similar::TextDiff::from_lines(old, new);
     let text = diff
         .unified_diff()

@@ -42,6 +42,10 @@ pub(super) fn load(
         });
     }
     reporter.event(&Event::LoadingSecrets);
+    let mut env = env;
+    if let Some(env) = env.as_mut() {
+        load_errors.extend(load_secrets(project_root, env));
+    }
     if !load_errors.is_empty() {
         emit_reports(reporter, load_errors);
         return Err(Step::Load.into());
@@ -64,6 +68,23 @@ pub(super) fn load(
         });
     }
     Ok((env, repository))
+}
+
+/// Decrypts the environment's secrets into it; the reports of what is
+/// wrong (a file that cannot be decrypted names the file and its keys).
+pub(crate) fn load_secrets(project_root: &Path, env: &mut Environment) -> Vec<Report> {
+    match crate::secrets::load(project_root, &env.name) {
+        Ok(None) => Vec::new(),
+        Ok(Some(loaded)) => {
+            let known: std::collections::BTreeSet<&str> = crate::component::registrations()
+                .iter()
+                .map(|r| r.name)
+                .collect();
+            crate::secrets::apply(env, loaded, &|name| known.contains(name))
+        }
+        Err(e) => vec![Report::new("Cannot load secrets", crate::report::order::CONFIGURATION)
+            .field("Message", e.to_string())],
+    }
 }
 
 /// The working copy, checked, when a VCS update method ships the project

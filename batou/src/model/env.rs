@@ -59,6 +59,16 @@ impl ModelEnv {
                 "connect_method",
                 Value::from(environment.connect_method.as_str()),
             ),
+            (
+                "secret_files",
+                crate::template::map(
+                    environment
+                        .secrets
+                        .files
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::from(v.as_str()))),
+                ),
+            ),
         ]);
         crate::address::configure(crate::address::AddressSettings {
             v4: environment.require_v4,
@@ -78,6 +88,7 @@ impl ModelEnv {
             .iter()
             .filter_map(|r| r.platform.map(|p| (p, *r)))
             .collect();
+        let secret_data = Arc::new(environment.secrets.values.clone());
         let mut model_env = ModelEnv {
             host_values: HashMap::new(),
             platforms,
@@ -85,7 +96,7 @@ impl ModelEnv {
             environment,
             templates: Templates::new(),
             environment_value,
-            secret_data: Arc::new(BTreeSet::new()),
+            secret_data,
             registry,
             by_name,
             deployment_manifest: inventory::iter::<DeploymentCrate>

@@ -324,16 +324,18 @@ fn configure_root(
 
     // Overrides: expand (with the defaults visible as `component`), convert.
     if let Some(overrides) = env.environment.overrides.get(&spec.name) {
-        let unknown: Vec<&str> = overrides
+        let unknown: Vec<&crate::environment::Override> = overrides
             .iter()
             .filter(|o| !component.attributes().iter().any(|a| a.name == o.key))
-            .map(|o| o.key.as_str())
             .collect();
         if !unknown.is_empty() {
+            let keys: Vec<&str> = unknown.iter().map(|o| o.key.as_str()).collect();
+            let locations: Vec<&str> = unknown.iter().map(|o| o.location.as_str()).collect();
             errors.push(
                 Report::new("Overrides for undefined attributes", order::OVERRIDES)
                     .field("Component", &crumbs)
-                    .field("Attributes", unknown.join(", "))
+                    .field("Attributes", keys.join(", "))
+                    .field("Location", locations.join(", "))
                     .field("Known", known_attributes(component.as_ref()))
                     .on_host(&host.name)
                     .sort_by(vec![host.name.clone(), crumbs.clone()]),
@@ -360,9 +362,14 @@ fn configure_root(
                 match env.templates.render(&o.location, &o.value, cx_ctx) {
                     Ok(v) => v,
                     Err(e) => {
+                        let message = if o.secret {
+                            "the value is a secret and not shown".to_string()
+                        } else {
+                            e.message
+                        };
                         errors.push(
                             Report::new("Error while expanding attribute:", order::CONVERSION)
-                                .field("Message", e.message)
+                                .field("Message", message)
                                 .field("Attribute", format!("{crumbs}.{}", o.key))
                                 .field("Location", &o.location)
                                 .on_host(&host.name)
@@ -374,7 +381,16 @@ fn configure_root(
             } else {
                 o.value.clone()
             };
-            if let Some(Err(e)) = component.dyn_set_attribute(&o.key, &value) {
+            if let Some(Err(mut e)) = component.dyn_set_attribute(&o.key, &value) {
+                if o.secret {
+                    e = crate::component::ConversionError {
+                        message: format!(
+                            "invalid value for type {} (from the secrets, not shown)",
+                            info.type_name
+                        ),
+                        conversion: Some(format!("{}(***)", info.type_name)),
+                    };
+                }
                 errors.push(conversion_report(
                     &host.name,
                     &crumbs,

@@ -63,6 +63,7 @@ fn environment(total: usize) -> Environment {
             key: "total".into(),
             value: total.to_string(),
             location: "bench".into(),
+            secret: false,
         }],
     );
     env
