@@ -216,16 +216,34 @@ fn secrets_command(root: &std::path::Path, command: cli::SecretsCommand) -> i32 
             file,
         } => {
             let editor = editor
-                .or_else(|| std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()))
+                .or_else(|| {
+                    std::env::var("EDITOR")
+                        .ok()
+                        .filter(|e| !e.trim().is_empty())
+                })
                 .unwrap_or_else(|| "vi".into());
-            commands::edit(root, &environment, file.as_deref(), &editor, &mut ask_retry, &mut notes)
+            commands::edit(
+                root,
+                &environment,
+                file.as_deref(),
+                &editor,
+                &mut ask_retry,
+                &mut notes,
+            )
         }
         C::Summary => return print_summary(root),
-        C::Add { keyid, environments } => commands::add(root, &keyid, &environments, &mut notes),
-        C::Remove { keyid, environments } => commands::remove(root, &keyid, &environments, &mut notes),
-        C::Reencrypt { environments, force } => {
-            commands::reencrypt(root, &environments, force, &mut notes)
-        }
+        C::Add {
+            keyid,
+            environments,
+        } => commands::add(root, &keyid, &environments, &mut notes),
+        C::Remove {
+            keyid,
+            environments,
+        } => commands::remove(root, &keyid, &environments, &mut notes),
+        C::Reencrypt {
+            environments,
+            force,
+        } => commands::reencrypt(root, &environments, force, &mut notes),
         C::Decrypttostdout { file } => match commands::decrypt_to_stdout(&file) {
             Ok(clear) => {
                 use std::io::Write;

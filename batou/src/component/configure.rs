@@ -302,12 +302,22 @@ impl<'a> Configure<'a> {
     /// The text of secret file `name` (`environments/<env>/secret-<name>.*`),
     /// as batou's `environment.secret_files[name]`.
     pub fn secret_file(&self, name: &str) -> Option<&str> {
-        self.env.environment.secrets.files.get(name).map(String::as_str)
+        self.env
+            .environment
+            .secrets
+            .files
+            .get(name)
+            .map(String::as_str)
     }
 
     /// The names of the environment's secret files.
     pub fn secret_file_names(&self) -> impl Iterator<Item = &str> {
-        self.env.environment.secrets.files.keys().map(String::as_str)
+        self.env
+            .environment
+            .secrets
+            .files
+            .keys()
+            .map(String::as_str)
     }
 }
 

@@ -82,8 +82,10 @@ pub(crate) fn load_secrets(project_root: &Path, env: &mut Environment) -> Vec<Re
                 .collect();
             crate::secrets::apply(env, loaded, &|name| known.contains(name))
         }
-        Err(e) => vec![Report::new("Cannot load secrets", crate::report::order::CONFIGURATION)
-            .field("Message", e.to_string())],
+        Err(e) => vec![
+            Report::new("Cannot load secrets", crate::report::order::CONFIGURATION)
+                .field("Message", e.to_string()),
+        ],
     }
 }
 

@@ -47,18 +47,21 @@ pub fn resolve_members(members: &[String]) -> Result<AgeKeys> {
         let m = m.trim();
         if m.starts_with("ssh-") {
             keys.recipients.push(Box::new(ssh_recipient(m)?));
-            keys.keys_file.push_str(&format!("# plain ssh public key\n{m}\n"));
+            keys.keys_file
+                .push_str(&format!("# plain ssh public key\n{m}\n"));
         } else if m.starts_with("age1") {
             let r = age::x25519::Recipient::from_str(m).map_err(|e| invalid_member(m, e))?;
             keys.recipients.push(Box::new(r));
-            keys.keys_file.push_str(&format!("# plain age public key\n{m}\n"));
+            keys.keys_file
+                .push_str(&format!("# plain age public key\n{m}\n"));
         } else if m.starts_with("http://") {
             return Err(SecretsError::Encrypt {
                 file: "(members)".into(),
                 reason: format!("Downloading public keys over http is insecure! ({m})"),
             });
         } else if m.starts_with("https://") {
-            keys.keys_file.push_str(&format!("# ssh key file from {m}\n"));
+            keys.keys_file
+                .push_str(&format!("# ssh key file from {m}\n"));
             let text = crate::secrets::fetch::https_text(m)?;
             let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("ssh-")).collect();
             lines.sort_unstable();
@@ -117,9 +120,12 @@ pub fn encrypt(keys: &AgeKeys, plaintext: &[u8]) -> Result<Vec<u8>> {
     if keys.recipients.is_empty() {
         return Err(fail("no usable members".into()));
     }
-    let encryptor =
-        age::Encryptor::with_recipients(keys.recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
-            .map_err(|e| fail(e.to_string()))?;
+    let encryptor = age::Encryptor::with_recipients(
+        keys.recipients
+            .iter()
+            .map(|r| r.as_ref() as &dyn age::Recipient),
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let mut out = Vec::new();
     let mut w = encryptor
         .wrap_output(&mut out)
@@ -143,10 +149,17 @@ pub fn identity_files() -> Vec<PathBuf> {
         })
         .unwrap_or_default();
     let names = if listed.is_empty() {
-        ["id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_dsa"]
-            .iter()
-            .map(|n| format!("~/.ssh/{n}"))
-            .collect()
+        [
+            "id_rsa",
+            "id_ecdsa",
+            "id_ecdsa_sk",
+            "id_ed25519",
+            "id_ed25519_sk",
+            "id_dsa",
+        ]
+        .iter()
+        .map(|n| format!("~/.ssh/{n}"))
+        .collect()
     } else {
         listed
     };
@@ -186,7 +199,10 @@ impl age::Callbacks for Passphrases {
             return Some(SecretString::from(p.expose_secret().to_string()));
         }
         let pass = passphrase_for(&self.identity)?;
-        cache.insert(self.identity.clone(), Arc::new(SecretString::from(pass.clone())));
+        cache.insert(
+            self.identity.clone(),
+            Arc::new(SecretString::from(pass.clone())),
+        );
         Some(SecretString::from(pass))
     }
 }
@@ -252,8 +268,8 @@ pub fn decrypt(data: &[u8], display: &str, encrypted_to: &str) -> Result<Clear> 
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let decryptor = age::Decryptor::new_buffered(data)
-        .map_err(|e| fail(format!("not an age file ({e}).")))?;
+    let decryptor =
+        age::Decryptor::new_buffered(data).map_err(|e| fail(format!("not an age file ({e}).")))?;
     let mut reader = decryptor
         .decrypt(identities.iter().map(|i| i.as_ref()))
         .map_err(|e| match e {

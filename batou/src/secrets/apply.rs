@@ -70,9 +70,12 @@ pub fn apply(env: &mut Environment, loaded: Loaded, known: &dyn Fn(&str) -> bool
     for section in &loaded.config.components {
         if !known(&section.name) {
             errors.push(
-                Report::new("Secrets section for unknown component", order::CONFIGURATION)
-                    .field("Component", &section.name)
-                    .field("Location", at(section.line)),
+                Report::new(
+                    "Secrets section for unknown component",
+                    order::CONFIGURATION,
+                )
+                .field("Component", &section.name)
+                .field("Location", at(section.line)),
             );
             continue;
         }

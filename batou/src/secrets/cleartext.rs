@@ -27,8 +27,14 @@ impl std::fmt::Debug for Cleartext {
         f.debug_struct("Cleartext")
             .field("members", &self.members)
             .field("provider", &self.provider)
-            .field("components", &self.components.iter().map(|s| &s.name).collect::<Vec<_>>())
-            .field("hosts", &self.hosts.iter().map(|s| &s.name).collect::<Vec<_>>())
+            .field(
+                "components",
+                &self.components.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "hosts",
+                &self.hosts.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -241,7 +247,13 @@ pub fn members_values(members: &[String]) -> Vec<String> {
     members
         .iter()
         .enumerate()
-        .map(|(i, m)| if i + 1 < n { format!("{m},") } else { m.clone() })
+        .map(|(i, m)| {
+            if i + 1 < n {
+                format!("{m},")
+            } else {
+                m.clone()
+            }
+        })
         .collect()
 }
 
@@ -280,7 +292,8 @@ mod tests {
 
     #[test]
     fn rewrites_members_keeping_comments() {
-        let text = "# who may read\n[batou]\nmembers = a\nsecret_provider = age\n\n[c]\n# keep\nk = v\n";
+        let text =
+            "# who may read\n[batou]\nmembers = a\nsecret_provider = age\n\n[c]\n# keep\nk = v\n";
         let out = set_batou_option(text, "members", &members_values(&["a".into(), "b".into()]));
         assert_eq!(
             out,

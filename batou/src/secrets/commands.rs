@@ -98,7 +98,10 @@ fn write_config(
         None => {
             let p = old_provider.unwrap_or(Provider::Age);
             *text = set_batou_option(&text, "secret_provider", &[p.as_str().to_string()]);
-            notes(Note::Info(format!("Setting secret provider to {}.", p.as_str())));
+            notes(Note::Info(format!(
+                "Setting secret provider to {}.",
+                p.as_str()
+            )));
             p
         }
     };
@@ -126,7 +129,9 @@ fn write_config(
                 let Keys::Age(age_keys) = &keys else {
                     return Err(SecretsError::Usage("age-diffable needs age keys".into()));
                 };
-                let old = current.filter(|_| !converting).and_then(|c| c.decoded.as_ref());
+                let old = current
+                    .filter(|_| !converting)
+                    .and_then(|c| c.decoded.as_ref());
                 diffable::encrypt(&text, old, age_keys, force || keys_changed)?.into_bytes()
             }
             _ => keys.encrypt(text.as_bytes())?,
@@ -134,11 +139,20 @@ fn write_config(
         write_encrypted(&path, &display, &data).map_err(|e| name_file(e, &display))?;
         notes(Note::Info(format!("Encrypted {display}.")));
     }
-    reencrypt_files(store, old_provider.unwrap_or(provider), provider, &keys, force || keys_changed, notes)?;
+    reencrypt_files(
+        store,
+        old_provider.unwrap_or(provider),
+        provider,
+        &keys,
+        force || keys_changed,
+        notes,
+    )?;
     if let Some(old) = old_provider.filter(|_| converting) {
         let old_path = store.config_path(old);
-        std::fs::remove_file(&old_path)
-            .map_err(SecretsError::io(format!("Cannot remove {}", store.display(&old_path))))?;
+        std::fs::remove_file(&old_path).map_err(SecretsError::io(format!(
+            "Cannot remove {}",
+            store.display(&old_path)
+        )))?;
         notes(Note::Info(format!(
             "Secret provider changed from {} to {}.",
             old.as_str(),
@@ -160,7 +174,12 @@ fn name_file(e: SecretsError, display: &str) -> SecretsError {
 
 /// Resolves members; for age writes `age_keys.txt` and tells whether it
 /// changed.
-fn resolve_keys(store: &EnvStore, provider: Provider, members: &[String], notes: Notes) -> Result<(Keys, bool)> {
+fn resolve_keys(
+    store: &EnvStore,
+    provider: Provider,
+    members: &[String],
+    notes: Notes,
+) -> Result<(Keys, bool)> {
     let keys = Keys::resolve(provider, members)?;
     let mut changed = false;
     if let Keys::Age(k) = &keys {
@@ -239,9 +258,15 @@ fn edit_config(
     let start = original
         .clone()
         .unwrap_or_else(|| Zeroizing::new(NEW_FILE_TEMPLATE.to_string()));
-    edit_loop(&start, ".cfg", editor, original.as_deref().map(String::as_str), retry, notes, &mut |text, notes| {
-        write_config(store, current.as_ref(), text, false, notes)
-    })
+    edit_loop(
+        &start,
+        ".cfg",
+        editor,
+        original.as_deref().map(String::as_str),
+        retry,
+        notes,
+        &mut |text, notes| write_config(store, current.as_ref(), text, false, notes),
+    )
 }
 
 fn edit_secret_file(
@@ -259,7 +284,9 @@ fn edit_secret_file(
         )));
     };
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return Err(SecretsError::Usage(format!("Invalid secret file name {name:?}")));
+        return Err(SecretsError::Usage(format!(
+            "Invalid secret file name {name:?}"
+        )));
     }
     let config_path = store.config_path(provider);
     let _config_lock = FileLock::exclusive(&config_path, &store.display(&config_path))?;
@@ -278,31 +305,41 @@ fn edit_secret_file(
         None
     } else {
         let clear = store.decrypt(&path)?;
-        Some(Zeroizing::new(String::from_utf8(clear.to_vec()).map_err(|_| {
-            SecretsError::Invalid {
+        Some(Zeroizing::new(String::from_utf8(clear.to_vec()).map_err(
+            |_| SecretsError::Invalid {
                 file: display.clone(),
                 message: "a secret file must be UTF-8 text".into(),
-            }
-        })?))
+            },
+        )?))
     };
     let start = original.clone().unwrap_or_default();
     let suffix = Path::new(name)
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    edit_loop(&start, &suffix, editor, original.as_deref().map(String::as_str), retry, notes, &mut |text, notes| {
-        if members.is_empty() {
-            return Err(SecretsError::Invalid {
-                file: store.display(&config_path),
-                message: "no members: list at least one key in `members` of [batou]".into(),
-            });
-        }
-        let (keys, _) = resolve_keys(store, provider, &members, notes)?;
-        let encrypted = keys.encrypt(text.as_bytes()).map_err(|e| name_file(e, &display))?;
-        write_encrypted(&path, &display, &encrypted)?;
-        notes(Note::Info(format!("Encrypted {display}.")));
-        Ok(())
-    })
+    edit_loop(
+        &start,
+        &suffix,
+        editor,
+        original.as_deref().map(String::as_str),
+        retry,
+        notes,
+        &mut |text, notes| {
+            if members.is_empty() {
+                return Err(SecretsError::Invalid {
+                    file: store.display(&config_path),
+                    message: "no members: list at least one key in `members` of [batou]".into(),
+                });
+            }
+            let (keys, _) = resolve_keys(store, provider, &members, notes)?;
+            let encrypted = keys
+                .encrypt(text.as_bytes())
+                .map_err(|e| name_file(e, &display))?;
+            write_encrypted(&path, &display, &encrypted)?;
+            notes(Note::Info(format!("Encrypted {display}.")));
+            Ok(())
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,7 +360,9 @@ fn edit_loop(
                 *text = run_editor(editor, suffix, &text)?;
             }
             if original == Some(text.as_str()) {
-                notes(Note::Info("No changes from original cleartext. Not updating.".into()));
+                notes(Note::Info(
+                    "No changes from original cleartext. Not updating.".into(),
+                ));
                 return Ok(());
             }
             save(&text, &mut *notes)
@@ -348,14 +387,17 @@ fn run_editor(editor: &str, suffix: &str, text: &str) -> Result<String> {
         .arg("batou-secrets-edit")
         .arg(scratch.path())
         .status()
-        .map_err(SecretsError::io(format!("Cannot run the editor {editor:?}")))?;
+        .map_err(SecretsError::io(format!(
+            "Cannot run the editor {editor:?}"
+        )))?;
     if !status.success() {
         return Err(SecretsError::Usage(format!(
             "The editor {editor:?} failed ({status}); nothing was encrypted"
         )));
     }
     let edited = scratch.read()?;
-    String::from_utf8(edited.to_vec()).map_err(|_| SecretsError::Usage("The edited text is not UTF-8".into()))
+    String::from_utf8(edited.to_vec())
+        .map_err(|_| SecretsError::Usage("The edited text is not UTF-8".into()))
 }
 
 /// The environments named in `--environments a,b` (all when empty).
@@ -416,7 +458,8 @@ fn summarize(project_root: &Path, env: &str) -> Result<Option<(Vec<String>, Vec<
     let text: Zeroizing<String> = if provider == Provider::AgeDiffable {
         // [batou] is in clear: no key needed.
         Zeroizing::new(
-            std::fs::read_to_string(&path).map_err(SecretsError::io(format!("Cannot read {display}")))?,
+            std::fs::read_to_string(&path)
+                .map_err(SecretsError::io(format!("Cannot read {display}")))?,
         )
     } else {
         let clear = store.decrypt(&path)?;
@@ -467,9 +510,16 @@ fn change_members(
             notes(Note::Info(format!("{env}: members unchanged")));
             continue;
         }
-        let text = Zeroizing::new(set_batou_option(&current.clear, "members", &members_values(&members)));
+        let text = Zeroizing::new(set_batou_option(
+            &current.clear,
+            "members",
+            &members_values(&members),
+        ));
         write_config(&store, Some(&current), &text, false, notes)?;
-        notes(Note::Info(format!("{env}: members are now {}", members.join(", "))));
+        notes(Note::Info(format!(
+            "{env}: members are now {}",
+            members.join(", ")
+        )));
     }
     Ok(())
 }

@@ -29,7 +29,9 @@ pub fn decrypt(text: &str, display: &str, encrypted_to: &str) -> Result<Decoded>
                 section = name;
                 push_line(&mut out, raw);
             }
-            IniLine::Key { raw, .. } if section == "batou" => raw.iter().for_each(|r| out.push_str(r)),
+            IniLine::Key { raw, .. } if section == "batou" => {
+                raw.iter().for_each(|r| out.push_str(r))
+            }
             IniLine::Key { key, value, .. } => {
                 let b64: String = value.split_whitespace().collect();
                 let data = base64::engine::general_purpose::STANDARD
@@ -38,7 +40,8 @@ pub fn decrypt(text: &str, display: &str, encrypted_to: &str) -> Result<Decoded>
                         file: display.to_string(),
                         reason: format!("[{section}] {key}: not base64 ({e})"),
                     })?;
-                let clear = ages::decrypt(&data, &format!("{display} [{section}] {key}"), encrypted_to)?;
+                let clear =
+                    ages::decrypt(&data, &format!("{display} [{section}] {key}"), encrypted_to)?;
                 let clear = Zeroizing::new(String::from_utf8(clear.to_vec()).map_err(|_| {
                     SecretsError::Decrypt {
                         file: display.to_string(),
@@ -65,7 +68,9 @@ pub fn encrypt(clear: &str, old: Option<&Decoded>, keys: &AgeKeys, force: bool) 
                 section = name;
                 push_line(&mut out, raw);
             }
-            IniLine::Key { raw, .. } if section == "batou" => raw.iter().for_each(|r| out.push_str(r)),
+            IniLine::Key { raw, .. } if section == "batou" => {
+                raw.iter().for_each(|r| out.push_str(r))
+            }
             IniLine::Key { key, value, .. } => {
                 let kept = old
                     .filter(|_| !force)

@@ -17,8 +17,12 @@ pub fn https_text(url: &str) -> Result<String> {
     };
     let roots = match std::env::var_os("SSL_CERT_FILE") {
         Some(file) => {
-            let pem = std::fs::read(&file)
-                .map_err(|e| fail(format!("cannot read SSL_CERT_FILE {}: {e}", file.to_string_lossy())))?;
+            let pem = std::fs::read(&file).map_err(|e| {
+                fail(format!(
+                    "cannot read SSL_CERT_FILE {}: {e}",
+                    file.to_string_lossy()
+                ))
+            })?;
             let certs: Vec<_> = ureq::tls::parse_pem(&pem)
                 .filter_map(|i| match i {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),

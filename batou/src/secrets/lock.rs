@@ -57,7 +57,9 @@ impl FileLock {
 impl Drop for FileLock {
     fn drop(&mut self) {
         // The path, not the descriptor: a write replaces the file by rename.
-        let empty = std::fs::metadata(&self.path).map(|m| m.len() == 0).unwrap_or(false);
+        let empty = std::fs::metadata(&self.path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(false);
         if self.created && empty {
             let _ = std::fs::remove_file(&self.path);
         }

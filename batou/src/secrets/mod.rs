@@ -108,7 +108,12 @@ impl FromStr for Provider {
         Provider::ALL
             .into_iter()
             .find(|p| p.as_str() == s.trim())
-            .ok_or_else(|| format!("expected one of: gpg, age, age-diffable (got {:?})", s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "expected one of: gpg, age, age-diffable (got {:?})",
+                    s.trim()
+                )
+            })
     }
 }
 

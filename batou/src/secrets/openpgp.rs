@@ -4,7 +4,6 @@
 //! cleartext read from a pipe.
 
 use super::{Clear, Result, SecretsError};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{Cert, CertParser};
 use openpgp::packet::Packet;
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
@@ -12,6 +11,7 @@ use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
 use openpgp::types::KeyFlags;
 use openpgp::{KeyHandle, KeyID};
+use sequoia_openpgp as openpgp;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,10 +46,20 @@ pub fn keyring() -> Result<Option<Vec<Cert>>> {
         let mut certs = Vec::new();
         if keybox {
             for block in keybox_keyblocks(&data) {
-                certs.extend(CertParser::from_bytes(block).into_iter().flatten().flatten());
+                certs.extend(
+                    CertParser::from_bytes(block)
+                        .into_iter()
+                        .flatten()
+                        .flatten(),
+                );
             }
         } else {
-            certs.extend(CertParser::from_bytes(&data).into_iter().flatten().flatten());
+            certs.extend(
+                CertParser::from_bytes(&data)
+                    .into_iter()
+                    .flatten()
+                    .flatten(),
+            );
         }
         return Ok(Some(certs));
     }
@@ -255,7 +265,9 @@ pub fn describe_recipients(ids: &BTreeSet<String>) -> String {
     let ring = keyring().ok().flatten().unwrap_or_default();
     let mut parts = Vec::new();
     for id in ids {
-        let owner = ring.iter().find(|c| c.keys().any(|k| k.key().keyid().to_hex() == *id));
+        let owner = ring
+            .iter()
+            .find(|c| c.keys().any(|k| k.key().keyid().to_hex() == *id));
         parts.push(match owner {
             Some(c) => format!("{id} ({})", primary_uid(c)),
             None => format!("{id} (not in your keyring)"),

@@ -36,7 +36,9 @@ impl EnvStore {
         }
         let mut configs = Vec::new();
         let mut unknown = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(SecretsError::io(format!("Cannot read {}", dir.display())))? {
+        for entry in std::fs::read_dir(&dir)
+            .map_err(SecretsError::io(format!("Cannot read {}", dir.display())))?
+        {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with("secrets.cfg.") {
@@ -73,7 +75,10 @@ impl EnvStore {
 
     /// `environments/<env>/<file>`, as messages name files.
     pub fn display(&self, path: &Path) -> String {
-        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         format!("environments/{}/{file}", self.name)
     }
 
@@ -84,18 +89,24 @@ impl EnvStore {
 
     /// The path of secret file `name` with a provider.
     pub fn secret_file_path(&self, provider: Provider, name: &str) -> PathBuf {
-        self.dir.join(format!("secret-{name}{}", provider.file_suffix()))
+        self.dir
+            .join(format!("secret-{name}{}", provider.file_suffix()))
     }
 
     /// The secret files of a provider, by name.
     pub fn secret_files(&self, provider: Provider) -> Result<BTreeMap<String, PathBuf>> {
         let suffix = provider.file_suffix();
         let mut out = BTreeMap::new();
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(SecretsError::io(format!("Cannot read {}", self.dir.display())))?;
+        let entries = std::fs::read_dir(&self.dir).map_err(SecretsError::io(format!(
+            "Cannot read {}",
+            self.dir.display()
+        )))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(stem) = name.strip_prefix("secret-").and_then(|n| n.strip_suffix(suffix)) else {
+            let Some(stem) = name
+                .strip_prefix("secret-")
+                .and_then(|n| n.strip_suffix(suffix))
+            else {
                 continue;
             };
             if !stem.is_empty() && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
@@ -115,7 +126,10 @@ impl EnvStore {
             .map(short_key)
             .collect();
         if keys.is_empty() {
-            format!("keys not recorded (environments/{}/age_keys.txt is missing)", self.name)
+            format!(
+                "keys not recorded (environments/{}/age_keys.txt is missing)",
+                self.name
+            )
         } else {
             format!(
                 "the keys of environments/{}/age_keys.txt: {}",
@@ -154,7 +168,10 @@ fn short_key(line: &str) -> String {
 /// age-diffable config decrypts to its cleartext INI. An empty file is
 /// empty cleartext (as batou).
 pub fn decrypt_file(path: &Path, display: &str, age_hint: &str) -> Result<Clear> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let kind = Provider::of_file(&name).ok_or_else(|| SecretsError::Invalid {
         file: display.to_string(),
         message: "not an encrypted file (expected .gpg, .age or .age-diffable)".into(),
@@ -207,7 +224,9 @@ impl Keys {
     /// `age_keys.txt` tells instead).
     pub fn differ_from(&self, existing: &[u8]) -> bool {
         match self {
-            Keys::Gpg(certs) => openpgp::recipients_of(existing) != openpgp::encryption_key_ids(certs),
+            Keys::Gpg(certs) => {
+                openpgp::recipients_of(existing) != openpgp::encryption_key_ids(certs)
+            }
             Keys::Age(_) => false,
         }
     }

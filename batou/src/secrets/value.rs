@@ -49,11 +49,18 @@ impl<T: Zeroize> std::fmt::Debug for Secret<T> {
 
 impl<T: ConfigValue + Zeroize> ConfigValue for Secret<T> {
     fn from_config(raw: &str) -> Result<Self, ConversionError> {
-        let type_name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("value");
-        T::from_config(raw).map(Secret).map_err(|_| ConversionError {
-            message: format!("invalid value for a secret of type {type_name} (value not shown)"),
-            conversion: Some(format!("{type_name}(***)")),
-        })
+        let type_name = std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("value");
+        T::from_config(raw)
+            .map(Secret)
+            .map_err(|_| ConversionError {
+                message: format!(
+                    "invalid value for a secret of type {type_name} (value not shown)"
+                ),
+                conversion: Some(format!("{type_name}(***)")),
+            })
     }
 
     fn to_template(&self) -> Value {
