@@ -496,3 +496,402 @@ fn age_without_an_age_binary_edit_deploy_members_and_diffable() {
         Vec::<String>::new()
     );
 }
+
+/// A project with age secrets for Alice's key; returns the project, the
+/// key and its public line.
+fn age_project(name: &str, keys: &Path) -> (Project, std::path::PathBuf, String) {
+    let (key, public) = ssh_key(keys, "alice", "");
+    (project(name), key, public)
+}
+
+fn age_cmd(p: &Project, key: &Path, tmp: &Path, args: &[&str]) -> Command {
+    let mut c = p.command(args);
+    c.env("BATOU_AGE_IDENTITIES", key).env("TMPDIR", tmp);
+    c
+}
+
+#[test]
+fn secrets_are_checked_like_the_environment() {
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-checks", keys.path());
+    let batou = |args: &[&str], editor: Option<&str>| {
+        let mut c = age_cmd(&p, &key, keys.path(), args);
+        if let Some(e) = editor {
+            c.env("EDITOR", e);
+        }
+        run(&mut c)
+    };
+    let bad = format!(
+        "[batou]\nmembers = {public}\nsecret_provider = age\n\n[component:nosuch]\nx = 1\n\n\
+         [host:nohost]\ndata-a = b\n\n[component:app]\nuser = bob\npassword = {PASSWORD}\n"
+    );
+    let ed = editor_writing(keys.path(), "bad", &bad);
+    ok(&batou(&["secrets", "edit", "prod"], Some(&ed)));
+    let out = batou(&["deploy", "-c", "prod"], None);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    for expected in [
+        "ERROR: Secrets section for unknown component\n      Component: nosuch\n       Location: environments/prod/secrets.cfg.age:5 (decrypted)",
+        "ERROR: Secrets section for unknown host\n           Host: nohost\n       Location: environments/prod/secrets.cfg.age:8 (decrypted)",
+        "ERROR: Attribute set in both the secrets and the environment\n      Component: app\n      Attribute: user\n        Secrets: environments/prod/secrets.cfg.age:12 (decrypted)\n        Also at: environments/prod/environment.cfg:8",
+    ] {
+        assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
+    }
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    // An attribute the component does not have, and a value that does not
+    // convert (not shown: it is a secret).
+    let bad = format!(
+        "[batou]\nmembers = {public}\n\n[component:app]\ncolour = blue\nworkers = {PASSWORD}\n"
+    );
+    let ed = editor_writing(keys.path(), "bad2", &bad);
+    ok(&batou(&["secrets", "edit", "prod"], Some(&ed)));
+    let text = stdout(&batou(&["deploy", "-c", "prod"], None));
+    assert!(
+        text.contains("ERROR: Overrides for undefined attributes"),
+        "{text}"
+    );
+    assert!(text.contains("Attributes: colour"), "{text}");
+    assert!(
+        text.contains("environments/prod/secrets.cfg.age:6 (decrypted)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("invalid value for type u16 (from the secrets, not shown)"),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    // Two secrets files; an unknown kind; a secret file without config.
+    std::fs::write(p.path.join("environments/prod/secrets.cfg.gpg"), b"x").unwrap();
+    let text = stdout(&batou(&["deploy", "-c", "prod"], None));
+    assert!(
+        text.contains("Multiple secrets files in environments/prod: secrets.cfg.age, secrets.cfg.gpg. Keep exactly one."),
+        "{text}"
+    );
+    std::fs::rename(
+        p.path.join("environments/prod/secrets.cfg.gpg"),
+        p.path.join("environments/prod/secrets.cfg.gpg.old"),
+    )
+    .unwrap();
+    let text = stdout(&batou(&["deploy", "-c", "prod"], None));
+    assert!(
+        text.contains("environments/prod/secrets.cfg.gpg.old: unknown kind of secrets file"),
+        "{text}"
+    );
+    std::fs::remove_file(p.path.join("environments/prod/secrets.cfg.gpg.old")).unwrap();
+    let out = batou(&["secrets", "edit", "local", "cert"], Some("true"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "ERROR: Cannot edit secret files for environment local without secret configuration"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = batou(
+        &["secrets", "add", "x", "--environments", "prod,nope"],
+        None,
+    );
+    assert_eq!(
+        stderr(&out),
+        "ERROR: Unknown environment(s): nope; existing environments: local, prod\n"
+    );
+    let out = batou(&["secrets", "edit", "nope"], Some("true"));
+    assert_eq!(
+        stderr(&out),
+        "ERROR: Unknown environment \"nope\"; existing environments: local, prod\n"
+    );
+    // No members: refused, nothing written.
+    let before = std::fs::read(p.path.join("environments/prod/secrets.cfg.age")).unwrap();
+    let ed = editor_writing(
+        keys.path(),
+        "nomembers",
+        "[batou]\nmembers =\n[component:app]\nuser = x\n",
+    );
+    let out = batou(&["secrets", "edit", "prod"], Some(&ed));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no members: list at least one key in `members` of [batou]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("Not on a terminal: your changes are lost."),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(p.path.join("environments/prod/secrets.cfg.age")).unwrap(),
+        before
+    );
+    // http:// key URLs are refused, unknown members ignored with a warning.
+    let ed = editor_writing(
+        keys.path(),
+        "http",
+        &format!("[batou]\nmembers = {public}, http://example.com/keys\n"),
+    );
+    let out = batou(&["secrets", "edit", "prod"], Some(&ed));
+    assert!(
+        stderr(&out)
+            .contains("Downloading public keys over http is insecure! (http://example.com/keys)"),
+        "{}",
+        stderr(&out)
+    );
+    let ed = editor_writing(
+        keys.path(),
+        "unknown",
+        &format!("[batou]\nmembers = {public}, carol\n"),
+    );
+    let out = batou(&["secrets", "edit", "prod"], Some(&ed));
+    ok(&out);
+    assert!(
+        stderr(&out).contains("WARNING: Unknown key type for carol\nWill be ignored!"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An EDITOR that records where its file is, signals that it runs, and
+/// waits for `release` before writing `text`.
+fn waiting_editor(dir: &Path, text: &str) -> String {
+    let content = dir.join("waiting.txt");
+    std::fs::write(&content, text).unwrap();
+    let script = dir.join("waiting-editor");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > '{d}/editor.pid'\nstat -c '%a %U %n' \"$1\" \"$(dirname \"$1\")\" > '{d}/scratch.txt'\n\
+             touch '{d}/started'\nwhile [ ! -e '{d}/release' ]; do sleep 0.05; done\ncat '{}' > \"$1\"\n",
+            content.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+#[test]
+fn edit_is_locked_private_and_cleaned_up_on_signals() {
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-lock", keys.path());
+    let first_text = secrets_text(&public, "age");
+    let ed = waiting_editor(keys.path(), &first_text);
+    let first = age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"])
+        .env("EDITOR", &ed)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&keys.path().join("started"), "the editor start");
+    // The cleartext is in a 0600 file in a 0700 directory in memory.
+    let scratch = std::fs::read_to_string(keys.path().join("scratch.txt")).unwrap();
+    let lines: Vec<&str> = scratch.lines().collect();
+    assert!(
+        lines[0].starts_with("600 ") && lines[0].contains(" /dev/shm/batou-secrets-"),
+        "{scratch}"
+    );
+    assert!(lines[0].ends_with("/edit.cfg"), "{scratch}");
+    assert!(lines[1].starts_with("700 "), "{scratch}");
+    // A second edit of the same environment is refused.
+    let second =
+        run(age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"]).env("EDITOR", "true"));
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(
+        stderr(&second),
+        "ERROR: File already locked: environments/prod/secrets.cfg.age (another batou secrets command is using it)\n"
+    );
+    std::fs::write(keys.path().join("release"), "").unwrap();
+    let out = first.wait_with_output().unwrap();
+    ok(&out);
+    let scratch_file = lines[0].rsplit(' ').next().unwrap();
+    assert!(!Path::new(scratch_file).exists());
+    assert!(!Path::new(scratch_file).parent().unwrap().exists());
+
+    // Killed while the editor runs: the cleartext file is removed.
+    std::fs::remove_file(keys.path().join("release")).unwrap();
+    std::fs::remove_file(keys.path().join("started")).unwrap();
+    let mut victim = age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"])
+        .env("EDITOR", &ed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&keys.path().join("started"), "the editor start");
+    let scratch = std::fs::read_to_string(keys.path().join("scratch.txt")).unwrap();
+    let file = scratch
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&file).exists());
+    // SAFETY: signals a child process of this test.
+    unsafe { libc::kill(victim.id() as i32, libc::SIGTERM) };
+    let status = victim.wait().unwrap();
+    assert!(!status.success());
+    let editor_pid: i32 = std::fs::read_to_string(keys.path().join("editor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: ends the stand-in editor the killed run left behind.
+    unsafe { libc::kill(editor_pid, libc::SIGKILL) };
+    assert!(!Path::new(&file).exists(), "{file} is still there");
+    assert!(!Path::new(&file).parent().unwrap().exists());
+    assert_eq!(
+        files_containing(Path::new("/dev/shm"), PASSWORD, &[]),
+        Vec::<String>::new()
+    );
+    // The edit before the kill stands; the lock is free again.
+    ok(&run(&mut age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &["deploy", "-c", "prod"],
+    )));
+}
+
+#[test]
+fn secrets_reach_a_remote_host_only_in_the_rendered_file() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["s1"]) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-remote", keys.path());
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\ns1 = app\n\n[component:app]\nuser = alice\n",
+    );
+    let text = secrets_text(&public, "age").replace("[host:localhost]", "[host:s1]");
+    let ed = editor_writing(keys.path(), "remote", &text);
+    ok(&run(age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &["secrets", "edit", "remote"],
+    )
+    .env("EDITOR", &ed)));
+    let out = ok(&run(&mut age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &["deploy", "remote"],
+    )));
+    assert!(!out.contains(PASSWORD), "{out}");
+    let host = &lab.hosts[0];
+    let conf = host.path("deployment/work/app/app.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        format!("user = alice\npassword = {PASSWORD}\nrole = db-primary\n")
+    );
+    // The shipped project holds only ciphertext; nothing else on the host
+    // has the secret.
+    assert!(host
+        .path("deployment/environments/remote/secrets.cfg.age")
+        .exists());
+    assert_eq!(
+        files_containing(&host.home, PASSWORD, &[conf.as_path()]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn age_members_from_an_https_key_list() {
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-https", keys.path());
+    let (_, other) = ssh_key(keys.path(), "zed", "");
+    let d = keys.path();
+    // A CA and a server certificate for 127.0.0.1, made by openssl.
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null");
+    std::fs::write(
+        d.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null");
+    let www = d.join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(
+        www.join("keys.txt"),
+        format!("# team keys\n{other}\n{public}\n"),
+    )
+    .unwrap();
+    let server = format!(
+        "import http.server, ssl, functools, sys\n\
+         h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{}')\n\
+         s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+         c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         c.load_cert_chain('{}/srv.pem', '{}/srv.key')\n\
+         s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+         print(s.server_address[1], flush=True)\n\
+         s.serve_forever()\n",
+        www.display(),
+        d.display(),
+        d.display()
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &server])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    {
+        use std::io::BufRead;
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut port)
+            .unwrap();
+    }
+    let url = format!("https://127.0.0.1:{}/keys.txt", port.trim());
+    let ed = editor_writing(d, "https", &secrets_text(&url, "age"));
+    let out = run(age_cmd(&p, &key, d, &["secrets", "edit", "prod"])
+        .env("EDITOR", &ed)
+        .env("SSL_CERT_FILE", d.join("ca.pem")));
+    let _ = child.kill();
+    let _ = child.wait();
+    ok(&out);
+    let mut sorted = [other.clone(), public.clone()];
+    sorted.sort();
+    assert!(
+        p.read("environments/prod/age_keys.txt").ends_with(&format!(
+            "# ssh key file from {url}\n{}\n{}\n",
+            sorted[0], sorted[1]
+        )),
+        "{}",
+        p.read("environments/prod/age_keys.txt")
+    );
+    ok(&run(&mut age_cmd(&p, &key, d, &["deploy", "-c", "prod"])));
+    // Without the CA, the server is not trusted: a clear error.
+    let ed = editor_writing(
+        d,
+        "https2",
+        &secrets_text(&url, "age").replace("[component:app]", "[component:app]\nworkers = 2"),
+    );
+    let out = run(age_cmd(&p, &key, d, &["secrets", "edit", "prod"]).env("EDITOR", &ed));
+    assert!(
+        stderr(&out).contains(&format!("cannot fetch keys from {url}")),
+        "{}",
+        stderr(&out)
+    );
+}

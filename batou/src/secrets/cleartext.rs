@@ -195,50 +195,53 @@ pub(crate) fn format_key(key: &str, values: &[String]) -> String {
     }
 }
 
-/// Sets `key` in `[batou]` to `values`, keeping everything else.
+/// Sets `key` in `[batou]` to `values`, keeping everything else; a new
+/// key goes after the last key of the section.
 pub fn set_batou_option(text: &str, key: &str, values: &[String]) -> String {
-    let lines = ini_lines(text);
     let replacement = format_key(key, values);
-    let mut out = String::with_capacity(text.len() + replacement.len());
+    let mut chunks: Vec<String> = Vec::new();
     let mut in_batou = false;
-    let mut done = false;
-    let mut seen_batou = false;
-    for l in &lines {
+    let mut replaced = false;
+    let mut insert_at: Option<usize> = None;
+    for l in ini_lines(text) {
         match l {
             IniLine::Header(name, raw) => {
-                if in_batou && !done {
-                    out.push_str(&replacement);
-                    done = true;
-                }
                 in_batou = name == "batou";
-                seen_batou |= in_batou;
-                out.push_str(raw);
+                let mut raw = raw.to_string();
                 if !raw.ends_with('\n') {
-                    out.push('\n');
+                    raw.push('\n');
+                }
+                chunks.push(raw);
+                if in_batou {
+                    insert_at = Some(chunks.len());
                 }
             }
-            IniLine::Key { key: k, raw, .. } if in_batou && k == key => {
-                if !done {
-                    out.push_str(&replacement);
-                    done = true;
+            IniLine::Key { key: k, .. } if in_batou && k == key => {
+                if !replaced {
+                    chunks.push(replacement.clone());
+                    replaced = true;
                 }
-                let _ = raw;
             }
-            IniLine::Key { raw, .. } => raw.iter().for_each(|r| out.push_str(r)),
-            IniLine::Other(raw) => out.push_str(raw),
+            IniLine::Key { raw, .. } => {
+                let mut joined: String = raw.concat();
+                if !joined.ends_with('\n') {
+                    joined.push('\n');
+                }
+                chunks.push(joined);
+                if in_batou {
+                    insert_at = Some(chunks.len());
+                }
+            }
+            IniLine::Other(raw) => chunks.push(raw.to_string()),
         }
     }
-    if !done {
-        if seen_batou {
-            if !out.ends_with('\n') && !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&replacement);
-        } else {
-            out = format!("[batou]\n{replacement}{out}");
+    if !replaced {
+        match insert_at {
+            Some(i) => chunks.insert(i, replacement),
+            None => chunks.insert(0, format!("[batou]\n{replacement}")),
         }
     }
-    out
+    chunks.concat()
 }
 
 /// `members` in batou's layout (one per line, comma-separated).
