@@ -446,3 +446,41 @@ fn directory_sync_never_writes_through_links_in_the_target() {
     assert_eq!(fs::read_to_string(dst.join("sub/page.html")).unwrap(), "p");
     assert!(!r.deploy().unwrap(), "converges");
 }
+
+#[test]
+fn secrets_hide_diffs_by_exact_substring_and_are_never_saved() {
+    // A multi-word line of a secret file (batou's whitespace tokens never
+    // match it) hides the diff.
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = TestRoot::new(dir.path()).with_secrets(&["correct horse battery"]);
+    r.configure(File::new("a").content("phrase: correct horse battery staple\n"))
+        .unwrap();
+    r.deploy().unwrap();
+    let out = r.take_output();
+    assert!(
+        out.contains(&"Not showing diff as it contains sensitive data.".to_string()),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|l| l.contains("horse")), "{out:?}");
+
+    // A diff without the secret is shown, even when the words occur alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = TestRoot::new(dir.path()).with_secrets(&["correct horse battery"]);
+    r.configure(File::new("b").content("horse\nbattery\n"))
+        .unwrap();
+    r.deploy().unwrap();
+    assert!(r.take_output().iter().any(|l| l.contains("b +horse")));
+
+    // Shown on request (sensitive_data = false), but a long diff that
+    // holds a secret is never saved.
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = TestRoot::new(dir.path()).with_secrets(&["tok3n"]);
+    let text: String = (0..500).map(|i| format!("line {i} tok3n\n")).collect();
+    r.configure(File::new("long").content(text).sensitive_data(false))
+        .unwrap();
+    r.deploy().unwrap();
+    let out = r.take_output();
+    assert!(out.iter().any(|l| l.contains("tok3n")), "shown on request");
+    assert!(!out.iter().any(|l| l.starts_with("see ")), "{out:?}");
+    assert!(!dir.path().join("work/.batou-diffs").exists());
+}
