@@ -82,15 +82,17 @@ pub fn apply(env: &mut Environment, loaded: Loaded, known: &dyn Fn(&str) -> bool
         let list = env.overrides.entry(section.name.clone()).or_default();
         for e in &section.entries {
             if let Some(first) = list.iter().find(|o| o.key == e.key) {
+                let title = if first.secret {
+                    "Attribute set twice in the secrets"
+                } else {
+                    "Attribute set in both the secrets and the environment"
+                };
                 errors.push(
-                    Report::new(
-                        "Attribute set in both the secrets and the environment",
-                        order::CONFIGURATION,
-                    )
-                    .field("Component", &section.name)
-                    .field("Attribute", &e.key)
-                    .field("Secrets", at(e.line))
-                    .field("Also at", &first.location),
+                    Report::new(title, order::CONFIGURATION)
+                        .field("Component", &section.name)
+                        .field("Attribute", &e.key)
+                        .field("Secrets", at(e.line))
+                        .field("Also at", &first.location),
                 );
                 continue;
             }
@@ -132,4 +134,83 @@ pub fn apply(env: &mut Environment, loaded: Loaded, known: &dyn Fn(&str) -> bool
     }
     env.secrets.values = values;
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(text: &str, files: &[(&str, &str)]) -> Loaded {
+        Loaded {
+            file: "environments/e/secrets.cfg.age".into(),
+            config: Cleartext::parse("s", text).unwrap(),
+            files: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), Zeroizing::new(v.to_string())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn merges_overrides_host_data_files_and_secret_values() {
+        let mut env = Environment::new("e", "environments/e/environment.cfg");
+        env.hosts.push(env.new_host("web"));
+        let l = loaded(
+            "[batou]\nmembers = x\n[app]\npassword = two words\n[host:web]\ndata-alias = a1\n",
+            &[("cert", "line one is long\nab\n  padded line  \n")],
+        );
+        let errors = apply(&mut env, l, &|c| c == "app");
+        assert!(errors.is_empty());
+        let o = &env.overrides["app"][0];
+        assert_eq!(
+            (o.key.as_str(), o.value.as_str(), o.secret),
+            ("password", "two words", true)
+        );
+        assert_eq!(o.location, "environments/e/secrets.cfg.age:4 (decrypted)");
+        assert!(!format!("{o:?}").contains("two words"));
+        assert_eq!(env.hosts[0].data["alias"], "a1");
+        assert_eq!(
+            env.secrets.files["cert"],
+            "line one is long\nab\n  padded line  \n"
+        );
+        let values: Vec<&str> = env.secrets.values.iter().map(String::as_str).collect();
+        assert_eq!(
+            values,
+            ["a1", "line one is long", "padded line", "two words"]
+        );
+        assert!(!format!("{:?}", env.secrets).contains("padded"));
+    }
+
+    #[test]
+    fn reports_unknown_sections_and_duplicates() {
+        let mut env = Environment::new("e", "environments/e/environment.cfg");
+        env.overrides
+            .entry("app".into())
+            .or_default()
+            .push(Override {
+                key: "user".into(),
+                value: "a".into(),
+                location: "environments/e/environment.cfg:7".into(),
+                secret: false,
+            });
+        let l = loaded(
+            "[batou]\nmembers = x\n[app]\nuser = b\n[nope]\nk = v\n[host:ghost]\ndata-x = y\n",
+            &[],
+        );
+        let errors = apply(&mut env, l, &|c| c == "app");
+        let titles: Vec<&str> = errors.iter().map(|r| r.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Attribute set in both the secrets and the environment",
+                "Secrets section for unknown component",
+                "Secrets section for unknown host"
+            ]
+        );
+        assert_eq!(
+            env.overrides["app"].len(),
+            1,
+            "nothing merged for the clash"
+        );
+    }
 }
