@@ -42,6 +42,9 @@ impl Component for App {
         cx.add(File::new("app.conf"));
         let cert = cx.secret_file("cert").unwrap_or("none\n").to_string();
         cx.add(File::new("cert.pem").content(cert));
+        if cx.secret_file("cert").is_some() {
+            cx.add(File::new("certinfo.txt"));
+        }
         cx.log(format!("app configured with {:?}", self.password));
         Ok(())
     }
@@ -59,6 +62,10 @@ fn project(name: &str) -> Project {
     let p = Project::generate(name);
     p.write("components/tick/component.rs", COMPONENTS);
     p.write("components/tick/app.conf", TEMPLATE);
+    p.write(
+        "components/tick/certinfo.txt",
+        "{{ environment.secret_files.cert | length }} bytes\n{{ environment.secret_files.cert }}",
+    );
     p.write(
         "environments/prod/environment.cfg",
         "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = app\n\n\
@@ -174,6 +181,8 @@ fn gpg_fixture_in_batous_layout_deploys_and_leaks_nothing() {
         format!("user = alice\npassword = {PASSWORD}\nrole = db-primary\n")
     );
     assert!(p.read("work/app/cert.pem").contains(CERT_LINE));
+    let info = p.read("work/app/certinfo.txt");
+    assert!(info.starts_with("66 bytes\n") && info.contains(CERT_LINE), "{info}");
     assert!(text.contains("app configured with Secret(***)"), "{text}");
     assert!(
         text.contains("Not showing diff as it contains sensitive data."),
@@ -192,6 +201,7 @@ fn gpg_fixture_in_batous_layout_deploys_and_leaks_nothing() {
     let deployed = [
         p.path.join("work/app/app.conf"),
         p.path.join("work/app/cert.pem"),
+        p.path.join("work/app/certinfo.txt"),
     ];
     let except: Vec<&Path> = deployed.iter().map(|d| d.as_path()).collect();
     for needle in [PASSWORD, CERT_LINE] {
@@ -426,6 +436,15 @@ fn age_without_an_age_binary_edit_deploy_members_and_diffable() {
     assert!(!batou(&["deploy", "-c", "prod"], &bob_key, None)
         .status
         .success());
+    ok(&batou(&["deploy", "-c", "prod"], &alice_key, None));
+
+    // reencrypt: nothing to do while the keys are the same, unless forced.
+    let file = p.path.join("environments/prod/secrets.cfg.age");
+    let before = std::fs::read(&file).unwrap();
+    ok(&batou(&["secrets", "reencrypt", "--environments", "prod"], &alice_key, None));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    ok(&batou(&["secrets", "reencrypt", "-f"], &alice_key, None));
+    assert_ne!(std::fs::read(&file).unwrap(), before);
     ok(&batou(&["deploy", "-c", "prod"], &alice_key, None));
 
     // Converted to age-diffable: one line per value, unchanged values keep
