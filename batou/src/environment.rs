@@ -4,7 +4,7 @@
 //! reported together, as batou does, before `DEPLOYMENT FAILED (during load)`.
 //! Unlike batou, unknown keys are errors too: a typo must not be ignored.
 
-use crate::component::{registrations, Registration};
+use crate::component::registrations;
 use crate::report::{order, Report};
 use batou_cfg::{CfgFile, Entry, Section};
 use serde::{Deserialize, Serialize};
@@ -254,9 +254,11 @@ impl Environment {
             .field("Location", format!("{}:{}", e.path, e.line))
             .field("Message", e.message)])
         })?;
-        let registry: BTreeMap<&str, &Registration> =
-            registrations().into_iter().map(|r| (r.name, r)).collect();
-        Loader::new(name, &cfg, &|c| registry.get(c).map(|r| r.features)).run()
+        let all = registrations();
+        Loader::new(name, &cfg, &|c| {
+            crate::component::find_registration(&all, c).map(|r| r.features)
+        })
+        .run()
     }
 }
 
@@ -308,11 +310,18 @@ pub fn environment_names(project_root: &Path) -> Vec<String> {
 }
 
 /// Reports two component types registered under one name.
-pub fn duplicate_components() -> Vec<Report> {
+pub fn duplicate_components(used: &dyn Fn(&str) -> bool) -> Vec<Report> {
     let all = registrations();
     let mut out = Vec::new();
     for pair in all.windows(2) {
-        if pair[0].name == pair[1].name {
+        if pair[0].name == pair[1].name && used(pair[0].name) {
+            let choices: Vec<String> = all
+                .iter()
+                .filter(|r| r.name == pair[0].name)
+                .map(|r| format!("{}.{}", r.crate_name, r.name))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             out.push(
                 Report::new(
                     format!("Duplicate component \"{}\"", pair[0].name),
@@ -325,6 +334,10 @@ pub fn duplicate_components() -> Vec<Report> {
                 .field(
                     "Occurrence",
                     format!("{} ({})", pair[1].type_name, pair[1].location()),
+                )
+                .field(
+                    "Choose one",
+                    format!("name it {} in environment.cfg", choices.join(" or ")),
                 )
                 .sort_by(vec![pair[0].name.to_string()]),
             );

@@ -223,10 +223,16 @@ const CASES: &[(&str, &str, &[&str])] = &[
 #[test]
 fn every_load_error_is_reported_with_its_location() {
     let p = Project::generate("load-errors");
-    for (name, cfg, _) in CASES {
+    // An unknown root component fails the build; written after it, the
+    // environment is still checked when it loads.
+    let (built, later): (Vec<_>, Vec<_>) = CASES.iter().partition(|c| c.0 != "missingcomponent");
+    for (name, cfg, _) in built {
         p.write(&format!("environments/{name}/environment.cfg"), cfg);
     }
     p.build_ok();
+    for (name, cfg, _) in later {
+        p.write(&format!("environments/{name}/environment.cfg"), cfg);
+    }
     for (name, _, expected) in CASES {
         let out = p.batou(&["deploy", name]);
         let text = stdout(&out);
@@ -318,7 +324,7 @@ impl Component for Tick {
 }
 
 #[test]
-fn a_component_name_defined_twice_across_crates_is_a_load_error() {
+fn a_component_name_defined_twice_is_an_error_only_where_used() {
     let p = Project::generate("duplicate-component");
     // `file` is also batou_stdlib's File.
     p.write(
@@ -333,8 +339,25 @@ fn a_component_name_defined_twice_across_crates_is_a_load_error() {
                 .replace("File::new(", "StdFile::new(")
         ),
     );
+    // Chosen by crate: checked at build time, deployed.
+    p.write(
+        "environments/pick/environment.cfg",
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = tick, duplicate_component.file\n",
+    );
     p.build_ok();
+    // Environments that do not use the name are not affected.
     let out = p.batou(&["deploy", "local"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = p.batou(&["deploy", "pick"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // Used without a crate: a load error naming both and how to choose.
+    p.write(
+        "environments/both/environment.cfg",
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = tick, file\n",
+    );
+    std::fs::remove_dir_all(p.path.join("work")).unwrap();
+    let out = p.batou(&["deploy", "both"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
@@ -359,6 +382,40 @@ fn a_component_name_defined_twice_across_crates_is_a_load_error() {
             && l.ends_with(" in duplicate-component)")),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "     Choose one: name it batou_stdlib.file or duplicate_component.file in environment.cfg"
+        ),
+        "{text}"
+    );
     assert!(text.contains("DEPLOYMENT FAILED (during load)"), "{text}");
     no_work(&p);
+
+    // At build time the plain name is ambiguous; an override of the
+    // chosen one is checked against that crate's component.
+    let out = p.build();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("`__batou_component_file` is ambiguous"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments/both/environment.cfg:4: [hosts] localhost = file"),
+        "{err}"
+    );
+    std::fs::remove_file(p.path.join("environments/both/environment.cfg")).unwrap();
+    p.write(
+        "environments/pick/environment.cfg",
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = duplicate_component.file\n\
+         [component:duplicate_component.file]\npath = x\n",
+    );
+    let err = stderr(&p.build());
+    assert!(
+        err.contains(
+            "environments/pick/environment.cfg:6: [component:duplicate_component.file] path: \
+             component `file` has no attribute `path` (known attributes: none)"
+        ),
+        "{err}"
+    );
 }

@@ -182,7 +182,10 @@ fn gpg_fixture_in_batous_layout_deploys_and_leaks_nothing() {
     );
     assert!(p.read("work/app/cert.pem").contains(CERT_LINE));
     let info = p.read("work/app/certinfo.txt");
-    assert!(info.starts_with("66 bytes\n") && info.contains(CERT_LINE), "{info}");
+    assert!(
+        info.starts_with("66 bytes\n") && info.contains(CERT_LINE),
+        "{info}"
+    );
     assert!(text.contains("app configured with Secret(***)"), "{text}");
     assert!(
         text.contains("Not showing diff as it contains sensitive data."),
@@ -441,7 +444,11 @@ fn age_without_an_age_binary_edit_deploy_members_and_diffable() {
     // reencrypt: nothing to do while the keys are the same, unless forced.
     let file = p.path.join("environments/prod/secrets.cfg.age");
     let before = std::fs::read(&file).unwrap();
-    ok(&batou(&["secrets", "reencrypt", "--environments", "prod"], &alice_key, None));
+    ok(&batou(
+        &["secrets", "reencrypt", "--environments", "prod"],
+        &alice_key,
+        None,
+    ));
     assert_eq!(std::fs::read(&file).unwrap(), before);
     ok(&batou(&["secrets", "reencrypt", "-f"], &alice_key, None));
     assert_ne!(std::fs::read(&file).unwrap(), before);

@@ -227,6 +227,7 @@ pub fn generate(c: &Component) -> TokenStream {
                     defdir: #defdir,
                     source: #source,
                     package: ::core::env!("CARGO_PKG_NAME"),
+                    crate_name: ::core::env!("CARGO_CRATE_NAME"),
                     platform: #platform,
                     features: &[#(#features),*],
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
@@ -238,6 +239,7 @@ pub fn generate(c: &Component) -> TokenStream {
         #[doc(hidden)]
         #[macro_export]
         macro_rules! #check_macro {
+            (@root, $loc:literal) => {};
             #(#check_arms)*
             ($key:literal, $loc:literal) => {
                 ::core::compile_error!(::core::concat!($loc, ": ", #fallback, $key, #fallback_tail));

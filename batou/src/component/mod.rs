@@ -314,6 +314,9 @@ pub struct Registration {
     pub source: &'static str,
     /// Name of the defining package.
     pub package: &'static str,
+    /// Name of the defining crate (`CARGO_CRATE_NAME`): `crate_name.component`
+    /// in environment.cfg picks this crate's component.
+    pub crate_name: &'static str,
     /// For platform components: `(platform, name of the base component)`.
     pub platform: Option<(&'static str, &'static str)>,
     /// The feature names it knows (`#[component(features = [...])]`).
@@ -365,6 +368,24 @@ pub fn registrations() -> Vec<&'static Registration> {
     let mut all: Vec<_> = inventory::iter::<Registration>.into_iter().collect();
     all.sort_by(|a, b| a.name.cmp(b.name).then(a.location().cmp(&b.location())));
     all
+}
+
+/// The registration an environment names: `component` or
+/// `crate_name.component`.
+pub fn find_registration<'a>(all: &[&'a Registration], name: &str) -> Option<&'a Registration> {
+    match name.split_once('.') {
+        Some((krate, comp)) => all
+            .iter()
+            .find(|r| r.crate_name == krate && r.name == comp)
+            .copied(),
+        None => all.iter().find(|r| r.name == name).copied(),
+    }
+}
+
+/// The component part of `crate_name.component` (the name itself without
+/// a crate).
+pub fn component_part(name: &str) -> &str {
+    name.split_once('.').map_or(name, |(_, c)| c)
 }
 
 /// Items used by the code `#[component]` generates. Not a stable API.

@@ -17,7 +17,7 @@ pub(super) fn load(
     reporter.event(&Event::LoadingEnvironment {
         environment: opts.environment.clone(),
     });
-    let mut load_errors = duplicate_components();
+    let mut load_errors = Vec::new();
     let env = match Environment::load(project_root, &opts.environment) {
         Ok(env) => Some(env),
         Err(e) => {
@@ -25,6 +25,15 @@ pub(super) fn load(
             None
         }
     };
+    // A name two crates define is an error only where it is used.
+    if let Some(env) = &env {
+        let used: std::collections::BTreeSet<&str> = env
+            .hosts
+            .iter()
+            .flat_map(|h| h.components.iter().map(|c| c.name.as_str()))
+            .collect();
+        load_errors.extend(duplicate_components(&|name| used.contains(name)));
+    }
     reporter.event(&Event::VerifyingRepository);
     let repository = match env.as_ref() {
         Some(env) => match verify_repository(project_root, env, opts.dirty) {

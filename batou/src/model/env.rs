@@ -151,6 +151,17 @@ impl ModelEnv {
         ])
     }
 
+    /// The registration of a root name: `component` or
+    /// `crate_name.component`.
+    pub(super) fn registration(&self, name: &str) -> Option<&'static Registration> {
+        match name.split_once('.') {
+            Some((krate, comp)) => crate::component::registrations()
+                .into_iter()
+                .find(|r| r.crate_name == krate && r.name == comp),
+            None => self.by_name.get(name).copied(),
+        }
+    }
+
     /// The definition directory for a component type: its own source
     /// directory if it belongs to the deployment crate (relative to the
     /// project, so it also works on remote hosts), otherwise `None`

@@ -311,13 +311,16 @@ fn configure_root(
     resources: &mut Resources,
     root_id: RootId,
 ) -> Result<Node, Vec<Report>> {
-    let Some(reg) = env.by_name.get(spec.name.as_str()) else {
+    let Some(reg) = env.registration(&spec.name) else {
         return Err(vec![
             Report::new("Missing component", order::CONFIGURATION).field("Component", &spec.name)
         ]);
     };
     let mut component = (reg.factory)();
-    let workdir = env.project_root.join("work").join(&spec.name);
+    let workdir = env
+        .project_root
+        .join("work")
+        .join(crate::component::component_part(&spec.name));
     let defdir = env.own_defdir(reg).unwrap_or_else(|| reg.compiled_defdir());
     let crumbs = reg.type_name.to_string();
     let mut errors = Vec::new();

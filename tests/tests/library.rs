@@ -1,0 +1,127 @@
+//! Component libraries as crates: a library crate outside the deployment
+//! crate, listed in `[dependencies]` and nothing else, registers its
+//! components, and environment.cfg is checked against them at build time
+//! (attributes of its components, root names in `[hosts]`).
+
+use batou_tests::*;
+use std::path::Path;
+
+const LIB: &str = r##"
+//! A component library.
+use batou::prelude::*;
+use batou_stdlib::file::File;
+
+/// An nginx virtual host.
+#[component]
+pub struct VHost {
+    #[attribute(default = "example.com")]
+    server_name: String,
+}
+
+impl Component for VHost {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(File::new("vhost.conf").content(format!("server_name {};\n", self.server_name)));
+        Ok(())
+    }
+}
+"##;
+
+/// Writes the library crate `vhostlib` into `dir`.
+fn library(dir: &Path) {
+    let root = workspace_root();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"vhostlib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nbatou = {{ path = \"{0}/batou\", default-features = false }}\n\
+             batou-stdlib = {{ path = \"{0}/batou-stdlib\" }}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), LIB).unwrap();
+}
+
+fn user_of(lib: &Path, name: &str, env: &str) -> Project {
+    let p = Project::generate(name);
+    let manifest = p.read("Cargo.toml").replace(
+        "[dependencies]\n",
+        &format!(
+            "[dependencies]\nvhostlib = {{ path = \"{}\" }}\n",
+            lib.display()
+        ),
+    );
+    p.write("Cargo.toml", &manifest);
+    p.write("environments/local/environment.cfg", env);
+    p
+}
+
+#[test]
+fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("vhostlib");
+    library(&lib);
+    let p = user_of(
+        &lib,
+        "lib-user",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick, vhost\n\n\
+         [component:vhost]\nserver_name = batou.example\n",
+    );
+    assert!(p
+        .read("src/main.rs")
+        .contains("batou::check_environments!();"));
+    p.build_ok();
+    let out = p.batou(&["deploy", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        p.read("work/vhost/vhost.conf"),
+        "server_name batou.example;\n"
+    );
+
+    // An attribute the library's component does not have fails the build.
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick, vhost\n\n\
+         [component:vhost]\nsever_name = batou.example\n",
+    );
+    let out = p.build();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "environments/local/environment.cfg:8: [component:vhost] sever_name: component `vhost` \
+             has no attribute `sever_name` (known attributes: server_name)"
+        ),
+        "{err}"
+    );
+
+    // So does a misspelt root component name in [hosts], with a suggestion.
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick, vhots\n",
+    );
+    let out = p.build();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot find macro `__batou_component_vhots`"),
+        "{err}"
+    );
+    assert!(err.contains("__batou_component_vhost"), "{err}");
+    assert!(
+        err.contains("environments/local/environment.cfg:5: [hosts] localhost = vhots"),
+        "{err}"
+    );
+    // And in [host:NAME] components.
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[host:localhost]\ncomponents = tick, !vhost, tock:feature\n",
+    );
+    let err = stderr(&p.build());
+    assert!(
+        err.contains("cannot find macro `__batou_component_tock`"),
+        "{err}"
+    );
+    assert!(!err.contains("__batou_component_vhost`"), "{err}");
+}
