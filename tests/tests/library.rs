@@ -20,7 +20,8 @@ pub struct VHost {
 
 impl Component for VHost {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-        cx.add(File::new("vhost.conf").content(format!("server_name {};\n", self.server_name)));
+        // vhost.conf next to this file: embedded in the executable.
+        cx.add(File::new("vhost.conf"));
         Ok(())
     }
 }
@@ -41,7 +42,42 @@ fn library(dir: &Path) {
     )
     .unwrap();
     std::fs::write(dir.join("src/lib.rs"), LIB).unwrap();
+    std::fs::write(
+        dir.join("src/vhost.conf"),
+        "server_name {{ component.server_name }};\n",
+    )
+    .unwrap();
 }
+
+/// A project component that uses the library's VHost as a sub-component.
+const SITE: &str = r##"
+use batou::prelude::*;
+use batou_stdlib::file::File;
+
+#[component]
+pub struct Tick {
+    #[attribute(default = 1)]
+    sleep: u64,
+}
+
+impl Component for Tick {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(File::new("tick.sh").mode("rwxr-xr-x"));
+        Ok(())
+    }
+}
+
+#[component]
+pub struct Site {}
+
+impl Component for Site {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(vhostlib::VHost::new().server_name("site.example"));
+        cx.add(File::new("site.txt").content("site\n"));
+        Ok(())
+    }
+}
+"##;
 
 fn user_of(lib: &Path, name: &str, env: &str) -> Project {
     let p = Project::generate(name);
@@ -78,6 +114,26 @@ fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
         p.read("work/vhost/vhost.conf"),
         "server_name batou.example;\n"
     );
+
+    // As a sub-component of a project component: its own directory.
+    p.write("components/tick/component.rs", SITE);
+    p.write(
+        "environments/site/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = site\n",
+    );
+    p.build_ok();
+    // The library's source directory is gone: its files travel inside the
+    // executable.
+    let moved = dir.path().join("moved-away");
+    std::fs::rename(&lib, &moved).unwrap();
+    let out = p.batou(&["deploy", "site"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        p.read("work/site/vhost.conf"),
+        "server_name site.example;\n"
+    );
+    assert_eq!(p.read("work/site/site.txt"), "site\n");
+    std::fs::rename(&moved, &lib).unwrap();
 
     // An attribute the library's component does not have fails the build.
     p.write(
@@ -124,4 +180,32 @@ fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
         "{err}"
     );
     assert!(!err.contains("__batou_component_vhost`"), "{err}");
+}
+
+#[test]
+fn a_library_template_reaches_a_remote_host_from_inside_the_executable() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["s11"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("vhostlib");
+    library(&lib);
+    let p = user_of(
+        &lib,
+        "lib-remote",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n",
+    );
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\ns11 = vhost\n\n[component:vhost]\nserver_name = remote.example\n",
+    );
+    p.build_ok();
+    std::fs::rename(&lib, dir.path().join("moved-away")).unwrap();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(lab.hosts[0].path("deployment/work/vhost/vhost.conf")).unwrap(),
+        "server_name remote.example;\n"
+    );
 }

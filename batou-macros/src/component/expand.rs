@@ -151,6 +151,9 @@ pub fn generate(c: &Component) -> TokenStream {
 
     let features = &c.features;
     let (defdir, source) = paths_relative_to_manifest();
+    let embedded = embedded_files(&defdir).into_iter().map(|(rel, abs)| {
+        quote! { (#rel, ::core::include_bytes!(#abs)) }
+    });
     let platform = match (&c.platform, &c.base) {
         (Some(p), Some(b)) => quote! {
             ::core::option::Option::Some((#p, <#b as #p_meta>::NAME))
@@ -231,6 +234,7 @@ pub fn generate(c: &Component) -> TokenStream {
                     platform: #platform,
                     features: &[#(#features),*],
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
+                    files: &[#(#embedded),*],
                     factory: __batou_factory,
                 }
             }
@@ -271,6 +275,53 @@ pub fn dummy(c: &Component) -> TokenStream {
             fn namevar_value(&self) -> ::core::option::Option<#p::Value> { ::core::unreachable!() }
         }
     }
+}
+
+/// Largest file embedded next to a library component.
+const MAX_EMBEDDED: u64 = 64 << 20;
+
+/// The files next to a library component's source (its directory and
+/// below; no `.rs` files, nothing hidden, no `target`), as `(path relative
+/// to the directory, absolute path)`: embedded with `include_bytes!` so
+/// they travel with the code (remote hosts, registry copies). Components
+/// of a binary (the deployment crate) read theirs from the project.
+fn embedded_files(defdir: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if std::env::var_os("CARGO_BIN_NAME").is_some() {
+        return out;
+    }
+    let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") else {
+        return out;
+    };
+    let root = std::path::Path::new(&manifest).join(defdir);
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() && !name.ends_with(".rs") && meta.len() <= MAX_EMBEDDED {
+                if let Ok(rel) = path.strip_prefix(&root) {
+                    out.push((
+                        rel.to_string_lossy().into_owned(),
+                        path.to_string_lossy().into_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The directory of the file being compiled and the file itself, relative

@@ -254,6 +254,19 @@ impl Component for Content {
             self.rendered = Some(r);
         } else if let Some(src) = self.source.clone().filter(|s| !s.is_empty()) {
             let p = cx.resolve_source(&src);
+            if let Some(data) = batou::component::embedded_file(&p) {
+                // Carried by a library component (embedded at build time).
+                let r = if self.is_plain()? {
+                    data.to_vec()
+                } else {
+                    let sname = basename(&p.to_string_lossy());
+                    self.process(&sname, data.to_vec(), |n, t| {
+                        cx.render(n, t, ctx.clone(), args.as_ref())
+                    })?
+                };
+                self.rendered = Some(r);
+                return Ok(());
+            }
             if self.is_plain()? {
                 // Copied as is, in chunks, when deploying (it may not
                 // exist yet: made by an earlier component).
@@ -528,8 +541,9 @@ fn structured_data(
         (Some(d), _) => d.clone(),
         (None, Some(src)) => {
             let p = cx.resolve_source(src);
-            let text = fs::read_to_string(&p)
+            let bytes = batou::component::read_source(&p)
                 .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            let text = String::from_utf8_lossy(&bytes);
             parse(&text).map_err(|e| Error::usage(format!("cannot parse {}: {e}", p.display())))?
         }
         (None, None) => return Err(Error::usage("needs `data` or `source`")),

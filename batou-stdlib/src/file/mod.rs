@@ -134,7 +134,7 @@ fn configure_file(spec: FileSpec, cx: &mut Configure) -> Result<()> {
                 // The implicit source: a file named like the target next to
                 // the component's definition.
                 let implicit = cx.defdir().join(basename(path));
-                if !implicit.is_file() {
+                if !batou::component::source_is_file(&implicit) {
                     return Err(Error::usage(format!(
                         "Missing implicit template file {}. Or did you want to create an empty file? Then use File({:?}).content(\"\").",
                         implicit.display(),

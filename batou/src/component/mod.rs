@@ -46,7 +46,7 @@ pub use value::{py_repr, ConfigValue, ConversionError, IntoAttribute, Literal, M
 
 use crate::Result;
 use std::any::Any;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a component does. Every method has a default, so a component that
 /// only groups sub-components implements `configure` alone.
@@ -323,6 +323,9 @@ pub struct Registration {
     pub features: &'static [&'static str],
     /// The attributes.
     pub attributes: &'static [AttributeInfo],
+    /// Files next to the definition of a library component, embedded at
+    /// compile time: `(path relative to the definition directory, bytes)`.
+    pub files: &'static [(&'static str, &'static [u8])],
     /// Creates an instance with all defaults.
     pub factory: fn() -> Box<dyn DynComponent>,
 }
@@ -368,6 +371,55 @@ pub fn registrations() -> Vec<&'static Registration> {
     let mut all: Vec<_> = inventory::iter::<Registration>.into_iter().collect();
     all.sort_by(|a, b| a.name.cmp(b.name).then(a.location().cmp(&b.location())));
     all
+}
+
+/// Files embedded with library components, by their path on the machine
+/// that compiled them (the component's [`Registration::compiled_defdir`]
+/// joined with the relative path).
+fn embedded_index() -> &'static std::collections::HashMap<PathBuf, &'static [u8]> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<PathBuf, &'static [u8]>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        registrations()
+            .into_iter()
+            .flat_map(|r| {
+                let dir = r.compiled_defdir();
+                r.files
+                    .iter()
+                    .map(move |(rel, data)| (dir.join(rel), *data))
+            })
+            .collect()
+    })
+}
+
+/// The embedded file at `path`, if a library component carries one there.
+pub fn embedded_file(path: &Path) -> Option<&'static [u8]> {
+    embedded_index().get(path).copied()
+}
+
+/// The embedded files below directory `dir`: `(path relative to dir,
+/// bytes)`, sorted.
+pub fn embedded_tree(dir: &Path) -> Vec<(PathBuf, &'static [u8])> {
+    let mut out: Vec<(PathBuf, &'static [u8])> = embedded_index()
+        .iter()
+        .filter_map(|(p, d)| p.strip_prefix(dir).ok().map(|r| (r.to_path_buf(), *d)))
+        .filter(|(r, _)| !r.as_os_str().is_empty())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads a source file: embedded with a library component, else from disk.
+pub fn read_source(path: &Path) -> std::io::Result<std::borrow::Cow<'static, [u8]>> {
+    match embedded_file(path) {
+        Some(data) => Ok(std::borrow::Cow::Borrowed(data)),
+        None => std::fs::read(path).map(std::borrow::Cow::Owned),
+    }
+}
+
+/// Whether a source file exists (embedded or on disk).
+pub fn source_is_file(path: &Path) -> bool {
+    embedded_file(path).is_some() || path.is_file()
 }
 
 /// The registration an environment names: `component` or

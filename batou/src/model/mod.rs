@@ -572,7 +572,15 @@ impl Scope<'_> {
                 .env
                 .registry
                 .get(&(child.component_name(), child.type_name()))
-                .and_then(|r| self.env.own_defdir(r))
+                .and_then(|r| {
+                    // The deployment crate's components read their files
+                    // from the project; a library component that carries
+                    // files has its own directory; others (File, ...)
+                    // resolve names against their parent's.
+                    self.env
+                        .own_defdir(r)
+                        .or_else(|| (!r.files.is_empty()).then(|| r.compiled_defdir()))
+                })
                 .unwrap_or_else(|| defdir.clone());
             let pre = child_crumb(child.as_ref());
             let child_crumbs = format!("{crumbs} > {pre}");
