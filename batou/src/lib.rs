@@ -65,7 +65,12 @@ pub mod prelude {
     pub use crate::component::{Child, Component, Configure, Deploy};
     pub use crate::output::{Color, Line, Style};
     pub use crate::resources::{RequireOptions, Resource};
+    pub use crate::secrets::Secret;
     pub use crate::{component, ensure, Error, IoContext, Result};
+    /// JSON values for `JSONContent::data` and templates (`json!`).
+    pub use serde_json::{self, json};
+    /// YAML values.
+    pub use serde_yaml;
 }
 
 #[doc(hidden)]

@@ -15,6 +15,10 @@ pub fn generate(c: &Component) -> TokenStream {
     // The struct itself, with our helper attributes removed and the hidden
     // attribute state appended.
     let mut item = super::model::strip_helper_attributes(c.item.clone());
+    if matches!(item.fields, syn::Fields::Unit) {
+        item.fields = syn::Fields::Named(syn::parse_quote!({}));
+        item.semi_token = None;
+    }
     if let syn::Fields::Named(named) = &mut item.fields {
         named.named.push(syn::parse_quote! {
             #[doc(hidden)]

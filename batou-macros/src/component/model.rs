@@ -103,19 +103,22 @@ impl Component {
             errors.push(e);
         }
 
+        let empty = syn::punctuated::Punctuated::<syn::Field, syn::Token![,]>::new();
         let named = match &item.fields {
-            syn::Fields::Named(named) => named,
+            syn::Fields::Named(named) => &named.named,
+            // `pub struct Tick;`: a component without attributes.
+            syn::Fields::Unit => &empty,
             other => {
                 errors.push(syn::Error::new(
                     other.span(),
-                    "#[component] can only be used on a struct with named fields",
+                    "#[component] can only be used on a struct with named fields or a unit struct",
                 ));
                 return None;
             }
         };
 
         let mut fields = Vec::new();
-        for f in &named.named {
+        for f in named {
             let Some(fident) = f.ident.clone() else {
                 continue;
             };

@@ -17,7 +17,26 @@ pub struct Thing {
 
 impl Component for Thing {}
 
+/// A component without attributes may be a unit struct.
+#[component]
+pub struct Tick;
+
+impl Component for Tick {}
+
+#[component]
+pub struct WithData {
+    #[attribute]
+    data: Option<serde_json::Value>,
+}
+
+impl Component for WithData {}
+
 fn main() {
+    assert!(Tick::ATTRIBUTES.is_empty());
+    let _tick = Tick::new();
+    // Optional attributes take plain values.
+    let d = WithData::new().data(json!({"a": 1}));
+    assert_eq!(d.data, Some(json!({"a": 1})));
     let t = Thing::new("a").count(4u32).note("n").required("r");
     assert_eq!(t.count, 4);
     assert_eq!(t.mode.0, 0o750);

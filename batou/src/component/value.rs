@@ -77,6 +77,14 @@ impl<T> IntoAttribute<T> for T {
     }
 }
 
+/// An optional attribute takes a plain value: `.data(json!({...}))` for an
+/// `Option<serde_json::Value>`.
+impl<T> IntoAttribute<Option<T>> for T {
+    fn into_attribute(self) -> Result<Option<T>, ConversionError> {
+        Ok(Some(self))
+    }
+}
+
 fn parse_error(type_name: &str, raw: &str) -> ConversionError {
     ConversionError {
         message: format!("invalid value for type {type_name}: {raw:?}"),
@@ -257,11 +265,6 @@ impl IntoAttribute<Option<String>> for &str {
         Ok(Some(self.to_string()))
     }
 }
-impl IntoAttribute<Option<String>> for String {
-    fn into_attribute(self) -> Result<Option<String>, ConversionError> {
-        Ok(Some(self))
-    }
-}
 impl IntoAttribute<Option<String>> for &String {
     fn into_attribute(self) -> Result<Option<String>, ConversionError> {
         Ok(Some(self.clone()))
@@ -290,11 +293,6 @@ impl IntoAttribute<Option<PathBuf>> for &str {
 impl IntoAttribute<Option<PathBuf>> for &std::path::Path {
     fn into_attribute(self) -> Result<Option<PathBuf>, ConversionError> {
         Ok(Some(self.to_path_buf()))
-    }
-}
-impl IntoAttribute<Option<bool>> for bool {
-    fn into_attribute(self) -> Result<Option<bool>, ConversionError> {
-        Ok(Some(self))
     }
 }
 impl IntoAttribute<Vec<String>> for &[&str] {
@@ -425,11 +423,6 @@ impl IntoAttribute<Option<Mode>> for u32 {
 impl IntoAttribute<Option<Mode>> for i32 {
     fn into_attribute(self) -> Result<Option<Mode>, ConversionError> {
         IntoAttribute::<Mode>::into_attribute(self).map(Some)
-    }
-}
-impl IntoAttribute<Option<Mode>> for Mode {
-    fn into_attribute(self) -> Result<Option<Mode>, ConversionError> {
-        Ok(Some(self))
     }
 }
 
