@@ -47,6 +47,7 @@ pub struct TestRoot {
     lines: Mutex<Vec<Line>>,
     logs: Vec<String>,
     root_name: String,
+    provided: Vec<crate::model::ProvideFn>,
 }
 
 impl TestRoot {
@@ -62,6 +63,7 @@ impl TestRoot {
             lines: Mutex::new(Vec::new()),
             logs: Vec::new(),
             root_name: String::new(),
+            provided: Vec::new(),
         }
     }
 
@@ -71,13 +73,38 @@ impl TestRoot {
         self
     }
 
-    /// Configures the component (and its sub-components).
+    /// Provides a resource value to the component under test (as another
+    /// root on `localhost` would).
+    pub fn provide<T: crate::resources::ResourceValue>(
+        mut self,
+        resource: &crate::resources::Resource<T>,
+        value: T,
+    ) -> TestRoot {
+        let key = resource.key().to_string();
+        self.provided.push(Box::new(move |resources, root| {
+            resources.provide(root, &key, value.clone(), "TestRoot::provide")
+        }));
+        self
+    }
+
+    /// Configures the component (and its sub-components). A component
+    /// that carries files (templates next to its source) finds them there;
+    /// others resolve names against the project directory. A requirement
+    /// nobody provides is an error.
     pub fn configure<C: Component>(&mut self, component: C) -> Result<(), Vec<Report>> {
         let boxed: Box<dyn DynComponent> = Box::new(component);
         let name = boxed.component_name().to_string();
         self.root_name = name.clone();
         let workdir: PathBuf = self.env.project_root.join("work").join(&name);
-        let defdir = self.env.project_root.clone();
+        // The component's own directory when it carries files (a library
+        // component's templates), else the project (File, Directory, ...
+        // resolve names against it).
+        let type_name = boxed.type_name();
+        let defdir = crate::component::registrations()
+            .into_iter()
+            .find(|r| r.name == name && r.type_name == type_name && !r.files.is_empty())
+            .map(|r| r.compiled_defdir())
+            .unwrap_or_else(|| self.env.project_root.clone());
         let host = self.env.environment.hosts[0].clone();
         let node = crate::model::configure_single(
             &self.env,
@@ -87,6 +114,7 @@ impl TestRoot {
             workdir,
             defdir,
             &mut self.logs,
+            &self.provided,
         )?;
         self.node = Some(node);
         Ok(())

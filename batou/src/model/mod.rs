@@ -429,12 +429,27 @@ pub(crate) fn configure_single(
     workdir: PathBuf,
     defdir: PathBuf,
     logs: &mut Vec<String>,
+    provided: &[ProvideFn],
 ) -> Result<Node, Vec<Report>> {
     let crumbs = child_crumb(component.as_ref());
-    let mut resources = Resources::new(vec![RootInfo {
-        host: host.name.clone(),
-        name: root_name.to_string(),
-    }]);
+    // Root 0 is the component; root 1 provides what the test gave.
+    let mut resources = Resources::new(vec![
+        RootInfo {
+            host: host.name.clone(),
+            name: root_name.to_string(),
+        },
+        RootInfo {
+            host: host.name.clone(),
+            name: "test".to_string(),
+        },
+    ]);
+    resources.reset_root(1);
+    for provide in provided {
+        provide(&mut resources, 1).map_err(|m| {
+            vec![Report::new(m, order::UNSATISFIED).field("Provided by", "the test")]
+        })?;
+    }
+    resources.finish_root(1);
     let mut scope = Scope {
         env,
         host,
@@ -444,8 +459,34 @@ pub(crate) fn configure_single(
         resources: &mut resources,
         root_id: 0,
     };
-    scope.prepare(component, &crumbs, workdir, defdir, None)
+    let result = scope.prepare(component, &crumbs, workdir, defdir, None);
+    let unsatisfied = !resources.unsatisfied().is_empty();
+    match result {
+        Err(errors) if errors.is_empty() || unsatisfied => {
+            Err(vec![unsatisfied_report(&resources)])
+        }
+        Ok(_) if unsatisfied => Err(vec![unsatisfied_report(&resources)]),
+        other => other,
+    }
 }
+
+/// What a test did not provide.
+fn unsatisfied_report(resources: &Resources) -> Report {
+    let keys: Vec<String> = resources
+        .unsatisfied()
+        .into_iter()
+        .map(|(key, host, _)| match host {
+            Some(h) => format!("{key} (on host {h})"),
+            None => key,
+        })
+        .collect();
+    Report::new("Unsatisfied resource requirements", order::UNSATISFIED)
+        .field("Resources", keys.join(", "))
+        .field("Hint", "provide them with TestRoot::provide")
+}
+
+/// A value a test provides to the component under test.
+pub(crate) type ProvideFn = Box<dyn Fn(&mut Resources, RootId) -> Result<(), String>>;
 
 struct Scope<'a> {
     env: &'a ModelEnv,
