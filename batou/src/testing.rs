@@ -106,16 +106,13 @@ impl TestRoot {
             .map(|r| r.compiled_defdir())
             .unwrap_or_else(|| self.env.project_root.clone());
         let host = self.env.environment.hosts[0].clone();
-        let node = crate::model::configure_single(
-            &self.env,
-            &host,
-            &name,
-            boxed,
+        let root = crate::model::SingleRoot {
+            name: &name,
             workdir,
             defdir,
-            &mut self.logs,
-            &self.provided,
-        )?;
+            provided: &self.provided,
+        };
+        let node = crate::model::configure_single(&self.env, &host, root, boxed, &mut self.logs)?;
         self.node = Some(node);
         Ok(())
     }

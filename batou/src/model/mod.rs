@@ -421,16 +421,31 @@ fn configure_root(
 }
 
 /// Configures one component as a root (used by [`crate::testing`]).
+/// The root [`configure_single`] configures (for `TestRoot`).
+pub(crate) struct SingleRoot<'a> {
+    /// Root name.
+    pub name: &'a str,
+    /// Its working directory.
+    pub workdir: PathBuf,
+    /// Its definition directory.
+    pub defdir: PathBuf,
+    /// What the test provides.
+    pub provided: &'a [ProvideFn],
+}
+
 pub(crate) fn configure_single(
     env: &ModelEnv,
     host: &Host,
-    root_name: &str,
+    root: SingleRoot,
     component: Box<dyn DynComponent>,
-    workdir: PathBuf,
-    defdir: PathBuf,
     logs: &mut Vec<String>,
-    provided: &[ProvideFn],
 ) -> Result<Node, Vec<Report>> {
+    let SingleRoot {
+        name: root_name,
+        workdir,
+        defdir,
+        provided,
+    } = root;
     let crumbs = child_crumb(component.as_ref());
     // Root 0 is the component; root 1 provides what the test gave.
     let mut resources = Resources::new(vec![
