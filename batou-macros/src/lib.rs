@@ -7,6 +7,8 @@
 //! - `check_environments!()` reads every `environments/*/environment.cfg` of
 //!   the crate being compiled and makes `cargo build` fail when an override
 //!   names an unknown component or attribute.
+//! - `components!()` declares the deployment crate's component modules, one
+//!   per `components/<name>/component.rs`.
 //!
 //! Like serde_derive, the code is split into parsing into a model
 //! (`component::model`), validation (`component::check`) and generation
@@ -14,6 +16,7 @@
 //! re-exports them.
 
 mod component;
+mod components;
 mod environments;
 
 use proc_macro::TokenStream;
@@ -29,4 +32,11 @@ pub fn component(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn check_environments(input: TokenStream) -> TokenStream {
     environments::expand(input.into()).into()
+}
+
+/// Declares `pub mod components { pub mod <name>; ... }` with one module per
+/// `components/<name>/component.rs` of the crate being compiled.
+#[proc_macro]
+pub fn components(input: TokenStream) -> TokenStream {
+    components::expand(input.into()).into()
 }

@@ -53,7 +53,7 @@ pub mod testing;
 pub mod transport;
 pub mod ui;
 
-pub use batou_macros::{check_environments, component};
+pub use batou_macros::{check_environments, component, components};
 pub use error::{Error, IoContext, Result};
 
 /// The version of batou.

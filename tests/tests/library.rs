@@ -55,20 +55,7 @@ use batou::prelude::*;
 use batou_stdlib::file::File;
 
 #[component]
-pub struct Tick {
-    #[attribute(default = 1)]
-    sleep: u64,
-}
-
-impl Component for Tick {
-    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-        cx.add(File::new("tick.sh").mode("rwxr-xr-x"));
-        Ok(())
-    }
-}
-
-#[component]
-pub struct Site {}
+pub struct Site;
 
 impl Component for Site {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
@@ -115,8 +102,9 @@ fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
         "server_name batou.example;\n"
     );
 
-    // As a sub-component of a project component: its own directory.
-    p.write("components/tick/component.rs", SITE);
+    // As a sub-component of a project component (in a new component
+    // directory, found without a module line): its own directory.
+    p.write("components/site/component.rs", SITE);
     p.write(
         "environments/site/environment.cfg",
         "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = site\n",
