@@ -4,7 +4,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub fn expand(input: TokenStream) -> TokenStream {
     if !input.is_empty() {
@@ -33,7 +33,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         .collect();
     found.sort();
     let mut modules = Vec::new();
-    for (name, file) in found {
+    for (name, _) in found {
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -46,16 +46,70 @@ pub fn expand(input: TokenStream) -> TokenStream {
             continue;
         }
         let ident = format_ident!("{}", name);
-        let path = file.to_string_lossy().into_owned();
+        let path = format!("{name}/component.rs");
         modules.push(quote! {
             #[path = #path]
             pub mod #ident;
         });
     }
+    // `#[path]` on the inline module names the directory of its modules:
+    // relative to the invoking file, so `file!()` stays relative to the
+    // crate as with hand-written module lines.
+    let dir_path = module_dir(&dir);
     quote! {
         /// The components of this deployment (`components/<name>/component.rs`).
+        #[path = #dir_path]
         pub mod components {
             #(#modules)*
         }
     }
+}
+
+/// `components/`, relative to the directory of the invoking file (absolute
+/// when that is unknown).
+fn module_dir(dir: &Path) -> String {
+    let absolute = dir.to_string_lossy().into_owned();
+    let Some(invoker) = proc_macro::Span::call_site().local_file() else {
+        return absolute;
+    };
+    let invoker = if invoker.is_absolute() {
+        invoker
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(invoker),
+            Err(_) => return absolute,
+        }
+    };
+    let Some(base) = invoker.parent().map(normal) else {
+        return absolute;
+    };
+    let target = normal(dir);
+    let common = base
+        .components()
+        .zip(target.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel = PathBuf::new();
+    for _ in base.components().skip(common) {
+        rel.push("..");
+    }
+    for c in target.components().skip(common) {
+        rel.push(c);
+    }
+    rel.to_string_lossy().into_owned()
+}
+
+/// `..` and `.` resolved lexically.
+fn normal(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
