@@ -291,6 +291,8 @@ fn the_load_balancer_deploys_to_three_ssh_hosts() {
         "s4 = balancer\ns5 = app\ns6 = app\n\n[resolver]\ns5 = 10.0.0.5\ns6 = 10.0.0.6",
     );
     p.write("components/tick/component.rs", LOAD_BALANCER);
+    // The template's local environment names Tick, which this file drops.
+    std::fs::remove_dir_all(p.path.join("environments/local")).unwrap();
     p.build_ok();
     let out = p.batou(&["deploy", "-j", "3", "remote"]);
     let text = stdout(&out);
@@ -321,6 +323,8 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
     };
     let p = remote_project("ssh-kill", &lab, "s7 = slow");
     p.write("components/tick/component.rs", LOAD_BALANCER);
+    // The template's local environment names Tick, which this file drops.
+    std::fs::remove_dir_all(p.path.join("environments/local")).unwrap();
     p.build_ok();
     let running = p
         .command(&["deploy", "remote"])
