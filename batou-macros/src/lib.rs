@@ -21,21 +21,22 @@ mod environments;
 
 use proc_macro::TokenStream;
 
-/// Declares a batou component. See `batou::component` for the full guide.
+/// *Defined in batou-macros and re-exported by batou: use it as
+/// `batou::component`; the reference is in batou's documentation.*
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, input: TokenStream) -> TokenStream {
     component::expand(args.into(), input.into()).into()
 }
 
-/// Checks every `[component:NAME]` override of `environments/*/environment.cfg`
-/// against the components known to the crate at compile time.
+/// *Defined in batou-macros and re-exported by batou: use it as
+/// `batou::check_environments!()`; the reference is in batou's documentation.*
 #[proc_macro]
 pub fn check_environments(input: TokenStream) -> TokenStream {
     environments::expand(input.into()).into()
 }
 
-/// Declares `pub mod components { pub mod <name>; ... }` with one module per
-/// `components/<name>/component.rs` of the crate being compiled.
+/// *Defined in batou-macros and re-exported by batou: use it as
+/// `batou::components!()`; the reference is in batou's documentation.*
 #[proc_macro]
 pub fn components(input: TokenStream) -> TokenStream {
     components::expand(input.into()).into()

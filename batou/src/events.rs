@@ -1,5 +1,5 @@
 //! What happens during a deployment, as data: the steps and the agents emit
-//! [`Event`]s to a [`Reporter`]; only views (in [`crate::ui`]) turn them into
+//! [`Event`]s to a [`Reporter`]; only views (in `batou::ui`) turn them into
 //! batou's text or JSON lines. Agents send their events over the protocol,
 //! so the output of every host is rendered the same way.
 //!

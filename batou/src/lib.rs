@@ -1,7 +1,7 @@
 //! batou for Rust: multi-host, multi-environment deployments in which the
 //! deployment is a Rust crate.
 //!
-//! A deployment crate defines components with [`#[component]`](component),
+//! A deployment crate defines components with [`#[component]`](macro@component),
 //! lists environments in `environments/<env>/environment.cfg`, and calls
 //! [`main()`]. The same executable is the controller (`deploy`) and the
 //! agent it starts on every host.
@@ -27,33 +27,52 @@
 //! }
 //! ```
 
+#![warn(missing_debug_implementations)]
+
 extern crate self as batou;
 
+// The API of component code and component libraries.
 pub mod address;
-pub mod agent;
-pub mod cli;
 pub mod component;
-pub mod deploy;
 pub mod environment;
-mod error;
 pub mod events;
-pub mod lock;
-pub mod model;
 pub mod output;
-pub mod panics;
 pub mod report;
-pub mod repository;
 pub mod resources;
 pub mod safe_fs;
 pub mod secrets;
 pub mod settings;
-pub mod shipping;
 pub mod template;
 pub mod testing;
-pub mod transport;
-pub mod ui;
 
-pub use batou_macros::{check_environments, component, components};
+// The runtime: public only for batou's own tests and benchmarks.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub mod agent;
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub mod deploy;
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub mod model;
+
+mod cli;
+mod error;
+mod lock;
+mod panics;
+#[allow(missing_debug_implementations)]
+mod repository;
+mod shipping;
+#[allow(missing_debug_implementations)]
+mod transport;
+mod ui;
+
+#[doc = include_str!("../doc/check_environments.md")]
+pub use batou_macros::check_environments;
+#[doc = include_str!("../doc/component.md")]
+pub use batou_macros::component;
+#[doc = include_str!("../doc/components.md")]
+pub use batou_macros::components;
 pub use error::{Error, IoContext, Result};
 
 /// The version of batou.

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Holds an exclusive lock of `<dir>/.batou-lock` and this process's PID
 /// in it for the whole run; emptied and released when dropped.
+#[derive(Debug)]
 pub struct ProjectLock {
     file: File,
 }

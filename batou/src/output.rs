@@ -108,6 +108,7 @@ pub fn tabular_text(key: &str, value: &str) -> String {
 }
 
 /// The controller's terminal.
+#[derive(Debug)]
 pub struct Terminal {
     width: usize,
     color: bool,

@@ -52,6 +52,12 @@ pub struct Resource<T> {
     _type: PhantomData<fn() -> T>,
 }
 
+impl<T> std::fmt::Debug for Resource<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Resource").field(&self.key).finish()
+    }
+}
+
 impl<T> Resource<T> {
     /// A key; declare it once as a `const` and share it.
     pub const fn new(key: &'static str) -> Self {
@@ -173,6 +179,15 @@ pub struct Resources {
     touched: Vec<BTreeSet<String>>,
     /// What a root provided before it was reset: `key → values`.
     before: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Resources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resources")
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field("roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Resources {

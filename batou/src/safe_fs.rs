@@ -188,6 +188,7 @@ pub fn temp_name(path: &Path, marker: &str) -> PathBuf {
 
 /// A file being written next to its destination; [`AtomicFile::commit`]
 /// moves it into place, dropping it uncommitted removes it.
+#[derive(Debug)]
 pub struct AtomicFile {
     file: File,
     /// Empty once committed.

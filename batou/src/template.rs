@@ -58,6 +58,15 @@ pub struct Templates {
     max_output: usize,
 }
 
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("fuel", &self.fuel)
+            .field("max_output", &self.max_output)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Templates {
     fn default() -> Self {
         Self::new()

@@ -50,6 +50,16 @@ pub struct TestRoot {
     provided: Vec<crate::model::ProvideFn>,
 }
 
+impl std::fmt::Debug for TestRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRoot")
+            .field("root", &self.root_name)
+            .field("configured", &self.node.is_some())
+            .field("logs", &self.logs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestRoot {
     /// A root in `project_root` (its definition directory too).
     pub fn new(project_root: &Path) -> TestRoot {

@@ -34,11 +34,39 @@ fn excluded(template: &Path) -> Vec<String> {
 }
 
 /// Renders `template-project/` into `dest` as `cargo generate --path
-/// template-project --name NAME -d batou_path=...` does: Liquid
-/// placeholders `{{project-name}}`, `{{crate_name}}` and `{{batou_path}}`,
-/// excluded files copied as they are, `cargo-generate.toml` dropped, file
-/// modes kept.
+/// template-project --name NAME` does (Liquid placeholders
+/// `{{project-name}}` and `{{crate_name}}`, excluded files copied as they
+/// are, `cargo-generate.toml` dropped, file modes kept), then points the
+/// crate's batou dependencies at the checkout in `batou_path`
+/// ([`patch_to_checkout`]).
 pub fn render_template(dest: &Path, name: &str, batou_path: &Path) -> std::io::Result<()> {
+    render_template_only(dest, name)?;
+    patch_to_checkout(dest, batou_path)
+}
+
+/// The `[patch.crates-io]` section that makes a deployment crate build
+/// against the batou checkout at `batou_path` instead of crates.io.
+pub fn checkout_patch(batou_path: &Path) -> String {
+    let root = batou_path.to_string_lossy();
+    format!(
+        "\n# Build against a local checkout of batou instead of crates.io.\n\
+         [patch.crates-io]\n\
+         batou = {{ path = \"{root}/batou\" }}\n\
+         batou-stdlib = {{ path = \"{root}/batou-stdlib\" }}\n"
+    )
+}
+
+/// Appends [`checkout_patch`] to the Cargo.toml of the crate in `dest`.
+pub fn patch_to_checkout(dest: &Path, batou_path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dest.join("Cargo.toml"))?;
+    file.write_all(checkout_patch(batou_path).as_bytes())
+}
+
+/// Renders the template as cargo-generate does, without the patch.
+pub fn render_template_only(dest: &Path, name: &str) -> std::io::Result<()> {
     let template = workspace_root().join("template-project");
     let skip = excluded(&template);
     let crate_name = name.replace('-', "_");
@@ -69,8 +97,7 @@ pub fn render_template(dest: &Path, name: &str, batou_path: &Path) -> std::io::R
                 let text = std::fs::read_to_string(&src)?;
                 let text = text
                     .replace("{{project-name}}", name)
-                    .replace("{{crate_name}}", &crate_name)
-                    .replace("{{batou_path}}", &batou_path.to_string_lossy());
+                    .replace("{{crate_name}}", &crate_name);
                 std::fs::write(&dst, text)?;
                 std::fs::set_permissions(&dst, meta.permissions())?;
             }
@@ -100,6 +127,20 @@ impl Project {
         std::fs::create_dir_all(&path).expect("create the project directory");
         render_template(&path, name, &workspace_root()).expect("render the template");
         // The same dependency versions as the workspace: nothing to resolve.
+        let lock = workspace_root().join("Cargo.lock");
+        if lock.is_file() {
+            std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");
+        }
+        Project {
+            _dir: dir,
+            path,
+            name: name.to_string(),
+        }
+    }
+
+    /// A crate made some other way (the real cargo-generate) at `path`
+    /// inside `dir`; gets the workspace's Cargo.lock like [`Project::generate`].
+    pub fn adopt(dir: tempfile::TempDir, path: PathBuf, name: &str) -> Project {
         let lock = workspace_root().join("Cargo.lock");
         if lock.is_file() {
             std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");

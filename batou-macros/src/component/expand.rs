@@ -240,6 +240,7 @@ pub fn generate(c: &Component) -> TokenStream {
                     attributes: <#ident as #p::ComponentMeta>::ATTRIBUTES,
                     files: &[#(#embedded),*],
                     factory: __batou_factory,
+                    type_id: ::core::any::TypeId::of::<#ident>,
                 }
             }
         };

@@ -65,6 +65,15 @@ pub struct Content {
     copy_from: Option<PathBuf>,
 }
 
+/// Shows the path only: contents may be secret.
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Content")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Content {
     /// The object templates see as `component` (default: the parent).
     pub fn template_context(mut self, value: Value) -> Self {
@@ -587,6 +596,15 @@ pub struct JSONContent {
     sensitive_data: Option<bool>,
 }
 
+/// Shows the path only: contents may be secret.
+impl std::fmt::Debug for JSONContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JSONContent")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Component for JSONContent {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
@@ -632,6 +650,15 @@ pub struct YAMLContent {
     /// Diff visibility.
     #[attribute]
     sensitive_data: Option<bool>,
+}
+
+/// Shows the path only: contents may be secret.
+impl std::fmt::Debug for YAMLContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YAMLContent")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Component for YAMLContent {

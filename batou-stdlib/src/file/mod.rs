@@ -216,6 +216,15 @@ pub struct File {
     template_args: Option<Value>,
 }
 
+/// Shows the path only: contents may be secret.
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl File {
     /// The object templates see as `component` (default: the parent).
     pub fn template_context(mut self, value: Value) -> Self {
@@ -290,6 +299,15 @@ pub struct BinaryFile {
     sensitive_data: Option<bool>,
 }
 
+/// Shows the path only: contents may be secret.
+impl std::fmt::Debug for BinaryFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinaryFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Component for BinaryFile {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
         self.path = mapped(cx, &self.path);
@@ -321,6 +339,7 @@ impl Component for BinaryFile {
 
 /// A regular file exists (its content is not managed).
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Presence {
     /// Path.
     path: String,
@@ -368,6 +387,7 @@ impl Component for Presence {
 /// A directory exists; with `source`, its content mirrors a directory of
 /// the component (see [`SyncDirectory`]).
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Directory {
     /// Path.
     path: String,
@@ -444,6 +464,7 @@ impl Component for Directory {
 
 /// A symlink at `path` pointing to `source`.
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Symlink {
     /// Where the link is.
     path: String,
@@ -488,6 +509,7 @@ impl Component for Symlink {
 
 /// Permission bits of a path (symlinks are left alone).
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Mode {
     /// Path.
     path: String,
@@ -534,6 +556,7 @@ impl Component for Mode {
 
 /// The owner of a path.
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Owner {
     /// Path.
     path: String,
@@ -601,6 +624,7 @@ impl IdAttribute {
 
 /// The group of a path.
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct Group {
     /// Path.
     path: String,
@@ -628,6 +652,7 @@ impl Component for Group {
 /// Nothing matches a glob pattern (files, links and directory trees are
 /// removed).
 #[component(namevar = pattern)]
+#[derive(Debug)]
 pub struct Purge {
     /// Glob pattern (relative to the workdir).
     pattern: String,

@@ -25,6 +25,7 @@ type Plan = (Vec<(PathBuf, Kind)>, Vec<PathBuf>);
 
 /// Mirrors `source` (relative to the definition directory) into `path`.
 #[component(namevar = path)]
+#[derive(Debug)]
 pub struct SyncDirectory {
     /// Target directory.
     path: String,

@@ -41,7 +41,7 @@ pub enum Request {
         manifest: Vec<crate::shipping::Entry>,
     },
     /// A piece of a file the agent asked for (base64 content, at most
-    /// [`crate::shipping::CHUNK`] bytes); the pieces of one file come in
+    /// 1 MiB); the pieces of one file come in
     /// order, the last one has `last` set.
     ShipFile {
         /// Relative path.

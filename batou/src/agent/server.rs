@@ -1,6 +1,6 @@
 //! The agent side: serve requests from stdin, answer on stdout.
 //!
-//! The set-up phase (hello, lock, ship, configure) is a [`Session`] with
+//! The set-up phase (hello, lock, ship, configure) is a `Session` with
 //! one handler per request; nothing but `Hello` is served before `Hello`.
 //! Then every `Deploy` runs on its own thread, so several roots of one host
 //! deploy at once when the controller asks for it (`-j`). Answers carry the

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A handle to a sub-component added with [`Configure::add`]; use it at
-/// deploy time with [`Deploy::sub_component`](super::Deploy::sub_component).
+/// deploy time with [`Deploy::with_sub_component`](super::Deploy::with_sub_component)
+/// and [`Deploy::changed`](super::Deploy::changed).
 pub struct Child<C> {
     pub(crate) index: usize,
     _type: PhantomData<fn() -> C>,
@@ -44,6 +45,18 @@ pub struct Configure<'a> {
     pub(crate) logs: &'a mut Vec<String>,
     pub(crate) resources: &'a mut crate::resources::Resources,
     pub(crate) root_id: crate::resources::RootId,
+}
+
+impl std::fmt::Debug for Configure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Configure")
+            .field("host", &self.host.name)
+            .field("root", &self.root_name)
+            .field("component", &self.crumbs)
+            .field("workdir", &self.workdir)
+            .field("defdir", &self.defdir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Configure<'a> {

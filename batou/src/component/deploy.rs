@@ -84,6 +84,17 @@ pub struct Deploy<'a> {
     pub(crate) pending: RefCell<Option<crate::events::Event>>,
 }
 
+impl std::fmt::Debug for Deploy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deploy")
+            .field("host", &self.host_name())
+            .field("component", &self.crumbs)
+            .field("workdir", &self.workdir)
+            .field("defdir", &self.defdir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> Deploy<'a> {
     /// The host's name.
     pub fn host_name(&self) -> &str {

@@ -32,7 +32,7 @@
 //! The lifecycle follows batou: `configure` builds the tree (sub-components
 //! are configured after their parent's `configure` returns, in the order
 //! they were added), then at deploy time every component runs after its
-//! sub-components: `enter`, `verify` (return [`Error::UpdateNeeded`], e.g.
+//! sub-components: `enter`, `verify` (return [`Error::UpdateNeeded`](crate::Error::UpdateNeeded), e.g.
 //! through [`ensure!`](crate::ensure), to ask for an update), `update` if
 //! needed, `exit`.
 
@@ -328,9 +328,30 @@ pub struct Registration {
     pub files: &'static [(&'static str, &'static [u8])],
     /// Creates an instance with all defaults.
     pub factory: fn() -> Box<dyn DynComponent>,
+    /// The component type's `TypeId`: tells same-named types of two
+    /// crates apart.
+    pub type_id: fn() -> std::any::TypeId,
 }
 
 inventory::collect!(Registration);
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.name)
+            .field("type_name", &self.type_name)
+            .field("crate_name", &self.crate_name)
+            .field("location", &self.location())
+            .field("platform", &self.platform)
+            .field("features", &self.features)
+            .field("attributes", &self.attributes)
+            .field(
+                "files",
+                &self.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
 
 impl Registration {
     /// `file:line in package` of the definition.

@@ -12,7 +12,6 @@ mod load;
 mod roots;
 pub mod schedule;
 
-pub use connect::connect_bound;
 use connect::{configuration_result, configure_and_connect};
 use load::load;
 use roots::deploy_roots;

@@ -31,7 +31,7 @@ pub struct ModelEnv {
     pub secret_data: Arc<BTreeSet<String>>,
     pub(super) host_values: HashMap<String, Value>,
     pub(super) platforms: HashMap<(&'static str, &'static str), &'static Registration>,
-    pub(super) registry: HashMap<(&'static str, &'static str), &'static Registration>,
+    pub(super) registry: HashMap<std::any::TypeId, &'static Registration>,
     pub(super) by_name: HashMap<&'static str, &'static Registration>,
     deployment_manifest: Option<&'static str>,
 }
@@ -40,7 +40,7 @@ impl ModelEnv {
     /// Prepares configuring `environment` for a project directory.
     pub fn new(project_root: PathBuf, environment: Environment) -> ModelEnv {
         let regs = crate::component::registrations();
-        let registry = regs.iter().map(|r| ((r.name, r.type_name), *r)).collect();
+        let registry = regs.iter().map(|r| ((r.type_id)(), *r)).collect();
         let by_name = regs.iter().map(|r| (r.name, *r)).collect();
         let environment_value = crate::template::map([
             ("name", Value::from(environment.name.as_str())),

@@ -627,7 +627,7 @@ impl Scope<'_> {
             let child_defdir = self
                 .env
                 .registry
-                .get(&(child.component_name(), child.type_name()))
+                .get(&child.as_any().type_id())
                 .and_then(|r| {
                     // The deployment crate's components read their files
                     // from the project; a library component that carries

@@ -24,27 +24,30 @@
 //! hands it to the editor in a 0600 file in a private directory (on
 //! `/dev/shm` where there is one), removed on every way out.
 
-pub mod ages;
+pub(crate) mod ages;
 mod apply;
-pub mod cleartext;
-pub mod commands;
+pub(crate) mod cleartext;
+pub(crate) mod commands;
 mod diffable;
 mod fetch;
 mod lock;
+#[doc(hidden)]
 pub mod openpgp;
 mod scratch;
 mod store;
 mod value;
 
-pub use apply::{apply, load, Loaded};
-pub use store::{decrypt_file, EnvStore};
+pub(crate) use apply::{apply, load};
+pub(crate) use store::{decrypt_file, EnvStore};
 pub use value::Secret;
 
 use std::str::FromStr;
 
+#[doc(hidden)]
 /// Decrypted bytes: wiped from memory when dropped.
 pub type Clear = zeroize::Zeroizing<Vec<u8>>;
 
+#[doc(hidden)]
 /// How the files of an environment are encrypted (`secret_provider`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -117,6 +120,7 @@ impl FromStr for Provider {
     }
 }
 
+#[doc(hidden)]
 /// What can go wrong with secrets; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -176,5 +180,6 @@ impl SecretsError {
     }
 }
 
+#[doc(hidden)]
 /// `Result` of secrets operations.
 pub type Result<T, E = SecretsError> = std::result::Result<T, E>;
