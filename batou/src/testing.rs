@@ -109,10 +109,10 @@ impl TestRoot {
         // The component's own directory when it carries files (a library
         // component's templates), else the project (File, Directory, ...
         // resolve names against it).
-        let type_name = boxed.type_name();
+        let type_id = boxed.as_any().type_id();
         let defdir = crate::component::registrations()
             .into_iter()
-            .find(|r| r.name == name && r.type_name == type_name && !r.files.is_empty())
+            .find(|r| (r.type_id)() == type_id && !r.files.is_empty())
             .map(|r| r.compiled_defdir())
             .unwrap_or_else(|| self.env.project_root.clone());
         let host = self.env.environment.hosts[0].clone();

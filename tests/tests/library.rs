@@ -9,7 +9,7 @@ use std::path::Path;
 const LIB: &str = r##"
 //! A component library.
 use batou::prelude::*;
-use batou_stdlib::file::File;
+use batou_stdlib::file::{Directory, File};
 
 /// An nginx virtual host.
 #[component]
@@ -22,6 +22,8 @@ impl Component for VHost {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
         // vhost.conf next to this file: embedded in the executable.
         cx.add(File::new("vhost.conf"));
+        // htdocs/ next to this file: an embedded tree.
+        cx.add(Directory::new("htdocs").source("htdocs"));
         Ok(())
     }
 }
@@ -47,6 +49,36 @@ fn library(dir: &Path) {
         "server_name {{ component.server_name }};\n",
     )
     .unwrap();
+    std::fs::create_dir_all(dir.join("src/htdocs/cgi")).unwrap();
+    std::fs::write(
+        dir.join("src/htdocs/index.html"),
+        "<h1>{{ not a template }}</h1>\n",
+    )
+    .unwrap();
+    let script = dir.join("src/htdocs/cgi/run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ok\n").unwrap();
+    set_mode(&script, 0o750);
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The library's htdocs tree arrived in `dir` with content and modes.
+fn assert_htdocs(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::read_to_string(dir.join("index.html")).unwrap(),
+        "<h1>{{ not a template }}</h1>\n"
+    );
+    let script = dir.join("cgi/run.sh");
+    assert_eq!(
+        std::fs::read_to_string(&script).unwrap(),
+        "#!/bin/sh\necho ok\n"
+    );
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o750, "mode of {}", script.display());
 }
 
 /// A project component that uses the library's VHost as a sub-component.
@@ -120,7 +152,12 @@ fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
         p.read("work/site/vhost.conf"),
         "server_name site.example;\n"
     );
+    assert_htdocs(&p.path.join("work/site/htdocs"));
     assert_eq!(p.read("work/site/site.txt"), "site\n");
+    // Converged: a second run changes nothing.
+    let out = p.batou(&["deploy", "site"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("🚀"), "converged:\n{}", stdout(&out));
     std::fs::rename(&moved, &lib).unwrap();
 
     // An attribute the library's component does not have fails the build.
@@ -196,4 +233,5 @@ fn a_library_template_reaches_a_remote_host_from_inside_the_executable() {
         std::fs::read_to_string(lab.hosts[0].path("deployment/work/vhost/vhost.conf")).unwrap(),
         "server_name remote.example;\n"
     );
+    assert_htdocs(&lab.hosts[0].path("deployment/work/vhost/htdocs"));
 }

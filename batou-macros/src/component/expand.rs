@@ -155,8 +155,10 @@ pub fn generate(c: &Component) -> TokenStream {
 
     let features = &c.features;
     let (defdir, source) = paths_relative_to_manifest();
-    let embedded = embedded_files(&defdir).into_iter().map(|(rel, abs)| {
-        quote! { (#rel, ::core::include_bytes!(#abs)) }
+    let embedded = embedded_files(&defdir).into_iter().map(|(rel, abs, mode)| {
+        quote! {
+            #p::EmbeddedFile { path: #rel, mode: #mode, data: ::core::include_bytes!(#abs) }
+        }
     });
     let platform = match (&c.platform, &c.base) {
         (Some(p), Some(b)) => quote! {
@@ -287,10 +289,11 @@ const MAX_EMBEDDED: u64 = 64 << 20;
 
 /// The files next to a library component's source (its directory and
 /// below; no `.rs` files, nothing hidden, no `target`), as `(path relative
-/// to the directory, absolute path)`: embedded with `include_bytes!` so
+/// to the directory, absolute path, permission bits)`: embedded with
+/// `include_bytes!` so
 /// they travel with the code (remote hosts, registry copies). Components
 /// of a binary (the deployment crate) read theirs from the project.
-fn embedded_files(defdir: &str) -> Vec<(String, String)> {
+fn embedded_files(defdir: &str) -> Vec<(String, String, u32)> {
     let mut out = Vec::new();
     if std::env::var_os("CARGO_BIN_NAME").is_some() {
         return out;
@@ -317,9 +320,11 @@ fn embedded_files(defdir: &str) -> Vec<(String, String)> {
                 stack.push(path);
             } else if meta.is_file() && !name.ends_with(".rs") && meta.len() <= MAX_EMBEDDED {
                 if let Ok(rel) = path.strip_prefix(&root) {
+                    use std::os::unix::fs::PermissionsExt;
                     out.push((
                         rel.to_string_lossy().into_owned(),
                         path.to_string_lossy().into_owned(),
+                        meta.permissions().mode() & 0o7777,
                     ));
                 }
             }

@@ -4,9 +4,14 @@
 //! equivalent that needs nothing on the host: regular files are compared by
 //! content and replaced atomically, symlinks by target, directories are
 //! created; with `delete`, what the source no longer has is removed.
+//!
+//! The source of a library component is the tree embedded with it at
+//! compile time (regular files with their modes; directories implied by
+//! them), so it syncs the same from any machine.
 
 use super::atomic::{remove_path, same_content};
 use super::{basename, mapped};
+use batou::component::EmbeddedFile;
 use batou::prelude::*;
 use batou::safe_fs;
 use std::collections::BTreeMap;
@@ -40,6 +45,8 @@ pub struct SyncDirectory {
     #[attribute(default = false)]
     delete: bool,
     patterns: Vec<glob::Pattern>,
+    /// The source as embedded with a library component (empty: on disk).
+    embedded: BTreeMap<PathBuf, &'static EmbeddedFile>,
 }
 
 impl SyncDirectory {
@@ -83,19 +90,54 @@ impl SyncDirectory {
         out
     }
 
+    /// The embedded source: its files and the directories they imply.
+    fn scan_embedded(&self) -> BTreeMap<PathBuf, Kind> {
+        let mut out = BTreeMap::new();
+        for rel in self.embedded.keys() {
+            if self.excluded(rel) || rel.ancestors().skip(1).any(|a| self.excluded(a)) {
+                continue;
+            }
+            for dir in rel.ancestors().skip(1) {
+                if !dir.as_os_str().is_empty() {
+                    out.insert(dir.to_path_buf(), Kind::Dir);
+                }
+            }
+            out.insert(rel.clone(), Kind::File);
+        }
+        out
+    }
+
+    fn embedded_file(&self, rel: &Path) -> Option<&'static EmbeddedFile> {
+        self.embedded.get(rel).copied()
+    }
+
+    /// Whether the target file `rel` has the source's content.
+    fn same_file(&self, rel: &Path) -> Result<bool> {
+        let src = Path::new(&self.source).join(rel);
+        let dst = Path::new(&self.path).join(rel);
+        let same = match self.embedded_file(rel) {
+            Some(file) => same_as_bytes(file.data, &dst),
+            None => same_content(&src, &dst),
+        };
+        same.map_err(|e| Error::io(format!("reading {}", src.display()), e))
+    }
+
     /// What differs: (paths to copy/create from source, paths to delete).
     fn plan(&self) -> Result<Plan> {
         let src = Path::new(&self.source);
         let dst = Path::new(&self.path);
         let have = self.scan(dst);
-        let want = self.scan(src);
+        let want = if self.embedded.is_empty() {
+            self.scan(src)
+        } else {
+            self.scan_embedded()
+        };
         let mut copy = Vec::new();
         for (rel, kind) in &want {
             let same = match (kind, have.get(rel)) {
                 (Kind::Dir, Some(Kind::Dir)) => true,
                 (Kind::Link(a), Some(Kind::Link(b))) => a == b,
-                (Kind::File, Some(Kind::File)) => same_content(&src.join(rel), &dst.join(rel))
-                    .map_err(|e| Error::io(format!("reading {}", src.join(rel).display()), e))?,
+                (Kind::File, Some(Kind::File)) => self.same_file(rel)?,
                 _ => false,
             };
             if !same {
@@ -118,14 +160,32 @@ impl SyncDirectory {
 /// with a copy of `source` that has the source's mode before any data.
 fn copy_file(source: &Path, target: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    let mut input = fs::File::open(source)?;
+    let mode = input.metadata()?.permissions().mode();
+    replace_with(target, mode, &mut input)
+}
+
+/// Replaces `target` (as [`copy_file`]) with the bytes of an embedded file.
+fn write_embedded(file: &EmbeddedFile, target: &Path) -> std::io::Result<()> {
+    replace_with(target, file.mode, &mut &file.data[..])
+}
+
+fn replace_with(target: &Path, mode: u32, input: &mut impl std::io::Read) -> std::io::Result<()> {
     if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
         remove_path(target)?;
     }
-    let mut input = fs::File::open(source)?;
-    let mode = input.metadata()?.permissions().mode();
     let mut out = safe_fs::AtomicFile::create(target, mode)?;
-    std::io::copy(&mut input, &mut out)?;
+    std::io::copy(input, &mut out)?;
     out.commit()
+}
+
+/// Whether `path` is a regular file (not followed if a link) with exactly
+/// `data` as content.
+fn same_as_bytes(data: &[u8], path: &Path) -> std::io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.len() == data.len() as u64 => Ok(fs::read(path)? == data),
+        _ => Ok(false),
+    }
 }
 
 impl Component for SyncDirectory {
@@ -136,10 +196,11 @@ impl Component for SyncDirectory {
                 "SyncDirectory requires a source to sync from.",
             ));
         }
-        self.source = cx
-            .resolve_source(&self.source)
-            .to_string_lossy()
-            .into_owned();
+        let source = cx.resolve_source(&self.source);
+        self.embedded = batou::component::embedded_tree(&source)
+            .into_iter()
+            .collect();
+        self.source = source.to_string_lossy().into_owned();
         self.patterns = self
             .exclude
             .iter()
@@ -151,7 +212,7 @@ impl Component for SyncDirectory {
         Ok(())
     }
     fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        if !Path::new(&self.source).is_dir() {
+        if self.embedded.is_empty() && !Path::new(&self.source).is_dir() {
             return Err(Error::usage(format!(
                 "source directory {} does not exist",
                 self.source
@@ -182,7 +243,10 @@ impl Component for SyncDirectory {
             }
             match kind {
                 Kind::Dir => safe_fs::make_dirs(&dst, &rel).map_err(ctx)?,
-                Kind::File => copy_file(&src.join(&rel), &target).map_err(ctx)?,
+                Kind::File => match self.embedded_file(&rel) {
+                    Some(file) => write_embedded(file, &target).map_err(ctx)?,
+                    None => copy_file(&src.join(&rel), &target).map_err(ctx)?,
+                },
                 Kind::Link(to) => {
                     remove_path(&target).map_err(ctx)?;
                     std::os::unix::fs::symlink(&to, &target).map_err(ctx)?;

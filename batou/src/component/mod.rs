@@ -324,8 +324,8 @@ pub struct Registration {
     /// The attributes.
     pub attributes: &'static [AttributeInfo],
     /// Files next to the definition of a library component, embedded at
-    /// compile time: `(path relative to the definition directory, bytes)`.
-    pub files: &'static [(&'static str, &'static [u8])],
+    /// compile time.
+    pub files: &'static [EmbeddedFile],
     /// Creates an instance with all defaults.
     pub factory: fn() -> Box<dyn DynComponent>,
     /// The component type's `TypeId`: tells same-named types of two
@@ -334,6 +334,27 @@ pub struct Registration {
 }
 
 inventory::collect!(Registration);
+
+/// A file next to a library component's source, embedded at compile time.
+#[derive(Clone, Copy)]
+pub struct EmbeddedFile {
+    /// Path relative to the component's definition directory.
+    pub path: &'static str,
+    /// Permission bits of the file when it was compiled.
+    pub mode: u32,
+    /// The content.
+    pub data: &'static [u8],
+}
+
+impl std::fmt::Debug for EmbeddedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedFile")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -347,7 +368,7 @@ impl std::fmt::Debug for Registration {
             .field("attributes", &self.attributes)
             .field(
                 "files",
-                &self.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                &self.files.iter().map(|f| f.path).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -397,17 +418,15 @@ pub fn registrations() -> Vec<&'static Registration> {
 /// Files embedded with library components, by their path on the machine
 /// that compiled them (the component's [`Registration::compiled_defdir`]
 /// joined with the relative path).
-fn embedded_index() -> &'static std::collections::HashMap<PathBuf, &'static [u8]> {
-    static INDEX: std::sync::OnceLock<std::collections::HashMap<PathBuf, &'static [u8]>> =
+fn embedded_index() -> &'static std::collections::HashMap<PathBuf, &'static EmbeddedFile> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<PathBuf, &'static EmbeddedFile>> =
         std::sync::OnceLock::new();
     INDEX.get_or_init(|| {
         registrations()
             .into_iter()
             .flat_map(|r| {
                 let dir = r.compiled_defdir();
-                r.files
-                    .iter()
-                    .map(move |(rel, data)| (dir.join(rel), *data))
+                r.files.iter().map(move |f| (dir.join(f.path), f))
             })
             .collect()
     })
@@ -415,18 +434,18 @@ fn embedded_index() -> &'static std::collections::HashMap<PathBuf, &'static [u8]
 
 /// The embedded file at `path`, if a library component carries one there.
 pub fn embedded_file(path: &Path) -> Option<&'static [u8]> {
-    embedded_index().get(path).copied()
+    embedded_index().get(path).map(|f| f.data)
 }
 
 /// The embedded files below directory `dir`: `(path relative to dir,
-/// bytes)`, sorted.
-pub fn embedded_tree(dir: &Path) -> Vec<(PathBuf, &'static [u8])> {
-    let mut out: Vec<(PathBuf, &'static [u8])> = embedded_index()
+/// file)`, sorted.
+pub fn embedded_tree(dir: &Path) -> Vec<(PathBuf, &'static EmbeddedFile)> {
+    let mut out: Vec<(PathBuf, &'static EmbeddedFile)> = embedded_index()
         .iter()
         .filter_map(|(p, d)| p.strip_prefix(dir).ok().map(|r| (r.to_path_buf(), *d)))
         .filter(|(r, _)| !r.as_os_str().is_empty())
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -466,7 +485,7 @@ pub fn component_part(name: &str) -> &str {
 pub mod __private {
     pub use super::{
         AttrState, AttributeInfo, ComponentMeta, ConfigValue, ConversionError, DynComponent,
-        IntoAttribute, Registration,
+        EmbeddedFile, IntoAttribute, Registration,
     };
     pub use inventory;
     pub use minijinja::Value;
