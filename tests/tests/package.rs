@@ -71,6 +71,10 @@ fn library_crates_package_with_their_metadata() {
         assert!(from_crate(&file, &format!("{root}/LICENSE")).contains("BSD 3-Clause License"));
         assert!(from_crate(&file, &format!("{root}/README.md")).starts_with("# batou for Rust"));
         if c == "batou" {
+            // The macro reference is included from doc/ by rustdoc.
+            for doc in ["component", "check_environments", "components"] {
+                assert!(from_crate(&file, &format!("{root}/doc/{doc}.md")).contains("```"));
+            }
             let macros = manifest
                 .split("[dependencies.batou-macros]")
                 .nth(1)
