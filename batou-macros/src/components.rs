@@ -68,48 +68,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
 /// `components/`, relative to the directory of the invoking file (absolute
 /// when that is unknown).
 fn module_dir(dir: &Path) -> String {
-    let absolute = dir.to_string_lossy().into_owned();
-    let Some(invoker) = proc_macro::Span::call_site().local_file() else {
-        return absolute;
-    };
-    let invoker = if invoker.is_absolute() {
-        invoker
-    } else {
-        match std::env::current_dir() {
-            Ok(cwd) => cwd.join(invoker),
-            Err(_) => return absolute,
-        }
-    };
-    let Some(base) = invoker.parent().map(normal) else {
-        return absolute;
-    };
-    let target = normal(dir);
-    let common = base
-        .components()
-        .zip(target.components())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut rel = PathBuf::new();
-    for _ in base.components().skip(common) {
-        rel.push("..");
+    let base = crate::paths::invoking_file().and_then(|f| f.parent().map(Path::to_path_buf));
+    match base {
+        Some(base) => crate::paths::relative_to(&base, &crate::paths::normal(dir))
+            .to_string_lossy()
+            .into_owned(),
+        None => dir.to_string_lossy().into_owned(),
     }
-    for c in target.components().skip(common) {
-        rel.push(c);
-    }
-    rel.to_string_lossy().into_owned()
-}
-
-/// `..` and `.` resolved lexically.
-fn normal(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }

@@ -18,6 +18,7 @@
 mod component;
 mod components;
 mod environments;
+mod paths;
 
 use proc_macro::TokenStream;
 

@@ -59,6 +59,36 @@ fn unknown_attribute_or_component_fails_the_build() {
         err.contains("environments/staging/environment.cfg:6: [component:tick] sleeep"),
         "{err}"
     );
+    std::fs::remove_dir_all(p.path.join("environments/staging")).unwrap();
+
+    // Names that cannot be components at all.
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick, my-app\n\n[component:web server]\nport = 1\n",
+    );
+    let err = stderr(&p.build());
+    assert!(
+        err.contains("environments/local/environment.cfg:5: [hosts] localhost = my-app: not a valid component name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments/local/environment.cfg:7: [component:web server] is not a valid component name"),
+        "{err}"
+    );
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n",
+    );
+
+    // A component directory that is not a module name.
+    p.write("components/my-app/component.rs", "");
+    let err = stderr(&p.build());
+    assert!(
+        err.contains("components/my-app/component.rs: `my-app` is not a valid module name"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(p.path.join("components/my-app")).unwrap();
+    p.build_ok();
 }
 
 #[test]

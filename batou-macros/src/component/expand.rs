@@ -339,32 +339,13 @@ fn embedded_files(defdir: &str) -> Vec<(String, String, u32)> {
 /// falls back to `file!()`).
 fn paths_relative_to_manifest() -> (String, String) {
     let none = (String::new(), String::new());
-    let Some(file) = proc_macro::Span::call_site().local_file() else {
+    let (Some(file), Ok(manifest)) = (
+        crate::paths::invoking_file(),
+        std::env::var("CARGO_MANIFEST_DIR"),
+    ) else {
         return none;
     };
-    let file = if file.is_absolute() {
-        file
-    } else {
-        match std::env::current_dir() {
-            Ok(cwd) => cwd.join(file),
-            Err(_) => return none,
-        }
-    };
-    let Ok(manifest) = std::env::var("CARGO_MANIFEST_DIR") else {
-        return none;
-    };
-    // Resolve `..` (e.g. `src/../components/x.rs` from a #[path]).
-    let mut clean = std::path::PathBuf::new();
-    for c in file.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                clean.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => clean.push(other),
-        }
-    }
-    match clean.strip_prefix(&manifest) {
+    match file.strip_prefix(&manifest) {
         Ok(rel) => (
             rel.parent()
                 .map(|d| d.to_string_lossy().into_owned())

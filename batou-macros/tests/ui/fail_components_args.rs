@@ -1,0 +1,3 @@
+batou::components!(tick);
+
+fn main() {}
