@@ -475,14 +475,13 @@ pub(crate) fn configure_single(
         root_id: 0,
     };
     let result = scope.prepare(component, &crumbs, workdir, defdir, None);
+    // A requirement nobody provided (also when it made `prepare` fail
+    // without a report of its own) is what the test needs to know.
     let unsatisfied = !resources.unsatisfied().is_empty();
-    match result {
-        Err(errors) if errors.is_empty() || unsatisfied => {
-            Err(vec![unsatisfied_report(&resources)])
-        }
-        Ok(_) if unsatisfied => Err(vec![unsatisfied_report(&resources)]),
-        other => other,
+    if unsatisfied || matches!(&result, Err(errors) if errors.is_empty()) {
+        return Err(vec![unsatisfied_report(&resources)]);
     }
+    result
 }
 
 /// What a test did not provide.
