@@ -921,3 +921,119 @@ fn age_members_from_an_https_key_list() {
         stderr(&out)
     );
 }
+
+/// An EDITOR that writes bytes that are not UTF-8.
+fn editor_writing_bytes(dir: &Path, name: &str) -> String {
+    let script = dir.join(name);
+    std::fs::write(&script, "#!/bin/sh\nprintf '\\377\\376x\\n' > \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+#[test]
+fn bad_input_to_secrets_gets_a_clear_message_and_changes_nothing() {
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-input", keys.path());
+    let batou = |args: &[&str], editor: Option<&str>| {
+        let mut c = age_cmd(&p, &key, keys.path(), args);
+        if let Some(e) = editor {
+            c.env("EDITOR", e);
+        }
+        run(&mut c)
+    };
+    let ed = editor_writing(keys.path(), "good", &secrets_text(&public, "age"));
+    ok(&batou(&["secrets", "edit", "prod"], Some(&ed)));
+    let before = snapshot(&p.path.join("environments"));
+    let fails_with = |out: Output, message: &str| {
+        assert!(!out.status.success(), "succeeded:\n{}", stdout(&out));
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(text.contains(message), "missing {message:?} in:\n{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert_eq!(
+            snapshot(&p.path.join("environments")),
+            before,
+            "changed nothing"
+        );
+    };
+
+    // Secret file names that could leave the environment directory.
+    for name in ["../escape", ".hidden"] {
+        fails_with(
+            batou(&["secrets", "edit", "prod", name], Some(&ed)),
+            &format!("Invalid secret file name {name:?}"),
+        );
+    }
+    // The editor fails; the editor writes bytes that are not text.
+    fails_with(
+        batou(&["secrets", "edit", "--editor", "false", "prod"], None),
+        "The editor \"false\" failed (exit status: 1); nothing was encrypted",
+    );
+    let binary = editor_writing_bytes(keys.path(), "binary");
+    fails_with(
+        batou(&["secrets", "edit", "prod"], Some(&binary)),
+        "The edited text is not UTF-8",
+    );
+
+    // No identity to decrypt with.
+    let home = tempfile::tempdir().unwrap();
+    let out = p
+        .command(&["deploy", "-c", "prod"])
+        .env("HOME", home.path())
+        .env_remove("BATOU_AGE_IDENTITIES")
+        .output()
+        .unwrap();
+    fails_with(out, "no identity found (set BATOU_AGE_IDENTITIES");
+
+    // An OpenPGP file where no gpg can be found.
+    let age_file = p.path.join("environments/prod/secrets.cfg.age");
+    let saved = std::fs::read(&age_file).unwrap();
+    std::fs::remove_file(&age_file).unwrap();
+    std::fs::write(
+        p.path.join("environments/prod/secrets.cfg.gpg"),
+        b"\x85junk",
+    )
+    .unwrap();
+    let no_gpg = tempfile::tempdir().unwrap();
+    let out = p
+        .command(&["deploy", "-c", "prod"])
+        .env("PATH", no_gpg.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("Could not find gpg (tried `gpg`, `gpg2`)"),
+        "{text}"
+    );
+    std::fs::remove_file(p.path.join("environments/prod/secrets.cfg.gpg")).unwrap();
+    std::fs::write(&age_file, saved).unwrap();
+
+    // age-diffable with a value that is not base64.
+    let ed = editor_writing(
+        keys.path(),
+        "diffable",
+        &secrets_text(&public, "age-diffable"),
+    );
+    ok(&batou(&["secrets", "edit", "prod"], Some(&ed)));
+    let diffable = p.path.join("environments/prod/secrets.cfg.age-diffable");
+    let text = std::fs::read_to_string(&diffable).unwrap();
+    let broken: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("password = ") {
+                "password = not*base64".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(broken, text.trim_end(), "{text}");
+    std::fs::write(&diffable, broken + "\n").unwrap();
+    let text = stdout(&batou(&["deploy", "-c", "prod"], None));
+    assert!(
+        text.contains("[component:app] password: not base64"),
+        "{text}"
+    );
+}
