@@ -3,10 +3,16 @@
 //!
 //! - [`file`](mod@file): File, BinaryFile, Presence, Directory, SyncDirectory, Symlink,
 //!   Mode, Owner, Group, Content, JSONContent, YAMLContent, Purge.
+//! - [`download`]: Download (http, https, file; verified by checksum).
+//! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
+//!   would leave the target).
 //!
 //! Every write is atomic: a temporary file in the same directory, then a
 //! rename, so a killed deployment never leaves a half-written managed file.
 
 #![warn(missing_debug_implementations)]
 
+pub mod archive;
+pub mod checksum;
+pub mod download;
 pub mod file;

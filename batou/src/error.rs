@@ -35,6 +35,10 @@ pub enum Error {
     /// the resource is provided (batou's `SilentConfigurationError`).
     #[error("resource \"{0}\" is not provided (yet)")]
     Unsatisfied(String),
+    /// An operation of `update` failed for a reason outside the code: a
+    /// download, a checksum, an archive's content.
+    #[error("{0}")]
+    Failed(String),
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -72,6 +76,10 @@ impl Error {
             Error::Usage { location, .. } => location.as_deref(),
             _ => None,
         }
+    }
+    /// An operation failed (see [`Error::Failed`]).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error::Failed(message.into())
     }
     /// An update is needed, with a reason shown in debug output.
     pub fn update_needed(reason: impl Into<String>) -> Self {

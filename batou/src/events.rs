@@ -315,6 +315,19 @@ pub enum Event {
         /// The line.
         line: Line,
     },
+    /// Progress of a long operation of a component (a download).
+    ComponentProgress {
+        /// Its host.
+        host: String,
+        /// Its root.
+        root: String,
+        /// Breadcrumbs.
+        component: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all, when known.
+        total: Option<u64>,
+    },
     /// A component took long.
     ComponentSlow {
         /// Its host.
@@ -556,6 +569,16 @@ mod tests {
                 },
             ),
             (
+                "component_progress",
+                Event::ComponentProgress {
+                    host: h(),
+                    root: r(),
+                    component: c(),
+                    done: 4 << 20,
+                    total: Some(8 << 20),
+                },
+            ),
+            (
                 "component_slow",
                 Event::ComponentSlow {
                     host: h(),
@@ -649,6 +672,7 @@ mod tests {
             | Event::RootScheduled { .. }
             | Event::ComponentChanged { .. }
             | Event::ComponentOutput { .. }
+            | Event::ComponentProgress { .. }
             | Event::ComponentSlow { .. }
             | Event::BeforeUpdate { .. }
             | Event::RootFinished { .. }

@@ -36,6 +36,7 @@ pub mod address;
 pub mod component;
 pub mod environment;
 pub mod events;
+pub mod http;
 pub mod output;
 pub mod report;
 pub mod resources;

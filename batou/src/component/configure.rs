@@ -81,6 +81,12 @@ impl<'a> Configure<'a> {
         self.host
     }
 
+    /// The environment's `timeout` (seconds, 3 by default): network
+    /// operations of components use it.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.env.environment.timeout)
+    }
+
     /// The environment's name.
     pub fn environment_name(&self) -> &str {
         &self.env.environment.name

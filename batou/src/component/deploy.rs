@@ -151,6 +151,22 @@ impl<'a> Deploy<'a> {
         });
     }
 
+    /// Reports progress of a long operation (bytes done, of `total` when
+    /// known) as a `component_progress` event; views may draw it. Call it
+    /// at most every few megabytes.
+    pub fn progress(&self, done: u64, total: Option<u64>) {
+        if let Some(pending) = self.pending.borrow_mut().take() {
+            (self.run.sink)(pending);
+        }
+        (self.run.sink)(crate::events::Event::ComponentProgress {
+            host: self.run.host_name.to_string(),
+            root: self.run.root_name.to_string(),
+            component: self.crumbs.to_string(),
+            done,
+            total,
+        });
+    }
+
     /// Records the diff of this component's change (the lines of a unified
     /// diff) for the `component_changed` event; call it before printing
     /// the diff. Never for sensitive or binary content.

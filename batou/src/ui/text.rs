@@ -251,6 +251,7 @@ impl BatouText {
             | Event::HostConnected { .. }
             | Event::ComponentChanged { .. }
             | Event::ComponentOutput { .. }
+            | Event::ComponentProgress { .. }
             | Event::ComponentSlow { .. }
             | Event::BeforeUpdate { .. } => {}
         }
