@@ -4,6 +4,7 @@
 //! - [`file`](mod@file): File, BinaryFile, Presence, Directory, SyncDirectory, Symlink,
 //!   Mode, Owner, Group, Content, JSONContent, YAMLContent, Purge.
 //! - [`download`]: Download (http, https, file; verified by checksum).
+//! - [`git`]: Clone (the real git, argument vectors, no shell).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -16,3 +17,5 @@ pub mod archive;
 pub mod checksum;
 pub mod download;
 pub mod file;
+pub mod git;
+mod vcs;

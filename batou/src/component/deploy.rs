@@ -213,12 +213,57 @@ impl<'a> Deploy<'a> {
 
     /// Runs a shell command with options.
     pub fn cmd_with(&self, command: &str, options: CmdOptions) -> Result<CmdOutput> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(command);
+        self.execute(cmd, command.to_string(), options)
+    }
+
+    /// Runs `program` with `args`, without a shell: every argument reaches
+    /// the program as it is (no quoting needed, nothing is interpreted). A
+    /// program that is not installed is an error naming it and the host.
+    ///
+    /// ```no_run
+    /// # use batou::prelude::*;
+    /// # use batou::component::CmdOptions;
+    /// # fn f(cx: &mut Deploy, url: &str) -> batou::Result<()> {
+    /// cx.run("git", &["clone", "--", url, "checkout"], CmdOptions::default())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn run<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        program: &str,
+        args: &[S],
+        options: CmdOptions,
+    ) -> Result<CmdOutput> {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let shown = std::iter::once(program.to_string())
+            .chain(
+                args.iter()
+                    .map(|a| shell_quote(&a.as_ref().to_string_lossy())),
+            )
+            .collect::<Vec<_>>()
+            .join(" ");
+        if find_program(program).is_none() {
+            return Err(Error::Cmd(CmdExecutionError {
+                command: shown,
+                returncode: None,
+                stdout: String::new(),
+                stderr: format!(
+                    "`{program}` is not installed on {} (not found in PATH)",
+                    self.host_name()
+                ),
+            }));
+        }
+        self.execute(cmd, shown, options)
+    }
+
+    fn execute(&self, mut cmd: Command, shown: String, options: CmdOptions) -> Result<CmdOutput> {
         let cwd = options
             .cwd
             .clone()
             .unwrap_or_else(|| self.workdir.to_path_buf());
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(command).current_dir(&cwd);
+        cmd.current_dir(&cwd);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.stdin(if options.stdin.is_some() {
             Stdio::piped()
@@ -230,7 +275,7 @@ impl<'a> Deploy<'a> {
         }
         let failed = |e: std::io::Error| {
             Error::Cmd(CmdExecutionError {
-                command: command.to_string(),
+                command: shown.clone(),
                 returncode: None,
                 stdout: String::new(),
                 stderr: format!("could not run the command in {}: {e}", cwd.display()),
@@ -253,7 +298,7 @@ impl<'a> Deploy<'a> {
             Ok(result)
         } else {
             Err(Error::Cmd(CmdExecutionError {
-                command: command.to_string(),
+                command: shown,
                 returncode: result.returncode,
                 stdout: result.stdout,
                 stderr: result.stderr,
@@ -383,4 +428,28 @@ pub(crate) fn mtime(path: &Path) -> Option<f64> {
     m.duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs_f64())
+}
+
+/// An argument as a POSIX shell would need it written (for messages).
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// The path of `program` (as `Command` would find it), if it exists.
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
