@@ -31,7 +31,8 @@ use batou::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// A git clone of `url` at `target` (default: the workdir).
-#[component(namevar = url)]
+/// Registered as `git_clone` (both VCS components are called `Clone`).
+#[component(name = "git_clone", namevar = url)]
 #[derive(Debug)]
 pub struct Clone {
     /// The repository URL (or path).

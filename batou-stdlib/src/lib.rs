@@ -4,7 +4,8 @@
 //! - [`file`](mod@file): File, BinaryFile, Presence, Directory, SyncDirectory, Symlink,
 //!   Mode, Owner, Group, Content, JSONContent, YAMLContent, Purge.
 //! - [`download`]: Download (http, https, file; verified by checksum).
-//! - [`git`]: Clone (the real git, argument vectors, no shell).
+//! - [`git`], [`mercurial`]: Clone (the real git and hg, argument vectors,
+//!   no shell).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -18,4 +19,5 @@ pub mod checksum;
 pub mod download;
 pub mod file;
 pub mod git;
+pub mod mercurial;
 mod vcs;

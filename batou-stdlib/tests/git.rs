@@ -67,7 +67,7 @@ fn read(path: PathBuf) -> String {
 fn a_branch_is_followed_and_converges() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _) = upstream(dir.path());
-    let work = dir.path().join("work/clone/src");
+    let work = dir.path().join("work/git_clone/src");
     let mut root = TestRoot::new(dir.path());
     root.configure(Clone::new(url(&repo)).target("src").branch("main"))
         .unwrap();
@@ -100,7 +100,7 @@ fn a_branch_is_followed_and_converges() {
 fn tags_and_revisions_are_checked_out() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, first) = upstream(dir.path());
-    let work = dir.path().join("work/clone");
+    let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
     root.configure(Clone::new(url(&repo)).tag("v1")).unwrap();
     assert!(root.deploy().unwrap());
@@ -125,7 +125,7 @@ fn tags_and_revisions_are_checked_out() {
 fn a_dirty_working_copy_is_refused_unless_clobber() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _) = upstream(dir.path());
-    let work = dir.path().join("work/clone");
+    let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
     root.configure(Clone::new(url(&repo)).branch("main"))
         .unwrap();
@@ -164,7 +164,7 @@ fn a_dirty_working_copy_is_refused_unless_clobber() {
 fn vcs_update_false_leaves_an_existing_clone() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _) = upstream(dir.path());
-    let work = dir.path().join("work/clone");
+    let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
     root.configure(Clone::new(url(&repo)).branch("main").vcs_update(false))
         .unwrap();
@@ -178,7 +178,7 @@ fn vcs_update_false_leaves_an_existing_clone() {
 fn foreign_content_another_origin_and_bad_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, _) = upstream(dir.path());
-    let work = dir.path().join("work/clone");
+    let work = dir.path().join("work/git_clone");
     std::fs::create_dir_all(work.join("site")).unwrap();
     std::fs::write(work.join("site/index.html"), "not ours").unwrap();
     let mut root = TestRoot::new(dir.path());
@@ -264,7 +264,7 @@ fn submodules_are_checked_out() {
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(
-        read(dir.path().join("work/clone/vendor/lib/lib.txt")),
+        read(dir.path().join("work/git_clone/vendor/lib/lib.txt")),
         "library"
     );
     assert!(!root.deploy().unwrap());

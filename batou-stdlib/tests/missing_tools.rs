@@ -20,6 +20,6 @@ fn a_missing_binary_is_named_with_the_host() {
         out.contains("`git` is not installed on localhost (not found in PATH)"),
         "{out}"
     );
-    let work = dir.path().join("work/clone");
+    let work = dir.path().join("work/git_clone");
     assert!(std::fs::read_dir(&work).map_or(true, |mut d| d.next().is_none()));
 }
