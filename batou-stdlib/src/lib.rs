@@ -5,7 +5,7 @@
 //!   Mode, Owner, Group, Content, JSONContent, YAMLContent, Purge.
 //! - [`download`]: Download (http, https, file; verified by checksum).
 //! - [`git`], [`mercurial`]: Clone (the real git and hg, argument vectors,
-//!   no shell).
+//!   no shell); [`svn`]: Checkout.
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -20,4 +20,5 @@ pub mod download;
 pub mod file;
 pub mod git;
 pub mod mercurial;
+pub mod svn;
 mod vcs;
