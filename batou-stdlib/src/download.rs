@@ -91,7 +91,7 @@ fn masked(uri: &str) -> String {
 }
 
 /// The last segment of the URL's path (without query or fragment).
-fn file_name_of(uri: &str) -> Option<String> {
+pub(crate) fn file_name_of(uri: &str) -> Option<String> {
     let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
     let path = rest.find('/').map_or("", |i| &rest[i..]);
     let path = path.split(['?', '#']).next().unwrap_or("");

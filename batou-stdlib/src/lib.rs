@@ -6,6 +6,7 @@
 //! - [`download`]: Download (http, https, file; verified by checksum).
 //! - [`git`], [`mercurial`]: Clone (the real git and hg, argument vectors,
 //!   no shell); [`svn`]: Checkout.
+//! - [`cmmi`]: Configure, Make, Build (configure-make-make-install).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -16,6 +17,7 @@
 
 pub mod archive;
 pub mod checksum;
+pub mod cmmi;
 pub mod download;
 pub mod file;
 pub mod git;

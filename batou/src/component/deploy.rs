@@ -430,8 +430,15 @@ pub(crate) fn mtime(path: &Path) -> Option<f64> {
         .map(|d| d.as_secs_f64())
 }
 
-/// An argument as a POSIX shell would need it written (for messages).
-fn shell_quote(arg: &str) -> String {
+/// An argument as a POSIX shell needs it written: unchanged when it is
+/// plain, else in single quotes.
+///
+/// ```
+/// use batou::component::shell_quote;
+/// assert_eq!(shell_quote("--prefix=/opt/app"), "--prefix=/opt/app");
+/// assert_eq!(shell_quote("it's here"), r"'it'\''s here'");
+/// ```
+pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
             .chars()

@@ -41,7 +41,7 @@ mod deploy;
 mod value;
 
 pub use configure::{Child, Configure};
-pub use deploy::{CmdExecutionError, CmdOptions, CmdOutput, Deploy};
+pub use deploy::{shell_quote, CmdExecutionError, CmdOptions, CmdOutput, Deploy};
 pub use value::{py_repr, ConfigValue, ConversionError, IntoAttribute, Literal, Mode};
 
 use crate::Result;
