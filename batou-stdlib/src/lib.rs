@@ -7,6 +7,7 @@
 //! - [`git`], [`mercurial`]: Clone (the real git and hg, argument vectors,
 //!   no shell); [`svn`]: Checkout.
 //! - [`cmmi`]: Configure, Make, Build (configure-make-make-install).
+//! - [`package`]: DPKG (apt-get, through sudo when not root).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -22,5 +23,6 @@ pub mod download;
 pub mod file;
 pub mod git;
 pub mod mercurial;
+pub mod package;
 pub mod svn;
 mod vcs;
