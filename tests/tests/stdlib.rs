@@ -156,3 +156,120 @@ fn a_remote_host_downloads_and_extracts_itself() {
         stdout(&again)
     );
 }
+
+const SOURCES: &str = r##"
+use batou::prelude::*;
+use batou_stdlib::cmmi::Build;
+use batou_stdlib::git::Clone;
+
+/// A git checkout and a source build, both done by the host.
+#[component]
+pub struct Sources {
+    #[attribute]
+    repo: String,
+    #[attribute]
+    tarball: String,
+    #[attribute]
+    checksum: String,
+}
+
+impl Component for Sources {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(Clone::new(self.repo.clone()).target("code").branch("main"));
+        cx.add(Build::new(self.tarball.clone()).checksum(self.checksum.clone()));
+        Ok(())
+    }
+}
+"##;
+
+/// `./configure` that writes a Makefile installing `bin/hello`.
+const CONFIGURE: &str = "#!/bin/sh\nprefix=/usr/local\nfor a in \"$@\"; do case \"$a\" in --prefix=*) prefix=\"${a#--prefix=}\";; esac; done\n\
+printf 'install:\\n\\tmkdir -p %s/bin\\n\\techo built > %s/bin/hello\\n' \"$prefix\" \"$prefix\" > Makefile\necho ok > config.status\n";
+
+fn sh(dir: &Path, script: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_remote_host_clones_and_builds_itself() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["f2"]) else {
+        return;
+    };
+    let host = &lab.hosts[0];
+    let dir = tempfile::tempdir().unwrap();
+    // A repository the host's user can read (it owns it).
+    let repo = dir.path().join("upstream");
+    std::fs::create_dir_all(&repo).unwrap();
+    sh(
+        &repo,
+        "git init -q -b main && echo v1 > a.txt && git add a.txt && \
+         git -c user.name=T -c user.email=t@example.com commit -q -m v1",
+    );
+    sh(
+        dir.path(),
+        &format!("chmod 755 . && chown -R {} upstream", host.user),
+    );
+    // A source tarball over HTTP.
+    let src = dir.path().join("src/hello-1.0");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("configure"), CONFIGURE).unwrap();
+    sh(&src, "chmod 755 configure");
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    sh(dir.path(), "tar czf www/hello-1.0.tar.gz -C src hello-1.0");
+    let sum = sha256(&std::fs::read(dir.path().join("www/hello-1.0.tar.gz")).unwrap());
+    let server = HttpServer::start(&dir.path().join("www"));
+
+    let p = Project::generate("stdlib-sources");
+    p.write("components/sources/component.rs", SOURCES);
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        &format!(
+            "[environment]\nconnect_method = ssh\n\n[hosts]\nf2 = sources\n\n[component:sources]\n\
+             repo = {}\ntarball = {}\nchecksum = {sum}\n",
+            repo.display(),
+            server.url("files/hello-1.0.tar.gz")
+        ),
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("Sources > Clone('{}')", repo.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sources > Build('hello-1.0.tar.gz') > Make("),
+        "{text}"
+    );
+    let work = host.path("deployment/work/sources");
+    assert_eq!(
+        std::fs::read_to_string(work.join("code/a.txt")).unwrap(),
+        "v1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("bin/hello")).unwrap(),
+        "built\n"
+    );
+    assert!(
+        !p.path.join("work/sources").exists(),
+        "the controller did nothing"
+    );
+    let again = p.batou(&["deploy", "remote"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        !stdout(&again).contains("🚀"),
+        "converged:\n{}",
+        stdout(&again)
+    );
+}
