@@ -221,3 +221,38 @@ fn configuration_errors_name_the_problem() {
         assert!(!out.contains("hunter2"), "{out}");
     }
 }
+
+#[test]
+fn https_with_the_servers_ca_and_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let sum = served(dir.path(), "a.txt", b"over tls");
+    let pki = tempfile::tempdir().unwrap();
+    let (server, ca) = HttpServer::start_tls(&dir.path().join("www"), pki.path());
+    let url = server.url("files/a.txt");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    // Not trusted by the system's roots: a clear error, no file.
+    let mut root = TestRoot::new(dir.path());
+    root.configure(
+        Download::new(url.clone())
+            .checksum(sum.clone())
+            .target("untrusted.txt"),
+    )
+    .unwrap();
+    let out = text(&root.deploy().unwrap_err());
+    assert!(out.contains(&format!("Cannot download {url}:")), "{out}");
+    assert!(!dir.path().join("work/download/untrusted.txt").exists());
+
+    // Trusted through SSL_CERT_FILE (as OpenSSL-based tools do).
+    std::env::set_var("SSL_CERT_FILE", &ca);
+    let mut root = TestRoot::new(dir.path());
+    root.configure(Download::new(url).checksum(sum).target("trusted.txt"))
+        .unwrap();
+    let result = root.deploy();
+    std::env::remove_var("SSL_CERT_FILE");
+    assert!(result.unwrap());
+    assert_eq!(
+        std::fs::read(dir.path().join("work/download/trusted.txt")).unwrap(),
+        b"over tls"
+    );
+}

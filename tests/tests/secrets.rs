@@ -4,6 +4,9 @@
 //! age without an age binary; age-diffable; the lock; errors; and no
 //! cleartext left on any disk.
 
+#[path = "../../batou-stdlib/tests/common/mod.rs"]
+mod common;
+
 use batou_tests::gpg::GnuPg;
 use batou_tests::*;
 use std::path::Path;
@@ -833,28 +836,7 @@ fn age_members_from_an_https_key_list() {
     let (p, key, public) = age_project("secrets-https", keys.path());
     let (_, other) = ssh_key(keys.path(), "zed", "");
     let d = keys.path();
-    // A CA and a server certificate for 127.0.0.1, made by openssl.
-    let sh = |script: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(d)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null");
-    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null");
-    std::fs::write(
-        d.join("ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null");
+    // Served over TLS with a certificate from a CA made by openssl.
     let www = d.join("www");
     std::fs::create_dir(&www).unwrap();
     std::fs::write(
@@ -862,40 +844,14 @@ fn age_members_from_an_https_key_list() {
         format!("# team keys\n{other}\n{public}\n"),
     )
     .unwrap();
-    let server = format!(
-        "import http.server, ssl, functools, sys\n\
-         h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{}')\n\
-         s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
-         c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-         c.load_cert_chain('{}/srv.pem', '{}/srv.key')\n\
-         s.socket = c.wrap_socket(s.socket, server_side=True)\n\
-         print(s.server_address[1], flush=True)\n\
-         s.serve_forever()\n",
-        www.display(),
-        d.display(),
-        d.display()
-    );
-    let mut child = Command::new("python3")
-        .args(["-c", &server])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    {
-        use std::io::BufRead;
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut port)
-            .unwrap();
-    }
-    let url = format!("https://127.0.0.1:{}/keys.txt", port.trim());
+    let pki = d.join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    let (server, ca) = common::HttpServer::start_tls(&www, &pki);
+    let url = server.url("files/keys.txt");
     let ed = editor_writing(d, "https", &secrets_text(&url, "age"));
     let out = run(age_cmd(&p, &key, d, &["secrets", "edit", "prod"])
         .env("EDITOR", &ed)
-        .env("SSL_CERT_FILE", d.join("ca.pem")));
-    let _ = child.kill();
-    let _ = child.wait();
+        .env("SSL_CERT_FILE", &ca));
     ok(&out);
     let mut sorted = [other.clone(), public.clone()];
     sorted.sort();

@@ -44,6 +44,11 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
 s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
 s.daemon_threads = True
+if len(sys.argv) > 3:
+    import ssl
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    c.load_cert_chain(sys.argv[2], sys.argv[3])
+    s.socket = c.wrap_socket(s.socket, server_side=True)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
@@ -58,9 +63,44 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves the files of `root` under `/files/`.
     pub fn start(root: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args(["-c", SERVER])
-            .arg(root)
+        Self::spawn(root, None)
+    }
+
+    /// The same over TLS with a certificate for 127.0.0.1 signed by a CA
+    /// made by openssl in `pki`; returns the server and the CA file.
+    pub fn start_tls(root: &Path, pki: &Path) -> (HttpServer, std::path::PathBuf) {
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .args(["-c", script])
+                .current_dir(pki)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null");
+        sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null");
+        std::fs::write(
+            pki.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write ext");
+        sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null");
+        let mut server = Self::spawn(root, Some((&pki.join("srv.pem"), &pki.join("srv.key"))));
+        server.base = server.base.replacen("http://", "https://", 1);
+        (server, pki.join("ca.pem"))
+    }
+
+    fn spawn(root: &Path, tls: Option<(&Path, &Path)>) -> HttpServer {
+        let mut command = Command::new("python3");
+        command.args(["-c", SERVER]).arg(root);
+        if let Some((cert, key)) = tls {
+            command.arg(cert).arg(key);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
