@@ -629,91 +629,66 @@ fn configure_extractor(
     })
 }
 
-/// Unpacks a tar archive (plain, gzip, bzip2 or xz).
-#[component(namevar = archive)]
-#[derive(Debug)]
-pub struct Untar {
-    /// The archive file.
-    archive: String,
-    /// Directory to extract into.
-    #[attribute]
-    target: Option<String>,
-    /// Extract into `target`; `false`: into the workdir.
-    #[attribute(default = true)]
-    create_target_dir: bool,
-    /// Leading path components to strip.
-    #[attribute(default = 0)]
-    strip: u32,
-    plan: Plan,
+/// Declares an extractor component: the same attributes and steps, the
+/// formats it accepts.
+macro_rules! extractor {
+    ($(#[$doc:meta])* $name:ident, $accepts:expr) => {
+        $(#[$doc])*
+        #[component(namevar = archive)]
+        #[derive(Debug)]
+        pub struct $name {
+            /// The archive file.
+            archive: String,
+            /// Directory to extract into.
+            #[attribute]
+            target: Option<String>,
+            /// Extract into `target`; `false`: into the workdir.
+            #[attribute(default = true)]
+            create_target_dir: bool,
+            /// Leading path components to strip.
+            #[attribute(default = 0)]
+            strip: u32,
+            plan: Plan,
+        }
+
+        impl Component for $name {
+            fn configure(&mut self, cx: &mut Configure) -> Result<()> {
+                self.plan = configure_extractor(
+                    cx,
+                    &self.archive,
+                    &self.target,
+                    self.create_target_dir,
+                    self.strip,
+                    $accepts,
+                    stringify!($name),
+                )?;
+                self.archive = self.plan.archive.to_string_lossy().into_owned();
+                Ok(())
+            }
+            fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
+                self.plan.verify()
+            }
+            fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
+                self.plan.update()
+            }
+            fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
+                Some(file_name(&self.archive))
+            }
+        }
+    };
 }
 
-impl Component for Untar {
-    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
-        self.plan = configure_extractor(
-            cx,
-            &self.archive,
-            &self.target,
-            self.create_target_dir,
-            self.strip,
-            |f| f != Format::Zip,
-            "Untar",
-        )?;
-        self.archive = self.plan.archive.to_string_lossy().into_owned();
-        Ok(())
-    }
-    fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        self.plan.verify()
-    }
-    fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        self.plan.update()
-    }
-    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
-        Some(file_name(&self.archive))
-    }
-}
+extractor!(
+    /// Unpacks a tar archive (plain, gzip, bzip2 or xz).
+    Untar,
+    |f| f != Format::Zip
+);
 
-/// Unpacks a zip archive.
-#[component(namevar = archive)]
-#[derive(Debug)]
-pub struct Unzip {
-    /// The archive file.
-    archive: String,
-    /// Directory to extract into.
-    #[attribute]
-    target: Option<String>,
-    /// Extract into `target`; `false`: into the workdir.
-    #[attribute(default = true)]
-    create_target_dir: bool,
-    /// Leading path components to strip.
-    #[attribute(default = 0)]
-    strip: u32,
-    plan: Plan,
-}
-
-impl Component for Unzip {
-    fn configure(&mut self, cx: &mut Configure) -> Result<()> {
-        self.plan = configure_extractor(
-            cx,
-            &self.archive,
-            &self.target,
-            self.create_target_dir,
-            self.strip,
-            |f| f == Format::Zip,
-            "Unzip",
-        )?;
-        self.archive = self.plan.archive.to_string_lossy().into_owned();
-        Ok(())
-    }
-    fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        self.plan.verify()
-    }
-    fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
-        self.plan.update()
-    }
-    fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
-        Some(file_name(&self.archive))
-    }
-}
+extractor!(
+    /// Unpacks a zip archive.
+    Unzip,
+    |f| f == Format::Zip
+);
 
 #[cfg(test)]
 mod tests {

@@ -25,10 +25,9 @@
 //! argument vector (no shell), `--` before URLs and paths, and names that
 //! could be read as options are refused.
 
-use crate::file::Directory;
-use crate::vcs::{check_name, exactly_one, Pin, Runner};
+use crate::vcs::{check_name, configure_clone, verify_clone, CloneSpec, Pin, Runner, WorkingCopy};
 use batou::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A git clone of `url` at `target` (default: the workdir).
 /// Registered as `git_clone` (both VCS components are called `Clone`).
@@ -151,73 +150,49 @@ impl Clone {
     }
 }
 
+impl WorkingCopy for Clone {
+    fn origin(&self, cx: &Deploy) -> String {
+        self.git(cx, &["remote", "get-url", "origin"])
+            .map(|o| o.trim().to_string())
+            .unwrap_or_default()
+    }
+    fn dirty(&self, cx: &Deploy) -> Result<bool> {
+        Clone::dirty(self, cx)
+    }
+    fn outgoing(&self, cx: &Deploy) -> bool {
+        self.git(cx, &["status"])
+            .is_ok_and(|s| s.contains("Your branch is ahead of"))
+    }
+    fn at_pin(&self, cx: &Deploy) -> Result<bool> {
+        Clone::at_pin(self, cx)
+    }
+}
+
 impl Component for Clone {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
-        self.pin = exactly_one("Clone", &self.url, &self.revision, &self.branch, &self.tag)?;
-        for (what, value) in [
-            ("revision", &self.revision),
-            ("branch", &self.branch),
-            ("tag", &self.tag),
-        ] {
-            if let Some(v) = value {
-                check_name(what, v)?;
-            }
-        }
-        if self.url.trim().is_empty() || self.url.starts_with('-') {
-            return Err(Error::usage(format!("Clone: invalid URL {:?}", self.url)));
-        }
-        self.target = cx.map(&self.target).to_string_lossy().into_owned();
-        cx.add(Directory::new(self.target.clone()).leading(true));
+        (self.pin, self.target) = configure_clone(
+            cx,
+            &self.url,
+            [&self.revision, &self.branch, &self.tag],
+            &self.target,
+            check_name,
+        )?;
         Ok(())
     }
 
     fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
-        self.force_clone = false;
-        let target = Path::new(&self.target);
-        if !target.join(".git").exists() {
-            self.force_clone = true;
-            crate::vcs::refuse_foreign_content(target, &self.url, self.clobber)?;
-            return Err(Error::update_needed(format!(
-                "{} is not a clone",
-                self.target
-            )));
-        }
-        let origin = self
-            .git(cx, &["remote", "get-url", "origin"])
-            .unwrap_or_default();
-        if origin.trim() != self.url {
-            if self.dirty(cx)? && !self.clobber {
-                return Err(crate::vcs::refuse_dirty("Git", &self.target));
-            }
-            self.force_clone = true;
-            return Err(Error::update_needed(format!(
-                "{} is a clone of {}",
-                self.target,
-                origin.trim()
-            )));
-        }
-        if !self.vcs_update {
-            return Ok(());
-        }
-        let status = self.git(cx, &["status"]).unwrap_or_default();
-        if status.contains("Your branch is ahead of") {
-            cx.log(format!(
-                "Git clone at {} has outgoing changesets.",
-                self.target
-            ));
-        }
-        if self.dirty(cx)? {
-            if !self.clobber {
-                return Err(crate::vcs::refuse_dirty("Git", &self.target));
-            }
-            cx.log(format!(
-                "Git clone at {} is dirty, going to lose changes.",
-                self.target
-            ));
-            return Err(Error::update_needed("dirty"));
-        }
-        ensure!(self.at_pin(cx)?, "{} is not at {}", self.target, self.pin);
-        Ok(())
+        let spec = CloneSpec {
+            kind: "Git",
+            meta_dir: ".git",
+            url: &self.url,
+            target: &self.target,
+            vcs_update: self.vcs_update,
+            clobber: self.clobber,
+        };
+        let mut force_clone = false;
+        let result = verify_clone(&*self, spec, cx, &mut force_clone);
+        self.force_clone = force_clone;
+        result
     }
 
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {

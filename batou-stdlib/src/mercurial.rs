@@ -25,8 +25,7 @@
 //! tag with incoming changesets is updated; `vcs_update = false` leaves an
 //! existing clone.
 
-use crate::file::Directory;
-use crate::vcs::{check_name, exactly_one, Pin, Runner};
+use crate::vcs::{check_name, configure_clone, verify_clone, CloneSpec, Pin, Runner, WorkingCopy};
 use batou::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -120,70 +119,48 @@ impl Clone {
     }
 }
 
+impl WorkingCopy for Clone {
+    fn origin(&self, cx: &Deploy) -> String {
+        self.hg(cx, &["paths", "default"])
+            .map(|o| o.trim().to_string())
+            .unwrap_or_default()
+    }
+    fn dirty(&self, cx: &Deploy) -> Result<bool> {
+        Clone::dirty(self, cx)
+    }
+    fn outgoing(&self, cx: &Deploy) -> bool {
+        self.hg_ok(cx, &["outgoing", "--quiet", "--limit", "1"])
+    }
+    fn at_pin(&self, cx: &Deploy) -> Result<bool> {
+        Clone::at_pin(self, cx)
+    }
+}
+
 impl Component for Clone {
     fn configure(&mut self, cx: &mut Configure) -> Result<()> {
-        self.pin = exactly_one("Clone", &self.url, &self.revision, &self.branch, &self.tag)?;
-        for (what, value) in [
-            ("revision", &self.revision),
-            ("branch", &self.branch),
-            ("tag", &self.tag),
-        ] {
-            if let Some(v) = value {
-                check_symbol(what, v)?;
-            }
-        }
-        if self.url.trim().is_empty() || self.url.starts_with('-') {
-            return Err(Error::usage(format!("Clone: invalid URL {:?}", self.url)));
-        }
-        self.target = cx.map(&self.target).to_string_lossy().into_owned();
-        cx.add(Directory::new(self.target.clone()).leading(true));
+        (self.pin, self.target) = configure_clone(
+            cx,
+            &self.url,
+            [&self.revision, &self.branch, &self.tag],
+            &self.target,
+            check_symbol,
+        )?;
         Ok(())
     }
 
     fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
-        self.force_clone = false;
-        let target = Path::new(&self.target);
-        if !target.join(".hg").exists() {
-            self.force_clone = true;
-            crate::vcs::refuse_foreign_content(target, &self.url, self.clobber)?;
-            return Err(Error::update_needed(format!(
-                "{} is not a clone",
-                self.target
-            )));
-        }
-        let default = self.hg(cx, &["paths", "default"]).unwrap_or_default();
-        if default.trim() != self.url {
-            if self.dirty(cx)? && !self.clobber {
-                return Err(crate::vcs::refuse_dirty("Hg", &self.target));
-            }
-            self.force_clone = true;
-            return Err(Error::update_needed(format!(
-                "{} is a clone of {}",
-                self.target,
-                default.trim()
-            )));
-        }
-        if !self.vcs_update {
-            return Ok(());
-        }
-        if self.hg_ok(cx, &["outgoing", "--quiet", "--limit", "1"]) {
-            cx.log(format!(
-                "Hg clone at {} has outgoing changesets.",
-                self.target
-            ));
-        }
-        if self.dirty(cx)? {
-            if !self.clobber {
-                return Err(crate::vcs::refuse_dirty("Hg", &self.target));
-            }
-            cx.log(format!(
-                "Hg clone at {} is dirty, going to lose changes.",
-                self.target
-            ));
-            return Err(Error::update_needed("dirty"));
-        }
-        ensure!(self.at_pin(cx)?, "{} is not at {}", self.target, self.pin);
-        Ok(())
+        let spec = CloneSpec {
+            kind: "Hg",
+            meta_dir: ".hg",
+            url: &self.url,
+            target: &self.target,
+            vcs_update: self.vcs_update,
+            clobber: self.clobber,
+        };
+        let mut force_clone = false;
+        let result = verify_clone(&*self, spec, cx, &mut force_clone);
+        self.force_clone = force_clone;
+        result
     }
 
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {

@@ -2,6 +2,7 @@
 //! or tag), running the tool with an argument vector, and the rules for
 //! replacing a target.
 
+use crate::file::Directory;
 use batou::component::CmdOptions;
 use batou::prelude::*;
 use batou::safe_fs;
@@ -49,6 +50,110 @@ pub(crate) fn exactly_one(
             "{kind}({url}) needs exactly one of revision, branch or tag"
         ))),
     }
+}
+
+/// The attributes of a `Clone` (git or Mercurial) that the shared steps
+/// read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CloneSpec<'s> {
+    /// `Git` or `Hg`, as messages name the clone.
+    pub kind: &'static str,
+    /// The tool's directory in a working copy (`.git`, `.hg`).
+    pub meta_dir: &'static str,
+    pub url: &'s str,
+    pub target: &'s str,
+    pub vcs_update: bool,
+    pub clobber: bool,
+}
+
+/// What the shared verify asks a working copy.
+pub(crate) trait WorkingCopy {
+    /// The URL the working copy pulls from (empty when unknown).
+    fn origin(&self, cx: &Deploy) -> String;
+    /// Local changes or untracked files.
+    fn dirty(&self, cx: &Deploy) -> Result<bool>;
+    /// Changesets that are not upstream.
+    fn outgoing(&self, cx: &Deploy) -> bool;
+    /// Whether the pin is checked out and up to date.
+    fn at_pin(&self, cx: &Deploy) -> Result<bool>;
+}
+
+/// Checks the pin and URL of a `Clone` and adds the `Directory` of its
+/// target; returns the pin and the mapped target.
+pub(crate) fn configure_clone(
+    cx: &mut Configure,
+    url: &str,
+    [revision, branch, tag]: [&Option<String>; 3],
+    target: &str,
+    check: fn(&str, &str) -> Result<()>,
+) -> Result<(Pin, String)> {
+    let pin = exactly_one("Clone", url, revision, branch, tag)?;
+    for (what, value) in ["revision", "branch", "tag"]
+        .into_iter()
+        .zip([revision, branch, tag])
+    {
+        if let Some(v) = value {
+            check(what, v)?;
+        }
+    }
+    if url.trim().is_empty() || url.starts_with('-') {
+        return Err(Error::usage(format!("Clone: invalid URL {url:?}")));
+    }
+    let target = cx.map(target).to_string_lossy().into_owned();
+    cx.add(Directory::new(target.clone()).leading(true));
+    Ok((pin, target))
+}
+
+/// batou's verify of a clone. Sets `force_clone` when the target must be
+/// cloned afresh (missing, not a clone, a clean clone of another URL).
+pub(crate) fn verify_clone(
+    wc: &impl WorkingCopy,
+    spec: CloneSpec,
+    cx: &Deploy,
+    force_clone: &mut bool,
+) -> Result<()> {
+    *force_clone = false;
+    let target = Path::new(spec.target);
+    if !target.join(spec.meta_dir).exists() {
+        *force_clone = true;
+        refuse_foreign_content(target, spec.url, spec.clobber)?;
+        return Err(Error::update_needed(format!(
+            "{} is not a clone",
+            spec.target
+        )));
+    }
+    let origin = wc.origin(cx);
+    if origin != spec.url {
+        if wc.dirty(cx)? && !spec.clobber {
+            return Err(refuse_dirty(spec.kind, spec.target));
+        }
+        *force_clone = true;
+        return Err(Error::update_needed(format!(
+            "{} is a clone of {origin}",
+            spec.target
+        )));
+    }
+    if !spec.vcs_update {
+        return Ok(());
+    }
+    if wc.outgoing(cx) {
+        cx.log(format!(
+            "{} clone at {} has outgoing changesets.",
+            spec.kind, spec.target
+        ));
+    }
+    if wc.dirty(cx)? {
+        if !spec.clobber {
+            return Err(refuse_dirty(spec.kind, spec.target));
+        }
+        cx.log(format!(
+            "{} clone at {} is dirty, going to lose changes.",
+            spec.kind, spec.target
+        ));
+        return Err(Error::update_needed("dirty"));
+    }
+    ensure!(wc.at_pin(cx)?, "{} is not at the pinned state", spec.target);
+    Ok(())
 }
 
 /// A revision, branch or tag name that cannot be mistaken for an option
