@@ -5,23 +5,9 @@ mod common;
 
 use batou::testing::TestRoot;
 use batou_stdlib::archive::{Extract, Untar, Unzip};
-use common::text;
+use common::{sh, text};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn sh(dir: &Path, script: &str) {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A source tree `pkg-1.0/` in `dir/src`: an executable script, a file
 /// deep down, a symlink inside, an old mtime.
@@ -182,16 +168,7 @@ fn a_changed_archive_is_extracted_again() {
 
 /// Makes an archive with Python (entries no tar would write).
 fn python_archive(dir: &Path, script: &str) {
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run(dir, "python3", &["-c", script]);
 }
 
 #[test]

@@ -4,23 +4,8 @@ mod common;
 
 use batou::testing::TestRoot;
 use batou_stdlib::svn::Checkout;
-use common::text;
+use common::{run, text};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A repository with trunk/a.txt at r1 = "1", r2 = "2"; returns its
 /// trunk URL.

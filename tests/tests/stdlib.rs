@@ -6,7 +6,7 @@
 mod common;
 
 use batou_tests::*;
-use common::{sha256, HttpServer};
+use common::{sh, sha256, HttpServer};
 use std::path::Path;
 
 const APP: &str = r##"
@@ -185,19 +185,6 @@ impl Component for Sources {
 /// `./configure` that writes a Makefile installing `bin/hello`.
 const CONFIGURE: &str = "#!/bin/sh\nprefix=/usr/local\nfor a in \"$@\"; do case \"$a\" in --prefix=*) prefix=\"${a#--prefix=}\";; esac; done\n\
 printf 'install:\\n\\tmkdir -p %s/bin\\n\\techo built > %s/bin/hello\\n' \"$prefix\" \"$prefix\" > Makefile\necho ok > config.status\n";
-
-fn sh(dir: &Path, script: &str) {
-    let out = std::process::Command::new("sh")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn a_remote_host_clones_and_builds_itself() {

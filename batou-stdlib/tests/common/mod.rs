@@ -157,3 +157,24 @@ pub fn text(lines: &[batou::prelude::Line]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Runs a shell script in `dir`; panics with its stderr when it fails.
+pub fn sh(dir: &Path, script: &str) {
+    run(dir, "sh", &["-c", script]);
+}
+
+/// Runs a program in `dir` and returns its stdout (trimmed); panics with
+/// its stderr when it fails.
+pub fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
