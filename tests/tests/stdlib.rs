@@ -260,3 +260,69 @@ fn a_remote_host_clones_and_builds_itself() {
         stdout(&again)
     );
 }
+
+#[test]
+fn a_large_download_reports_progress_in_the_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    let data: Vec<u8> = (0..(10u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("www/big.bin"), &data).unwrap();
+    let sum = sha256(&data);
+    let server = HttpServer::start(&dir.path().join("www"));
+    let p = Project::generate("stdlib-progress");
+    p.write(
+        "environments/local/environment.cfg",
+        &format!(
+            "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = download\n\n\
+             [component:download]\nuri = {}\nchecksum = {sum}\n",
+            server.url("files/big.bin")
+        ),
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "--json", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let progress: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "component_progress")
+        .collect();
+    assert!(progress.len() >= 2, "{}", stdout(&out));
+    let last = progress.last().unwrap();
+    assert_eq!(last["done"], 10u64 << 20);
+    assert_eq!(last["total"], 10u64 << 20);
+    assert_eq!(last["host"], "localhost");
+    assert!(
+        last["component"].as_str().unwrap().starts_with("Download("),
+        "{last}"
+    );
+    assert_eq!(
+        std::fs::read(p.path.join("work/download/big.bin")).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn installing_a_package_without_sudo_rights_says_so() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["f3"]) else {
+        return;
+    };
+    let p = Project::generate("stdlib-dpkg");
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\nf3 = dpkg\n\n\
+         [component:dpkg]\npackage = batou-test-absent-package\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains(
+            "cannot install batou-test-absent-package on f3: `sudo -n` needs a password; \
+             allow the deployment user passwordless sudo for apt-get"
+        ),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
