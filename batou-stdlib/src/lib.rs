@@ -8,6 +8,7 @@
 //!   no shell); [`svn`]: Checkout.
 //! - [`cmmi`]: Configure, Make, Build (configure-make-make-install).
 //! - [`package`]: DPKG (apt-get, through sudo when not root).
+//! - [`cron`]: CronJob, CronTab (the real crontab).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -19,6 +20,7 @@
 pub mod archive;
 pub mod checksum;
 pub mod cmmi;
+pub mod cron;
 pub mod download;
 pub mod file;
 pub mod git;
