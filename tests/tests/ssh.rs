@@ -351,21 +351,23 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
 }
 
 #[test]
+// Its service users are its own: other tests' hosts (s9, ...) have
+// users named batou-<host> that their tests reset meanwhile.
 fn service_user_through_sudo() {
     let Some(lab) = SshLab::for_test(&["s8"]) else {
         return;
     };
-    let service_home = batou_tests::sshd::ensure_user("batou-s9");
-    batou_tests::sshd::ensure_user("batou-s10");
-    batou_tests::sshd::allow_sudo("batou-s8", "batou-s9");
+    let service_home = batou_tests::sshd::ensure_user("batou-svc1");
+    batou_tests::sshd::ensure_user("batou-svc2");
+    batou_tests::sshd::allow_sudo("batou-s8", "batou-svc1");
     let p = remote_project("ssh-sudo", &lab, "s8 = tick");
     p.write(
         "environments/service/environment.cfg",
-        "[environment]\nconnect_method = ssh\nservice_user = batou-s9\n\n[hosts]\ns8 = tick\n",
+        "[environment]\nconnect_method = ssh\nservice_user = batou-svc1\n\n[hosts]\ns8 = tick\n",
     );
     p.write(
         "environments/nosudo/environment.cfg",
-        "[environment]\nconnect_method = ssh\nservice_user = batou-s10\n\n[hosts]\ns8 = tick\n",
+        "[environment]\nconnect_method = ssh\nservice_user = batou-svc2\n\n[hosts]\ns8 = tick\n",
     );
     p.build_ok();
     let out = p.batou(&["deploy", "service"]);
@@ -374,7 +376,7 @@ fn service_user_through_sudo() {
     assert!(script.exists(), "deployed into the service user's home");
     use std::os::unix::fs::MetadataExt;
     let uid = std::process::Command::new("id")
-        .args(["-u", "batou-s9"])
+        .args(["-u", "batou-svc1"])
         .output()
         .unwrap();
     assert_eq!(
@@ -390,7 +392,7 @@ fn service_user_through_sudo() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("ERROR: s8: cannot become the service user batou-s10 on s8 with `sudo -n` (sudo: a password is required)"),
+        text.contains("ERROR: s8: cannot become the service user batou-svc2 on s8 with `sudo -n` (sudo: a password is required)"),
         "{text}"
     );
 }
