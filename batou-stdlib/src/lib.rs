@@ -8,7 +8,8 @@
 //!   no shell); [`svn`]: Checkout.
 //! - [`cmmi`]: Configure, Make, Build (configure-make-make-install).
 //! - [`package`]: DPKG (apt-get, through sudo when not root).
-//! - [`cron`]: CronJob, CronTab (the real crontab).
+//! - [`cron`]: CronJob, CronTab (the real crontab); [`logrotate`]:
+//!   RotatedLogfile, Logrotate (checked with `logrotate -d`).
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -24,6 +25,7 @@ pub mod cron;
 pub mod download;
 pub mod file;
 pub mod git;
+pub mod logrotate;
 pub mod mercurial;
 pub mod package;
 pub mod svn;
