@@ -9,7 +9,8 @@
 //! - [`cmmi`]: Configure, Make, Build (configure-make-make-install).
 //! - [`package`]: DPKG (apt-get, through sudo when not root).
 //! - [`cron`]: CronJob, CronTab (the real crontab); [`logrotate`]:
-//!   RotatedLogfile, Logrotate (checked with `logrotate -d`).
+//!   RotatedLogfile, Logrotate (checked with `logrotate -d`); [`nagios`]:
+//!   ServiceCheck, NagiosServer, NRPEHost.
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
 //!
@@ -27,6 +28,7 @@ pub mod file;
 pub mod git;
 pub mod logrotate;
 pub mod mercurial;
+pub mod nagios;
 pub mod package;
 pub mod svn;
 mod vcs;

@@ -1,6 +1,7 @@
 //! Semantic validation of a parsed component.
 
 use super::model::Component;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 /// Names that the generated code uses as methods or that batou reserves.
@@ -46,7 +47,7 @@ pub fn check(c: &Component, errors: &mut Vec<syn::Error>) {
         }
     }
     for f in &c.fields {
-        let name = f.ident.to_string();
+        let name = f.ident.unraw().to_string();
         if RESERVED.contains(&name.as_str()) {
             errors.push(syn::Error::new(
                 f.ident.span(),

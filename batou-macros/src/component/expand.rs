@@ -3,6 +3,7 @@
 use super::model::Component;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 
 /// Generates the struct and everything batou needs to know about it.
 pub fn generate(c: &Component) -> TokenStream {
@@ -31,7 +32,7 @@ pub fn generate(c: &Component) -> TokenStream {
 
     // Attribute metadata.
     let infos = attrs.iter().map(|(f, o)| {
-        let aname = f.ident.to_string();
+        let aname = f.ident.unraw().to_string();
         let ty = &f.ty;
         let ty_str = quote!(#ty).to_string().replace(' ', "");
         let required = o.default.is_none() && !o.optional && c.namevar.as_ref() != Some(&f.ident);
@@ -58,7 +59,7 @@ pub fn generate(c: &Component) -> TokenStream {
             Some(o) => {
                 let i = index;
                 index += 1;
-                let aname = fid.to_string();
+                let aname = fid.unraw().to_string();
                 if let Some(default) = &o.default {
                     let span = syn::spanned::Spanned::span(default);
                     quote_spanned! {span=>
@@ -98,7 +99,7 @@ pub fn generate(c: &Component) -> TokenStream {
     for (i, (f, _o)) in attrs.iter().enumerate() {
         let fid = &f.ident;
         let ty = &f.ty;
-        let aname = fid.to_string();
+        let aname = fid.unraw().to_string();
         let is_namevar = c.namevar.as_ref() == Some(fid);
         set_arms.push(quote! {
             #aname => ::core::option::Option::Some(
@@ -143,7 +144,10 @@ pub fn generate(c: &Component) -> TokenStream {
 
     // The compile-time override check macro.
     let check_macro = format_ident!("__batou_component_{}", name, span = Span::call_site());
-    let known: Vec<String> = attrs.iter().map(|(f, _)| f.ident.to_string()).collect();
+    let known: Vec<String> = attrs
+        .iter()
+        .map(|(f, _)| f.ident.unraw().to_string())
+        .collect();
     let known_list = if known.is_empty() {
         "none".to_string()
     } else {
