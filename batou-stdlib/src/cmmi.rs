@@ -23,7 +23,9 @@
 //! [`Make`], installing into `prefix` (default: the workdir). Markers as
 //! batou's: `.batou.config.success` (newer than `configure`, and here also
 //! recording prefix, arguments and environment, so changing them
-//! configures again) and `.batou.make.success` (newer than `Makefile`).
+//! configures again) and `.batou.make.success` (newer than `Makefile`, and recording its hash, as
+//! file times can be too coarse to tell a Makefile written right after a
+//! build).
 
 use crate::archive::{Extract, Format};
 use crate::download::Download;
@@ -41,6 +43,18 @@ fn options(env: &BTreeMap<String, String>, cwd: &Path) -> CmdOptions {
         cwd: Some(cwd.to_path_buf()),
         ..CmdOptions::default()
     }
+}
+
+/// `sha256:<hex>` of `dir/Makefile` (empty when there is none).
+fn makefile_hash(dir: &Path) -> Result<String> {
+    let makefile = dir.join("Makefile");
+    if !makefile.is_file() {
+        return Ok(String::new());
+    }
+    crate::checksum::Algorithm::Sha256
+        .digest_file(&makefile)
+        .map(|hex| format!("sha256:{hex}\n"))
+        .map_err(|e| Error::io(format!("reading {}", makefile.display()), e))
 }
 
 fn write_marker(path: &Path, text: &str) -> Result<()> {
@@ -135,13 +149,21 @@ impl Component for Make {
 
     fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
         let dir = PathBuf::from(&self.path);
-        cx.assert_file_is_current(dir.join(MAKE_MARKER), &[&dir.join("Makefile")])
+        cx.assert_file_is_current(dir.join(MAKE_MARKER), &[&dir.join("Makefile")])?;
+        // File times can be too coarse to tell a Makefile written right
+        // after the last build: the marker also records its hash.
+        let recorded = std::fs::read_to_string(dir.join(MAKE_MARKER)).unwrap_or_default();
+        ensure!(
+            recorded == makefile_hash(&dir)?,
+            "the Makefile changed since the last build"
+        );
+        Ok(())
     }
 
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {
         let dir = PathBuf::from(&self.path);
         cx.run("make", &["install"], options(&self.build_environment, &dir))?;
-        write_marker(&dir.join(MAKE_MARKER), "")
+        write_marker(&dir.join(MAKE_MARKER), &makefile_hash(&dir)?)
     }
 
     fn breadcrumb(&self, _cx: &Setup) -> Option<String> {
