@@ -216,6 +216,34 @@ impl Project {
     }
 }
 
+impl Drop for Project {
+    /// Removes the crate's own build outputs from the shared target
+    /// directory: every generated crate links a binary of some 60 MB, and
+    /// a hundred of them would fill a CI machine's disk. Dependencies stay.
+    fn drop(&mut self) {
+        let debug = Self::target_dir().join("debug");
+        let _ = std::fs::remove_file(debug.join(&self.name));
+        let _ = std::fs::remove_file(debug.join(format!("{}.d", self.name)));
+        let prefix = format!("{}-", self.name.replace('-', "_"));
+        for sub in ["deps", "incremental"] {
+            let Ok(entries) = std::fs::read_dir(debug.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    continue;
+                }
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+}
+
 /// stdout of a run as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
