@@ -126,6 +126,7 @@ impl Project {
         let path = dir.path().join(name);
         std::fs::create_dir_all(&path).expect("create the project directory");
         render_template(&path, name, &workspace_root()).expect("render the template");
+        Project::hold(name);
         // The same dependency versions as the workspace: nothing to resolve.
         let lock = workspace_root().join("Cargo.lock");
         if lock.is_file() {
@@ -141,6 +142,7 @@ impl Project {
     /// A crate made some other way (the real cargo-generate) at `path`
     /// inside `dir`; gets the workspace's Cargo.lock like [`Project::generate`].
     pub fn adopt(dir: tempfile::TempDir, path: PathBuf, name: &str) -> Project {
+        Project::hold(name);
         let lock = workspace_root().join("Cargo.lock");
         if lock.is_file() {
             std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");
@@ -150,6 +152,12 @@ impl Project {
             path,
             name: name.to_string(),
         }
+    }
+
+    /// Counts a live project of this name (tests of one binary may share
+    /// a name, and build it one after another).
+    fn hold(name: &str) {
+        *live_projects().entry(name.to_string()).or_default() += 1;
     }
 
     /// Shared target directory of all generated crates.
@@ -216,11 +224,28 @@ impl Project {
     }
 }
 
+/// Live projects per name in this test binary.
+fn live_projects() -> std::sync::MutexGuard<'static, std::collections::HashMap<String, usize>> {
+    static LIVE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+        std::sync::OnceLock::new();
+    LIVE.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for Project {
     /// Removes the crate's own build outputs from the shared target
     /// directory: every generated crate links a binary of some 60 MB, and
     /// a hundred of them would fill a CI machine's disk. Dependencies stay.
     fn drop(&mut self) {
+        // Held while deleting: a test generating this name meanwhile waits.
+        let mut live = live_projects();
+        let count = live.entry(self.name.clone()).or_default();
+        *count = count.saturating_sub(1);
+        if *count > 0 {
+            // Another test of this binary builds and runs it.
+            return;
+        }
         let debug = Self::target_dir().join("debug");
         let _ = std::fs::remove_file(debug.join(&self.name));
         let _ = std::fs::remove_file(debug.join(format!("{}.d", self.name)));
