@@ -243,7 +243,7 @@ impl<'a, 'b> Runner<'a, 'b> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             cwd: Some(self.cwd.clone()),
-            stdin: None,
+            ..CmdOptions::default()
         }
     }
 

@@ -28,9 +28,11 @@ const EXIT_PROTOCOL: i32 = 2;
 /// Returns the process exit code.
 pub fn serve() -> i32 {
     // The protocol owns the original stdout. Anything component code prints
-    // to fd 1 goes to stderr instead and cannot corrupt the frames.
+    // to fd 1 goes to stderr instead and cannot corrupt the frames. The copy
+    // is close-on-exec: a daemon that a command starts (supervisord) must
+    // not inherit it, or the controller would wait for its end forever.
     // SAFETY: plain descriptor duplication on descriptors this process owns.
-    let proto_fd = unsafe { libc::dup(libc::STDOUT_FILENO) };
+    let proto_fd = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3) };
     if proto_fd < 0 || unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) } < 0 {
         eprintln!("batou agent: cannot set up the protocol channel");
         return 1;

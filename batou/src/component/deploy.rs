@@ -35,8 +35,10 @@ impl CmdExecutionError {
             Line::new(
                 format!(
                     "    Return code: {}",
-                    self.returncode
-                        .map_or("killed by a signal".to_string(), |c| c.to_string())
+                    self.returncode.map_or(
+                        "none (it could not start, or a signal ended it)".to_string(),
+                        |c| c.to_string()
+                    )
                 ),
                 red,
             ),
@@ -71,6 +73,11 @@ pub struct CmdOptions {
     pub cwd: Option<PathBuf>,
     /// Text for stdin (default: empty, so interactive commands see EOF).
     pub stdin: Option<String>,
+    /// The command starts a daemon that outlives it (`supervisord`,
+    /// `apachectl start`): its output is collected in anonymous temporary
+    /// files instead of pipes, so a daemon that keeps a copy of them open
+    /// does not keep the deployment waiting for their end.
+    pub starts_daemon: bool,
 }
 
 /// What `verify`/`update` can see and do.
@@ -80,6 +87,9 @@ pub struct Deploy<'a> {
     pub(crate) defdir: &'a Path,
     pub(crate) crumbs: &'a str,
     pub(crate) children: &'a [Node],
+    /// Whether a component added before this one by the same parent
+    /// changed in this run.
+    pub(crate) earlier_siblings_changed: bool,
     /// This component's `component_changed` event, until it is sent.
     pub(crate) pending: RefCell<Option<crate::events::Event>>,
 }
@@ -259,20 +269,19 @@ impl<'a> Deploy<'a> {
     }
 
     fn execute(&self, mut cmd: Command, shown: String, options: CmdOptions) -> Result<CmdOutput> {
+        if options.cwd.is_none() && self.run.predict && !self.workdir.is_dir() {
+            // `deploy -P` before the first deployment: nothing exists yet,
+            // so whatever this command would check needs an update.
+            return Err(Error::update_needed(format!(
+                "{} does not exist yet",
+                self.workdir.display()
+            )));
+        }
         let cwd = options
             .cwd
             .clone()
             .unwrap_or_else(|| self.workdir.to_path_buf());
         cmd.current_dir(&cwd);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if options.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        for (k, v) in &options.env {
-            cmd.env(k, v);
-        }
         let failed = |e: std::io::Error| {
             Error::Cmd(CmdExecutionError {
                 command: shown.clone(),
@@ -281,6 +290,26 @@ impl<'a> Deploy<'a> {
                 stderr: format!("could not run the command in {}: {e}", cwd.display()),
             })
         };
+        let captured = if options.starts_daemon {
+            let (out, err) = (
+                tempfile::tempfile().map_err(failed)?,
+                tempfile::tempfile().map_err(failed)?,
+            );
+            cmd.stdout(out.try_clone().map_err(failed)?)
+                .stderr(err.try_clone().map_err(failed)?);
+            Some((out, err))
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        };
+        cmd.stdin(if options.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
         let mut child = cmd.spawn().map_err(failed)?;
         if let Some(input) = &options.stdin {
             if let Some(mut stdin) = child.stdin.take() {
@@ -288,7 +317,11 @@ impl<'a> Deploy<'a> {
                 let _ = stdin.write_all(input.as_bytes());
             }
         }
-        let out = child.wait_with_output().map_err(failed)?;
+        let mut out = child.wait_with_output().map_err(failed)?;
+        if let Some((stdout, stderr)) = captured {
+            out.stdout = read_from_start(stdout).map_err(failed)?;
+            out.stderr = read_from_start(stderr).map_err(failed)?;
+        }
         let result = CmdOutput {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -396,6 +429,14 @@ impl<'a> Deploy<'a> {
         self.assert_no_subcomponent_changes()
     }
 
+    /// Whether a component that the same parent added before this one
+    /// changed in this run (batou's `dependency.assert_no_changes()` on
+    /// the parent): a supervisor `Program` restarts when the package it
+    /// runs was installed by an earlier sibling.
+    pub fn earlier_siblings_changed(&self) -> bool {
+        self.earlier_siblings_changed
+    }
+
     /// Whether any sub-component changed in this run.
     pub fn sub_components_changed(&self) -> bool {
         self.children
@@ -451,6 +492,15 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 /// The path of `program` (as `Command` would find it), if it exists.
+/// The whole content of a file a command wrote its output into.
+fn read_from_start(mut file: std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    file.rewind()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 fn find_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return Path::new(program).is_file().then(|| PathBuf::from(program));

@@ -53,6 +53,7 @@ impl Node {
             defdir: &self.defdir,
             crumbs: &self.crumbs,
             children: &self.children,
+            earlier_siblings_changed: false,
             pending: RefCell::new(None),
         };
         let component = self.component.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,7 +17,7 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
         })
         .collect();
     let tree = Tree { order, handlers };
-    deploy_node(root, run, &tree)
+    deploy_node(root, run, &tree, false)
 }
 
 pub(crate) fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -65,6 +65,7 @@ impl Tree<'_> {
                 defdir: &target.defdir,
                 crumbs: &target.crumbs,
                 children: &target.children,
+                earlier_siblings_changed: false,
                 pending: RefCell::new(None),
             };
             if std::ptr::eq(target, source) {
@@ -89,14 +90,15 @@ pub struct DeployRun<'a> {
 
 /// Deploys a tree; returns whether anything changed, or the lines of the
 /// error report.
-pub(crate) fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<bool, Vec<Line>> {
+pub(crate) fn deploy_node(
+    node: &Node,
+    run: &DeployRun,
+    tree: &Tree,
+    earlier_siblings_changed: bool,
+) -> Result<bool, Vec<Line>> {
     let started = Instant::now();
-    let mut sub_changed = false;
-    for child in &node.children {
-        sub_changed |= deploy_node(child, run, tree)?;
-    }
-    let sub_time = started.elapsed().as_secs_f64();
-    // Predicting changes nothing on disk, not even the workdir.
+    // The workdir exists before the first sub-component runs a command in
+    // it. Predicting changes nothing on disk, not even the workdir.
     let created = if run.predict {
         Ok(())
     } else {
@@ -108,6 +110,11 @@ pub(crate) fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<b
             Error::io(format!("creating workdir {}", node.workdir.display()), e),
         ));
     }
+    let mut sub_changed = false;
+    for child in &node.children {
+        sub_changed |= deploy_node(child, run, tree, sub_changed)?;
+    }
+    let sub_time = started.elapsed().as_secs_f64();
     let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
     let crumbs = &node.crumbs;
     let mut cx = Deploy {
@@ -116,6 +123,7 @@ pub(crate) fn deploy_node(node: &Node, run: &DeployRun, tree: &Tree) -> Result<b
         defdir: &node.defdir,
         crumbs,
         children: &node.children,
+        earlier_siblings_changed,
         pending: RefCell::new(Some(crate::events::Event::ComponentChanged {
             host: run.host_name.to_string(),
             root: run.root_name.to_string(),
