@@ -30,5 +30,7 @@ pub mod logrotate;
 pub mod mercurial;
 pub mod nagios;
 pub mod package;
+pub mod python;
+pub mod supervisor;
 pub mod svn;
 mod vcs;

@@ -6,6 +6,7 @@
 //! workspace's `Cargo.lock`, so their dependencies are compiled once.
 
 pub mod gpg;
+pub mod python;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};

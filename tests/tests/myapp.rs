@@ -1,0 +1,232 @@
+//! The front-page example (`examples/myapp`): a Python package installed
+//! by the real pip into a virtualenv made by the real `python3 -m venv`,
+//! run by a real supervisord that pip installed from supervisor's wheel;
+//! locally and on a real sshd host.
+
+use batou_tests::python::{build_wheel, live_pid, supervisor_wheels, KillOnDrop};
+use batou_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn app_source(version: &str) -> String {
+    format!(
+        "import os, time\n\n\
+         def main():\n    \
+         print('myapp {version} running in', os.getcwd(), flush=True)\n    \
+         while True:\n        time.sleep(1)\n"
+    )
+}
+
+/// Copies examples/myapp as crate `name` built against this checkout.
+fn example(name: &str) -> Project {
+    let dir = tempfile::Builder::new()
+        .prefix("batou-e2e-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join(name);
+    copy_tree(&workspace_root().join("examples/myapp"), &path);
+    let manifest = path.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("name = \"myapp-deployment\"", &format!("name = \"{name}\"")),
+    )
+    .unwrap();
+    patch_to_checkout(&path, &workspace_root()).unwrap();
+    Project::adopt(dir, path, name)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if name == "target" || name == "work" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn environment(connect: &str, host: &str, roots: &str, app_wheels: &Path, version: &str) -> String {
+    let sup = supervisor_wheels();
+    format!(
+        "[environment]\nconnect_method = {connect}\n\n[hosts]\n{host} = {roots}\n\n\
+         [component:myapp]\nversion = {version}\npip_options = --no-index, --find-links={}\n\n\
+         [component:supervisor]\ninstall_options = --no-index, --find-links={}\n",
+        app_wheels.display(),
+        sup.display()
+    )
+}
+
+fn ctl(supervisor: &Path, args: &[&str]) -> String {
+    let out = Command::new(supervisor.join("bin/supervisorctl"))
+        .arg("-c")
+        .arg(supervisor.join("etc/supervisord.conf"))
+        .args(args)
+        .output()
+        .expect("run supervisorctl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn changed(out: &std::process::Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("🚀 "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for_text(path: &Path, text: &str) {
+    for _ in 0..100 {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(text)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "{} never contained {text:?}: {:?}",
+        path.display(),
+        std::fs::read_to_string(path)
+    );
+}
+
+#[test]
+fn the_front_page_example_runs_converges_and_upgrades_only_what_changed() {
+    let p = example("myapp-local");
+    let wheels: PathBuf = p.path.join("wheels");
+    build_wheel(&wheels, "myapp", "1.0", &app_source("1.0"));
+    p.write(
+        "environments/test/environment.cfg",
+        &environment("local", "localhost", "myapp, supervisor", &wheels, "1.0"),
+    );
+    p.build_ok();
+    let work = p.path.join("work");
+    let supervisor = work.join("supervisor");
+    let _kill = KillOnDrop(supervisor.join("supervisord.pid"));
+
+    let out = p.batou(&["deploy", "-P", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(!work.exists(), "-P changes nothing");
+
+    let out = p.batou(&["deploy", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let status = ctl(&supervisor, &["status", "myapp"]);
+    assert!(status.contains("RUNNING"), "{status}");
+    let log = supervisor.join("var/log/myapp.log");
+    wait_for_text(
+        &log,
+        &format!("myapp 1.0 running in {}", work.join("myapp").display()),
+    );
+    let supervisord = live_pid(&supervisor.join("supervisord.pid")).expect("supervisord runs");
+    let first = ctl(&supervisor, &["pid", "myapp"]);
+
+    let again = p.batou(&["deploy", "test"]);
+    assert!(again.status.success(), "{}", stdout(&again));
+    assert_eq!(changed(&again), Vec::<String>::new(), "{}", stdout(&again));
+    let predicted = p.batou(&["deploy", "-P", "test"]);
+    assert_eq!(changed(&predicted), Vec::<String>::new());
+
+    // A new release: the package and the program's restart, nothing else.
+    build_wheel(&wheels, "myapp", "1.1", &app_source("1.1"));
+    p.write(
+        "environments/test/environment.cfg",
+        &environment("local", "localhost", "myapp, supervisor", &wheels, "1.1"),
+    );
+    let out = p.batou(&["deploy", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        changed(&out),
+        [
+            "localhost: MyApp > VirtualEnv('3') > Package('myapp==1.1')",
+            "localhost: MyApp > Program('myapp')",
+        ],
+        "{}",
+        stdout(&out)
+    );
+    wait_for_text(&log, "myapp 1.1 running");
+    assert_ne!(ctl(&supervisor, &["pid", "myapp"]), first, "restarted");
+    assert_eq!(
+        live_pid(&supervisor.join("supervisord.pid")),
+        Some(supervisord),
+        "supervisord itself was not reloaded"
+    );
+
+    // A program that does not come up fails the deployment with its log.
+    p.write(
+        "components/broken/component.rs",
+        "use batou::prelude::*;\nuse batou_stdlib::supervisor::Program;\n\n\
+         #[component]\npub struct Broken;\n\n\
+         impl Component for Broken {\n    \
+         fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {\n        \
+         cx.add(Program::new(\"broken\").command(\"/bin/sh\").command_absolute(false)\n            \
+         .args(\"-c 'echo broken-start; exit 3'\")\n            \
+         .options([(\"startsecs\".to_string(), \"1\".to_string())].into_iter().collect::<std::collections::BTreeMap<_, _>>()));\n        \
+         Ok(())\n    }\n}\n",
+    );
+    p.write(
+        "environments/test/environment.cfg",
+        &environment(
+            "local",
+            "localhost",
+            "myapp, supervisor, broken",
+            &wheels,
+            "1.1",
+        ),
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "test"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Program \"broken\" did not start up"),
+        "{text}"
+    );
+    assert!(
+        text.contains("broken-start"),
+        "the log's tail is shown: {text}"
+    );
+}
+
+#[test]
+fn the_front_page_example_runs_on_a_real_sshd_host() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["m1"]) else {
+        return;
+    };
+    let host = &lab.hosts[0];
+    let p = example("myapp-remote");
+    // The host's user reads the wheels from its own home.
+    let wheels = host.path("wheels");
+    build_wheel(&wheels, "myapp", "1.0", &app_source("1.0"));
+    let sup_wheels = host.path("supervisor-wheels");
+    copy_tree(&supervisor_wheels(), &sup_wheels);
+    let chown = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{0}:{0}", host.user))
+        .arg(&wheels)
+        .arg(&sup_wheels)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let cfg = environment("ssh", "m1", "myapp, supervisor", &wheels, "1.0").replace(
+        &supervisor_wheels().display().to_string(),
+        &sup_wheels.display().to_string(),
+    );
+    p.write("environments/remote/environment.cfg", &cfg);
+    p.write("ssh_config", &lab.ssh_config());
+    p.build_ok();
+    let supervisor = host.path("deployment/work/supervisor");
+    let _kill = KillOnDrop(supervisor.join("supervisord.pid"));
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let status = ctl(&supervisor, &["status", "myapp"]);
+    assert!(status.contains("RUNNING"), "{status}");
+    wait_for_text(&supervisor.join("var/log/myapp.log"), "myapp 1.0 running");
+    let again = p.batou(&["deploy", "remote"]);
+    assert!(again.status.success(), "{}", stdout(&again));
+    assert_eq!(changed(&again), Vec::<String>::new(), "{}", stdout(&again));
+}
