@@ -19,6 +19,7 @@
 
 #![warn(missing_debug_implementations)]
 
+pub mod appenv;
 pub mod archive;
 pub mod checksum;
 pub mod cmmi;

@@ -38,7 +38,7 @@ use std::time::Duration;
 const VENV_PARTS: [&str; 5] = ["bin", "lib", "lib64", "include", "pyvenv.cfg"];
 
 /// `3`, `3.11`: numbers separated by dots.
-fn valid_version(version: &str) -> bool {
+pub(crate) fn valid_version(version: &str) -> bool {
     !version.is_empty()
         && version
             .split('.')
@@ -56,7 +56,7 @@ fn valid_package_name(name: &str) -> bool {
 }
 
 /// A version as pip accepts after `==` (PEP 440 characters, wildcards).
-fn valid_package_version(version: &str) -> bool {
+pub(crate) fn valid_package_version(version: &str) -> bool {
     !version.is_empty()
         && version
             .chars()
@@ -186,7 +186,7 @@ impl VirtualEnvBase {
 
 /// A Python statement that exits non-zero unless the running version
 /// starts with `version`'s numbers.
-fn version_check(version: &str) -> String {
+pub(crate) fn version_check(version: &str) -> String {
     let parts: Vec<&str> = version.split('.').collect();
     format!(
         "import sys; sys.exit(0 if sys.version_info[:{}] == ({},) else 1)",
@@ -262,7 +262,7 @@ impl Component for VirtualEnvBase {
     }
 }
 
-fn cwd_options(dir: &str) -> CmdOptions {
+pub(crate) fn cwd_options(dir: &str) -> CmdOptions {
     CmdOptions {
         cwd: Some(PathBuf::from(dir)),
         ..CmdOptions::default()

@@ -3,6 +3,7 @@
 //! value, and nothing is deployed.
 
 use batou::testing::TestRoot;
+use batou_stdlib::appenv::AppEnv;
 use batou_stdlib::cmmi::Build;
 use batou_stdlib::cron::{CronJob, CronTab, Entry, JOBS};
 use batou_stdlib::logrotate::RotatedLogfile;
@@ -125,6 +126,23 @@ fn python_components_refuse_bad_values() {
         ),
         "Package(myapp): \"1.0; rm\" is not a version",
     );
+    assert_has(
+        refused(root(d), AppEnv::new("3.x")),
+        "AppEnv: \"3.x\" is not a Python version (write it as `3` or `3.11`)",
+    );
+    assert_has(
+        refused(root(d), AppEnv::new("3")),
+        &format!(
+            "AppEnv: cannot read the lock file {}: No such file or directory",
+            d.join("requirements.lock").display()
+        ),
+    );
+    std::fs::write(d.join("requirements.lock"), "myapp==1.0\n").unwrap();
+    assert_has(
+        refused(root(d), AppEnv::new("3").pip_version("24; rm -rf")),
+        "AppEnv: pip_version \"24; rm -rf\" is not a version",
+    );
+    assert!(!d.join("work").exists(), "nothing was deployed");
 }
 
 #[test]

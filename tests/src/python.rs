@@ -10,19 +10,30 @@ use std::process::Command;
 /// The supervisor release the tests install (batou's).
 pub const SUPERVISOR_VERSION: &str = "4.2.5";
 
-/// `target/wheels`, holding supervisor's wheels (fetched if missing).
+/// The pip release an AppEnv test installs over the venv's own.
+pub const PIP_VERSION: &str = "24.0";
+
+/// `target/wheels`, holding supervisor's and pip's wheels (fetched if
+/// missing).
 pub fn supervisor_wheels() -> PathBuf {
     // Tests running in parallel fetch once.
     static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _once = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = crate::workspace_root().join("target").join("wheels");
-    let have = std::fs::read_dir(&dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("supervisor-{SUPERVISOR_VERSION}-"))
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
         })
-    });
+        .unwrap_or_default();
+    let have = [
+        format!("supervisor-{SUPERVISOR_VERSION}-"),
+        format!("pip-{PIP_VERSION}-"),
+    ]
+    .iter()
+    .all(|prefix| names.iter().any(|n| n.starts_with(prefix)));
     if !have {
         let script = crate::workspace_root()
             .join("scripts")
