@@ -34,4 +34,5 @@ pub mod package;
 pub mod python;
 pub mod supervisor;
 pub mod svn;
+pub mod systemd;
 mod vcs;
