@@ -127,23 +127,14 @@ impl Project {
         let path = dir.path().join(name);
         std::fs::create_dir_all(&path).expect("create the project directory");
         render_template(&path, name, &workspace_root()).expect("render the template");
-        Project::hold(name);
-        // The same dependency versions as the workspace: nothing to resolve.
-        let lock = workspace_root().join("Cargo.lock");
-        if lock.is_file() {
-            std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");
-        }
-        Project {
-            _dir: dir,
-            path,
-            name: name.to_string(),
-        }
+        Project::adopt(dir, path, name)
     }
 
     /// A crate made some other way (the real cargo-generate) at `path`
     /// inside `dir`; gets the workspace's Cargo.lock like [`Project::generate`].
     pub fn adopt(dir: tempfile::TempDir, path: PathBuf, name: &str) -> Project {
         Project::hold(name);
+        // The same dependency versions as the workspace: nothing to resolve.
         let lock = workspace_root().join("Cargo.lock");
         if lock.is_file() {
             std::fs::copy(lock, path.join("Cargo.lock")).expect("copy Cargo.lock");
