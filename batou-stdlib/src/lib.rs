@@ -32,6 +32,7 @@ pub mod mercurial;
 pub mod nagios;
 pub mod package;
 pub mod python;
+pub mod service;
 pub mod supervisor;
 pub mod svn;
 pub mod systemd;

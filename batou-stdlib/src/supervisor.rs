@@ -350,6 +350,12 @@ impl Component for Supervisor {
                     .max_startup_delay(self.max_startup_delay)
                     .wait_for_running(self.wait_for_running),
             );
+            // Started at boot where the host's platform knows how
+            // (`platform = debian`: an @reboot cron job).
+            cx.add(
+                crate::service::Service::new("bin/supervisord")
+                    .pidfile(pidfile.to_string_lossy().into_owned()),
+            );
         } else {
             cx.add(StoppedSupervisor::new());
         }

@@ -9,6 +9,7 @@ use batou_stdlib::cron::{CronJob, CronTab, Entry, JOBS};
 use batou_stdlib::logrotate::RotatedLogfile;
 use batou_stdlib::nagios::ServiceCheck;
 use batou_stdlib::python::{Package, VirtualEnv};
+use batou_stdlib::service::Service;
 use batou_stdlib::supervisor::{
     DeploymentMode, Eventlistener, Program, Supervisor, SupervisorInfo, SUPERVISOR,
 };
@@ -91,6 +92,10 @@ fn acquisition_and_host_components_refuse_bad_values() {
     assert_has(
         refused(root(d), RotatedLogfile::new("var/log/{app}.log")),
         "cannot be written into logrotate.conf",
+    );
+    assert_has(
+        refused(root(d), Service::new("bin/app\n@reboot rm")),
+        "Service: \"bin/app\\n@reboot rm\" is not a program",
     );
     assert_has(
         refused(root(d), ServiceCheck::new("http").command("check_http\nx")),
