@@ -21,6 +21,7 @@
 
 pub mod appenv;
 pub mod archive;
+pub mod buildout;
 pub mod checksum;
 pub mod cmmi;
 pub mod cron;

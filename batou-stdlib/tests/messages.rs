@@ -4,6 +4,7 @@
 
 use batou::testing::TestRoot;
 use batou_stdlib::appenv::AppEnv;
+use batou_stdlib::buildout::Buildout;
 use batou_stdlib::cmmi::Build;
 use batou_stdlib::cron::{CronJob, CronTab, Entry, JOBS};
 use batou_stdlib::logrotate::RotatedLogfile;
@@ -141,6 +142,20 @@ fn python_components_refuse_bad_values() {
             "AppEnv: cannot read the lock file {}: No such file or directory",
             d.join("requirements.lock").display()
         ),
+    );
+    assert_has(
+        refused(root(d), Buildout::new().python("3")),
+        "Buildout: either setuptools or distribute version must be specified",
+    );
+    assert_has(
+        refused(
+            root(d),
+            Buildout::new()
+                .python("3")
+                .setuptools("68.0.0")
+                .use_default(false),
+        ),
+        "Buildout: no configuration (use_default is false and no config was given)",
     );
     std::fs::write(d.join("requirements.lock"), "myapp==1.0\n").unwrap();
     assert_has(

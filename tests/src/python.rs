@@ -10,6 +10,12 @@ use std::process::Command;
 /// The supervisor release the tests install (batou's).
 pub const SUPERVISOR_VERSION: &str = "4.2.5";
 
+/// The zc.buildout release the Buildout test installs, with the
+/// setuptools, wheel and packaging it needs (batou's versions).
+pub const BUILDOUT_VERSION: &str = "3.3";
+/// setuptools for the Buildout test.
+pub const BUILDOUT_SETUPTOOLS: &str = "68.0.0";
+
 /// The pip release an AppEnv test installs over the venv's own.
 pub const PIP_VERSION: &str = "24.0";
 
@@ -31,6 +37,7 @@ pub fn supervisor_wheels() -> PathBuf {
     let have = [
         format!("supervisor-{SUPERVISOR_VERSION}-"),
         format!("pip-{PIP_VERSION}-"),
+        format!("zc.buildout-{BUILDOUT_VERSION}-"),
     ]
     .iter()
     .all(|prefix| names.iter().any(|n| n.starts_with(prefix)));
@@ -56,6 +63,19 @@ pub fn supervisor_wheels() -> PathBuf {
 /// whose `__init__.py` is `source`, and a console script `<name>` calling
 /// its `main()`. Returns the wheel's path.
 pub fn build_wheel(dir: &Path, name: &str, version: &str, source: &str) -> PathBuf {
+    let entry_points = format!("[console_scripts]\n{name} = {name}:main\n");
+    build_wheel_with_entry_points(dir, name, version, source, &entry_points)
+}
+
+/// Like [`build_wheel`], with `entry_points.txt` as given (a buildout
+/// recipe: `[zc.buildout]\ndefault = name:Recipe`).
+pub fn build_wheel_with_entry_points(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    source: &str,
+    entry_points: &str,
+) -> PathBuf {
     std::fs::create_dir_all(dir).expect("wheel directory");
     let wheel = dir.join(format!("{name}-{version}-py3-none-any.whl"));
     let info = format!("{name}-{version}.dist-info");
@@ -70,10 +90,7 @@ pub fn build_wheel(dir: &Path, name: &str, version: &str, source: &str) -> PathB
             "Wheel-Version: 1.0\nGenerator: batou-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
                 .to_string(),
         ),
-        (
-            format!("{info}/entry_points.txt"),
-            format!("[console_scripts]\n{name} = {name}:main\n"),
-        ),
+        (format!("{info}/entry_points.txt"), entry_points.to_string()),
     ];
     let mut record = String::new();
     let mut script =
