@@ -230,3 +230,142 @@ fn the_front_page_example_runs_on_a_real_sshd_host() {
     assert!(again.status.success(), "{}", stdout(&again));
     assert_eq!(changed(&again), Vec::<String>::new(), "{}", stdout(&again));
 }
+
+const EXTRAS: &str = r##"
+use batou::prelude::*;
+use batou_stdlib::file::File;
+use batou_stdlib::supervisor::Eventlistener;
+
+/// An event listener speaking supervisor's protocol (READY, RESULT).
+#[component]
+pub struct Extras;
+
+impl Component for Extras {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(File::new("listener.py").is_template(false).content(
+            "import sys\n\
+             while True:\n\
+             \x20   sys.stdout.write('READY\\n'); sys.stdout.flush()\n\
+             \x20   headers = dict(x.split(':') for x in sys.stdin.readline().split())\n\
+             \x20   sys.stdin.read(int(headers['len']))\n\
+             \x20   sys.stderr.write('tick\\n'); sys.stderr.flush()\n\
+             \x20   sys.stdout.write('RESULT 2\\nOK'); sys.stdout.flush()\n",
+        ));
+        let script = cx.workdir().join("listener.py");
+        cx.add(
+            Eventlistener::new("ticker")
+                .command("/bin/sh")
+                .command_absolute(false)
+                .args(format!("-c 'exec python3 {}'", script.display()))
+                .events(vec!["TICK_5".to_string()])
+                .options(std::collections::BTreeMap::from([(
+                    "stderr_logfile".to_string(),
+                    cx.workdir().join("ticker.log").display().to_string(),
+                )])),
+        );
+        Ok(())
+    }
+}
+"##;
+
+#[test]
+fn supervisor_listeners_checks_logrotate_cold_deployment_and_shutdown() {
+    let p = example("myapp-features");
+    let wheels: PathBuf = p.path.join("wheels");
+    build_wheel(&wheels, "myapp", "1.0", &app_source("1.0"));
+    p.write("components/extras/component.rs", EXTRAS);
+    let nrpe = p.path.join("nrpe.cfg");
+    let cfg = |version: &str, supervisor: &str| {
+        environment(
+            "local",
+            "localhost",
+            "myapp, supervisor, extras, logrotate, nrpehost",
+            &wheels,
+            version,
+        ) + &format!(
+            "logrotate = true\nnagios = true\ndeployment_mode = cold\n{supervisor}\n\
+             [component:nrpehost]\npath = {}\n",
+            nrpe.display()
+        )
+    };
+    p.write("environments/test/environment.cfg", &cfg("1.0", ""));
+    p.build_ok();
+    let supervisor = p.path.join("work/supervisor");
+    let _kill = KillOnDrop(supervisor.join("supervisord.pid"));
+
+    let out = p.batou(&["deploy", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let status = ctl(&supervisor, &["status"]);
+    assert!(
+        status.contains("ticker") && status.contains("RUNNING"),
+        "{status}"
+    );
+    // It hears supervisor's TICK_5 events.
+    wait_for_text(&p.path.join("work/extras/ticker.log"), "tick");
+
+    // The nagios check is a real script, run through NRPE's config.
+    let nrpe_text = std::fs::read_to_string(&nrpe).unwrap();
+    let check = supervisor.join("check_supervisor");
+    assert!(
+        nrpe_text.contains(&check.display().to_string()),
+        "{nrpe_text}"
+    );
+    let ran = Command::new(&check).output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "OK - all programs are running\n"
+    );
+    let logrotate = std::fs::read_to_string(p.path.join("work/logrotate/logrotate.conf")).unwrap();
+    assert!(
+        logrotate.contains(&format!("{}/var/log/*.log", supervisor.display())),
+        "{logrotate}"
+    );
+
+    // Cold: the program is stopped before its package changes.
+    build_wheel(&wheels, "myapp", "1.1", &app_source("1.1"));
+    p.write("environments/test/environment.cfg", &cfg("1.1", ""));
+    let out = p.batou(&["deploy", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    // The package's change is announced, the program stopped, then the
+    // package installed and the program started.
+    let announced = text
+        .find("🚀 localhost: MyApp > VirtualEnv('3') > Package('myapp==1.1')")
+        .unwrap_or_else(|| panic!("{text}"));
+    let stopped = text
+        .find("localhost: ☣ Stopping myapp for cold deployment")
+        .unwrap_or_else(|| panic!("{text}"));
+    let started = text
+        .find("🚀 localhost: MyApp > Program('myapp')")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(announced < stopped && stopped < started, "{text}");
+    wait_for_text(&supervisor.join("var/log/myapp.log"), "myapp 1.1 running");
+    assert!(ctl(&supervisor, &["status", "myapp"]).contains("RUNNING"));
+
+    // A program that stops makes the check critical.
+    ctl(&supervisor, &["stop", "myapp"]);
+    let ran = Command::new(&check).output().unwrap();
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ran.stdout).starts_with("CRITICAL - myapp"));
+
+    // Disabled: supervisord is shut down.
+    let pid = live_pid(&supervisor.join("supervisord.pid")).expect("supervisord runs");
+    p.write(
+        "environments/test/environment.cfg",
+        &cfg("1.1", "enable = false\n"),
+    );
+    let out = p.batou(&["deploy", "test"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    for _ in 0..100 {
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(live_pid(&supervisor.join("supervisord.pid")), None);
+}
