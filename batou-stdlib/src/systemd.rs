@@ -23,15 +23,16 @@
 //! The unit's kind comes from its name (`.service`, `.timer`). A relative
 //! command in `exec_start` is relative to the workdir, which is also the
 //! service's working directory. User units live in
-//! `~/.config/systemd/user`, system units in `/etc/systemd/system` (system
-//! units need a deployment as root). A new or changed unit is checked with
+//! `~/.config/systemd/user`, system units in `/etc/systemd/system`
+//! (installed and controlled through `sudo -n` when the deployment does
+//! not run as root). A new or changed unit is checked with
 //! `systemd-analyze verify` where the host has it, before it replaces the
 //! old one; then `daemon-reload`, `enable` and `restart`. A unit that does
 //! not change is left alone, unless it is not enabled or not running, or a
 //! component its parent added before it changed (the program it runs).
 
 use crate::file::atomic::write_atomic;
-use batou::component::{CmdOptions, ConfigValue, Configure as Setup, ConversionError};
+use batou::component::{CmdOptions, CmdOutput, ConfigValue, Configure as Setup, ConversionError};
 use batou::prelude::{component, Component, Deploy, Error, Result};
 use batou::template::Value;
 use std::collections::BTreeMap;
@@ -416,52 +417,116 @@ impl Unit {
         )
     }
 
+    /// A system unit deployed by a user other than root: files and
+    /// `systemctl` go through `sudo -n`.
+    fn through_sudo(&self) -> bool {
+        // SAFETY: geteuid has no preconditions.
+        self.scope == Scope::System && unsafe { libc::geteuid() } != 0
+    }
+
+    /// Runs `program args`, through `sudo -n` for a system unit when not
+    /// root; sudo wanting a password is an error saying what to allow.
+    fn privileged(
+        &self,
+        cx: &Deploy,
+        program: &str,
+        args: &[&str],
+        options: CmdOptions,
+    ) -> Result<CmdOutput> {
+        if !self.through_sudo() {
+            return cx.run(program, args, options);
+        }
+        let mut all = vec!["-n", program];
+        all.extend_from_slice(args);
+        match cx.run("sudo", &all, options) {
+            Err(Error::Cmd(e)) if e.stderr.contains("password is required") => {
+                Err(Error::failed(format!(
+                "cannot install the system unit {} on {}: `sudo -n` needs a password; allow the \
+                 deployment user passwordless sudo for systemctl and install, or use scope = user",
+                self.name,
+                cx.host_name()
+            )))
+            }
+            other => other,
+        }
+    }
+
     fn systemctl(&self, cx: &Deploy, args: &[&str], ignore_returncode: bool) -> Result<String> {
         let mut all: Vec<&str> = Vec::new();
         if self.scope == Scope::User {
             all.push("--user");
         }
         all.extend_from_slice(args);
-        let out = cx.run(
-            "systemctl",
-            &all,
-            CmdOptions {
-                ignore_returncode,
-                env: user_bus_env(self.scope),
-                ..CmdOptions::default()
-            },
-        )?;
+        let options = CmdOptions {
+            ignore_returncode,
+            env: user_bus_env(self.scope),
+            ..CmdOptions::default()
+        };
+        // Queries need no privileges.
+        let out = if args.first().is_some_and(|a| a.starts_with("is-")) {
+            cx.run("systemctl", &all, options)?
+        } else {
+            self.privileged(cx, "systemctl", &all, options)?
+        };
         Ok(out.stdout.trim().to_string())
     }
 
-    /// `systemd-analyze verify` of the new text, in a private directory
-    /// under the unit's own name, when the host has systemd-analyze.
-    fn analyze(&self, cx: &Deploy) -> Result<()> {
-        if !on_path("systemd-analyze") {
-            return Ok(());
-        }
+    /// Checks the new text (`systemd-analyze verify` of a private copy
+    /// under the unit's own name, where the host has systemd-analyze) and
+    /// installs it: atomically, or with `sudo -n install` for a system
+    /// unit when not root.
+    fn install(&self, cx: &Deploy) -> Result<()> {
         let dir =
             std::env::temp_dir().join(format!(".batou-unit-{}-{}", std::process::id(), self.name));
         let candidate = dir.join(&self.name);
-        let file = candidate.to_string_lossy().into_owned();
-        let checked = (|| {
+        let written = (|| {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
             write_atomic(&candidate, self.text.as_bytes(), Some(0o644))
         })()
-        .map_err(|e| Error::io(format!("writing {}", candidate.display()), e))
-        .and_then(|()| {
-            cx.run(
-                "systemd-analyze",
-                &["verify", "--man=no", &file],
-                CmdOptions {
-                    ignore_returncode: true,
-                    ..CmdOptions::default()
-                },
-            )
-        });
+        .map_err(|e| Error::io(format!("writing {}", candidate.display()), e));
+        let result = written
+            .and_then(|()| self.analyze(cx, &candidate))
+            .and_then(|()| self.put_in_place(cx, &candidate));
         let _ = std::fs::remove_dir_all(&dir);
-        let out = checked?;
+        result
+    }
+
+    fn put_in_place(&self, cx: &Deploy, candidate: &Path) -> Result<()> {
+        if self.through_sudo() {
+            let target = self.path.to_string_lossy().into_owned();
+            let source = candidate.to_string_lossy().into_owned();
+            self.privileged(
+                cx,
+                "install",
+                &[
+                    "-m", "0644", "-o", "root", "-g", "root", "--", &source, &target,
+                ],
+                CmdOptions::default(),
+            )?;
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        write_atomic(&self.path, self.text.as_bytes(), Some(0o644))
+            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
+    }
+
+    fn analyze(&self, cx: &Deploy, candidate: &Path) -> Result<()> {
+        if !on_path("systemd-analyze") {
+            return Ok(());
+        }
+        let file = candidate.to_string_lossy().into_owned();
+        let out = cx.run(
+            "systemd-analyze",
+            &["verify", "--man=no", &file],
+            CmdOptions {
+                ignore_returncode: true,
+                ..CmdOptions::default()
+            },
+        )?;
         // Other units named in After=/Wants= may not exist here: only
         // complaints about this file count.
         let complaints: Vec<&str> = out
@@ -518,13 +583,6 @@ impl Component for Unit {
     }
 
     fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
-        // SAFETY: geteuid has no preconditions.
-        if self.scope == Scope::System && unsafe { libc::geteuid() } != 0 {
-            return Err(Error::Failed(format!(
-                "Unit({}): system units are installed by root; deploy as root or use scope = user",
-                self.name
-            )));
-        }
         let installed = std::fs::read_to_string(&self.path).ok();
         if installed.as_deref() != Some(self.text.as_str()) {
             return Err(Error::update_needed(format!(
@@ -551,13 +609,7 @@ impl Component for Unit {
     fn update(&mut self, cx: &mut Deploy) -> Result<()> {
         let installed = std::fs::read_to_string(&self.path).ok();
         if installed.as_deref() != Some(self.text.as_str()) {
-            self.analyze(cx)?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            }
-            write_atomic(&self.path, self.text.as_bytes(), Some(0o644))
-                .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
+            self.install(cx)?;
         }
         self.systemctl(cx, &["daemon-reload"], false)?;
         if self.enable {

@@ -326,3 +326,39 @@ fn installing_a_package_without_sudo_rights_says_so() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_system_unit_without_sudo_rights_says_so_and_installs_nothing() {
+    let Some(lab) = batou_tests::sshd::SshLab::for_test(&["y1"]) else {
+        return;
+    };
+    let p = Project::generate("stdlib-unit");
+    p.write(
+        "components/daemon/component.rs",
+        "use batou::prelude::*;\nuse batou_stdlib::systemd::{Scope, Unit};\n\n\
+         #[component]\npub struct Daemon;\n\n\
+         impl Component for Daemon {\n    \
+         fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {\n        \
+         cx.add(Unit::new(\"batou-test-daemon.service\").exec_start(\"/bin/true\").scope(Scope::System));\n        \
+         Ok(())\n    }\n}\n",
+    );
+    p.write("ssh_config", &lab.ssh_config());
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\ny1 = daemon\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains(
+            "cannot install the system unit batou-test-daemon.service on y1: `sudo -n` needs a \
+             password; allow the deployment user passwordless sudo for systemctl and install, \
+             or use scope = user"
+        ),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!std::path::Path::new("/etc/systemd/system/batou-test-daemon.service").exists());
+}
