@@ -59,6 +59,21 @@ pub fn supervisor_wheels() -> PathBuf {
     dir
 }
 
+/// Copies the fetched wheels whose names start with one of `prefixes`
+/// (`"pip-"`) into `dir`.
+pub fn copy_wheels(dir: &Path, prefixes: &[&str]) {
+    std::fs::create_dir_all(dir).expect("wheel directory");
+    for entry in std::fs::read_dir(supervisor_wheels())
+        .expect("wheels")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            std::fs::copy(entry.path(), dir.join(&name)).expect("copy a wheel");
+        }
+    }
+}
+
 /// Builds `<dir>/<name>-<version>-py3-none-any.whl`: a package `<name>`
 /// whose `__init__.py` is `source`, and a console script `<name>` calling
 /// its `main()`. Returns the wheel's path.

@@ -284,6 +284,18 @@ impl SshHost {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.home.join(rel)
     }
+
+    /// Makes the host's user own `path` and everything below it (files
+    /// the test put into the user's home).
+    pub fn give(&self, path: &std::path::Path) {
+        let ok = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", self.user))
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chown -R {} {}", self.user, path.display());
+    }
 }
 
 impl Drop for SshLab {

@@ -3,7 +3,7 @@
 //! a real sshd host; a new lock switches environments only once it is
 //! installed, and a broken lock leaves the application where it was.
 
-use batou_tests::python::{build_wheel, supervisor_wheels, PIP_VERSION};
+use batou_tests::python::{build_wheel, copy_wheels, PIP_VERSION};
 use batou_tests::*;
 use std::path::Path;
 use std::process::Command;
@@ -73,18 +73,8 @@ fn an_appenv_is_built_switched_and_cleaned_up_on_a_real_sshd_host() {
     let wheels = host.path("wheels");
     build_wheel(&wheels, "myapp", "1.0", &source("1.0"));
     build_wheel(&wheels, "myapp", "1.1", &source("1.1"));
-    for entry in std::fs::read_dir(supervisor_wheels()).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("pip-") {
-            std::fs::copy(entry.path(), wheels.join(entry.file_name())).unwrap();
-        }
-    }
-    let chown = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{0}:{0}", host.user))
-        .arg(&wheels)
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    copy_wheels(&wheels, &["pip-"]);
+    host.give(&wheels);
 
     let p = Project::generate("appenv-e2e");
     p.write("components/app/component.rs", APP);

@@ -4,10 +4,9 @@
 //! again only when its config changed or its last run failed.
 
 use batou_tests::python::{
-    build_wheel_with_entry_points, supervisor_wheels, BUILDOUT_SETUPTOOLS, BUILDOUT_VERSION,
+    build_wheel_with_entry_points, copy_wheels, BUILDOUT_SETUPTOOLS, BUILDOUT_VERSION,
 };
 use batou_tests::*;
-use std::process::Command;
 
 const SITE: &str = r##"
 use batou::prelude::*;
@@ -71,22 +70,11 @@ fn a_buildout_runs_on_a_real_sshd_host_when_its_config_changes() {
         RECIPE,
         "[zc.buildout]\ndefault = greeter:Recipe\n",
     );
-    for entry in std::fs::read_dir(supervisor_wheels()).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if ["zc.buildout-", "setuptools-68", "wheel-", "packaging-"]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
-            std::fs::copy(entry.path(), wheels.join(&name)).unwrap();
-        }
-    }
-    let chown = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{0}:{0}", host.user))
-        .arg(&wheels)
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    copy_wheels(
+        &wheels,
+        &["zc.buildout-", "setuptools-68", "wheel-", "packaging-"],
+    );
+    host.give(&wheels);
 
     let p = Project::generate("buildout-e2e");
     p.write(

@@ -204,14 +204,8 @@ fn the_front_page_example_runs_on_a_real_sshd_host() {
     build_wheel(&wheels, "myapp", "1.0", &app_source("1.0"));
     let sup_wheels = host.path("supervisor-wheels");
     copy_tree(&supervisor_wheels(), &sup_wheels);
-    let chown = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{0}:{0}", host.user))
-        .arg(&wheels)
-        .arg(&sup_wheels)
-        .status()
-        .unwrap();
-    assert!(chown.success());
+    host.give(&wheels);
+    host.give(&sup_wheels);
     let cfg = environment("ssh", "m1", "myapp, supervisor", &wheels, "1.0").replace(
         &supervisor_wheels().display().to_string(),
         &sup_wheels.display().to_string(),
