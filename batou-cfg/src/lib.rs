@@ -1,10 +1,9 @@
 //! Reading batou's `environment.cfg` files.
 //!
-//! The INI syntax is parsed by [`rust-ini`](https://docs.rs/rust-ini) with the
-//! settings that match Python's `configparser` as batou uses it: case-sensitive
-//! keys, no quote or escape processing, indented continuation lines. On top of
-//! that this crate records the line of every section header and every key, so
-//! that errors can point at `environments/prod/environment.cfg:12`.
+//! The INI syntax is read as Python's `RawConfigParser` reads it for batou
+//! (see [`CfgFile::parse`]; a test compares with the real configparser), and
+//! the line of every section header and every key is recorded, so that
+//! errors can point at `environments/prod/environment.cfg:12`.
 //!
 //! Both the runtime (`batou`) and the compile-time override check
 //! (`batou-macros`) read cfg files through this crate, so they agree on what a
@@ -21,8 +20,6 @@
 //! assert_eq!(cfg.sections[1].entries[0].value, "tick");
 //! ```
 
-use ini::{Ini, ParseOption};
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// A parsed cfg file: its sections in file order, duplicates kept.
@@ -81,70 +78,83 @@ impl CfgFile {
         CfgFile::parse(display, &text)
     }
 
-    /// Parses the text of a cfg file.
+    /// Parses the text of a cfg file as Python's `RawConfigParser` reads
+    /// it for batou: lines whose first non-blank character is `#` or `;`
+    /// are comments anywhere (also between the lines of a multi-line
+    /// value); a line indented deeper than its key's line continues the
+    /// value, empty lines inside a value are kept, the value is trimmed;
+    /// `=` or `:` separates a key from its value, whichever comes first;
+    /// no inline comments, quotes or escapes; keys keep their case.
+    /// Duplicate sections and keys are kept in order (the loader reports
+    /// them as batou does).
     pub fn parse(display: impl Into<PathBuf>, text: &str) -> Result<CfgFile, CfgError> {
         let path = display.into();
-        let options = ParseOption {
-            enabled_quote: false,
-            enabled_escape: false,
-            enabled_indented_mutiline_value: true,
-            enabled_preserve_key_leading_whitespace: false,
+        let error = |line: usize, message: String| CfgError {
+            path: path.display().to_string(),
+            line,
+            message,
         };
-        let ini = Ini::load_from_str_opt(text, options).map_err(|e| {
-            // rust-ini reports an unclosed header where it gave up (often the
-            // end of the file); point at the header itself instead.
-            let unclosed = text.lines().position(|l| {
-                let t = l.trim_start();
-                !l.starts_with([' ', '\t']) && t.starts_with('[') && !t.contains(']')
-            });
-            CfgError {
-                path: path.display().to_string(),
-                line: unclosed.map_or(e.line, |i| i + 1),
-                message: e.msg.to_string(),
-            }
-        })?;
-        let lines = scan_lines(text);
-        let mut sections = Vec::new();
-        let mut cursor = 0usize;
-        for (name, props) in ini.iter() {
-            let name = name.unwrap_or("").to_string();
-            if name.is_empty() && props.is_empty() {
+        let mut sections: Vec<Section> = Vec::new();
+        // Continuation lines of the current value, until it ends.
+        let mut open_value: Option<Vec<String>> = None;
+        let mut indent_level = 0usize;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = raw.trim();
+            if content.starts_with(['#', ';']) {
                 continue;
             }
-            // Find the next scanned header of this name (sections come in order).
-            let scanned = lines[cursor..]
-                .iter()
-                .position(|s| s.name == name)
-                .map(|i| {
-                    cursor += i + 1;
-                    &lines[cursor - 1]
-                });
-            // The lines of each key in order, taken one by one: linear in
-            // the number of keys, duplicates included.
-            let mut key_lines: HashMap<&str, VecDeque<usize>> = HashMap::new();
-            if let Some(sc) = scanned {
-                for (k, line) in &sc.keys {
-                    key_lines.entry(k.as_str()).or_default().push_back(*line);
+            if content.is_empty() {
+                if let Some(lines) = open_value.as_mut() {
+                    lines.push(String::new());
                 }
+                continue;
             }
-            let mut entries = Vec::new();
-            for (key, value) in props.iter() {
-                let line = key_lines
-                    .get_mut(key)
-                    .and_then(VecDeque::pop_front)
-                    .unwrap_or(0);
-                entries.push(Entry {
+            let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
+            if open_value.is_some() && indent > indent_level {
+                if let Some(lines) = open_value.as_mut() {
+                    lines.push(content.to_string());
+                }
+                continue;
+            }
+            finish_value(&mut sections, open_value.take());
+            indent_level = indent;
+            if let Some(name) = section_header(content) {
+                sections.push(Section {
+                    name: name.to_string(),
+                    line,
+                    entries: Vec::new(),
+                });
+                continue;
+            }
+            let Some((key, value)) = option_line(content) else {
+                return Err(error(
+                    line,
+                    format!("expected `key = value` or a `[section]` header, found {content:?}"),
+                ));
+            };
+            if key.is_empty() {
+                return Err(error(line, format!("a value without a key: {content:?}")));
+            }
+            if sections.is_empty() {
+                // Keys before the first header (configparser refuses the
+                // file; the loader reports them).
+                sections.push(Section {
+                    name: String::new(),
+                    line: 0,
+                    entries: Vec::new(),
+                });
+            }
+            if let Some(section) = sections.last_mut() {
+                section.entries.push(Entry {
                     key: key.to_string(),
-                    value: value.trim().to_string(),
+                    value: value.to_string(),
                     line,
                 });
             }
-            sections.push(Section {
-                name,
-                line: scanned.map_or(0, |s| s.line),
-                entries,
-            });
+            open_value = Some(Vec::new());
         }
+        finish_value(&mut sections, open_value.take());
         Ok(CfgFile { path, sections })
     }
 
@@ -154,45 +164,35 @@ impl CfgFile {
     }
 }
 
-struct ScannedSection {
-    name: String,
-    line: usize,
-    keys: Vec<(String, usize)>,
+/// Appends the continuation lines of the last entry to its value, as
+/// configparser joins them (`\n`, trailing empty lines dropped).
+fn finish_value(sections: &mut [Section], lines: Option<Vec<String>>) {
+    let Some(lines) = lines else {
+        return;
+    };
+    if let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+        for l in lines {
+            entry.value.push('\n');
+            entry.value.push_str(&l);
+        }
+        // configparser keeps a leading newline when the value starts on
+        // the next line; batou strips it wherever it reads a value.
+        entry.value = entry.value.trim().to_string();
+    }
 }
 
-/// Finds section headers and keys with their line numbers. Continuation
-/// lines (indented) and comments are skipped.
-fn scan_lines(text: &str) -> Vec<ScannedSection> {
-    let mut out = vec![ScannedSection {
-        name: String::new(),
-        line: 0,
-        keys: Vec::new(),
-    }];
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.starts_with([' ', '\t']) {
-            continue;
-        }
-        let t = raw.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            continue;
-        }
-        if let Some(rest) = t.strip_prefix('[') {
-            let name = rest.split(']').next().unwrap_or("").trim().to_string();
-            out.push(ScannedSection {
-                name,
-                line,
-                keys: Vec::new(),
-            });
-            continue;
-        }
-        let end = t.find(['=', ':']).unwrap_or(t.len());
-        let key = t[..end].trim().to_string();
-        if let Some(last) = out.last_mut() {
-            last.keys.push((key, line));
-        }
-    }
-    out
+/// `[name]`: configparser's `\[(?P<header>.+)\]` matched at the start of
+/// the line (the name runs to the last `]`; what follows it is ignored).
+fn section_header(content: &str) -> Option<&str> {
+    let rest = content.strip_prefix('[')?;
+    let close = rest.rfind(']')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// `key = value` or `key: value`, split at the first `=` or `:`.
+fn option_line(content: &str) -> Option<(&str, &str)> {
+    let at = content.find(['=', ':'])?;
+    Some((content[..at].trim_end(), content[at + 1..].trim()))
 }
 
 #[cfg(test)]

@@ -136,14 +136,45 @@ pub enum Family {
 }
 
 impl Family {
-    /// Parses `True`, `False` or `optional`.
+    /// Parses `optional` or a value batou reads as a Python literal and
+    /// takes its truth: `True`/`False`/`None`, numbers (`1`, `0`, `0.0`),
+    /// quoted strings (`''` is false); also `yes`/`no` (which batou's
+    /// `literal_eval` would refuse). Case does not matter.
+    ///
+    /// ```
+    /// use batou::address::Family;
+    /// assert_eq!(Family::parse("1"), Some(Family::Required));
+    /// assert_eq!(Family::parse("None"), Some(Family::Disabled));
+    /// assert_eq!(Family::parse("optional"), Some(Family::Optional));
+    /// assert_eq!(Family::parse("sometimes"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Family> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(Family::Required),
-            "false" => Some(Family::Disabled),
-            "optional" => Some(Family::Optional),
-            _ => None,
-        }
+        let word = s.trim().to_ascii_lowercase();
+        let truth = match word.as_str() {
+            "optional" => return Some(Family::Optional),
+            "true" | "yes" => true,
+            "false" | "no" | "none" => false,
+            quoted
+                if quoted.len() >= 2
+                    && (quoted.starts_with('\'') && quoted.ends_with('\'')
+                        || quoted.starts_with('"') && quoted.ends_with('"')) =>
+            {
+                quoted.len() > 2
+            }
+            number => {
+                let number = number.replace('_', "");
+                if let Ok(i) = number.parse::<i64>() {
+                    i != 0
+                } else {
+                    number.parse::<f64>().ok().filter(|f| f.is_finite())? != 0.0
+                }
+            }
+        };
+        Some(if truth {
+            Family::Required
+        } else {
+            Family::Disabled
+        })
     }
 }
 

@@ -850,6 +850,22 @@ mod tests {
     }
 
     #[test]
+    fn commented_out_components_and_python_literals_load_as_in_batou() {
+        let env = load(
+            "[environment]\nrequire_v4 = 1\nrequire_v6 = 0\n[hosts]\nlocalhost =\n    web\n#    tick\n    # db\n    ; tick\n",
+        )
+        .unwrap();
+        assert_eq!(env.require_v4, crate::address::Family::Required);
+        assert_eq!(env.require_v6, crate::address::Family::Disabled);
+        let host = env.hosts.iter().find(|h| h.name == "localhost").unwrap();
+        let names: Vec<&str> = host.components.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["web"]);
+        let err =
+            load("[environment]\nrequire_v6 = sometimes\n[hosts]\nlocalhost = web\n").unwrap_err();
+        assert!(format!("{:?}", err.0[0]).contains("expected True, False or optional"));
+    }
+
+    #[test]
     fn careless_values_are_caught_at_load() {
         let r = first_error("[environment]\ntarget_directory = deployment\n[hosts]\na = tick\n");
         assert_eq!(r.title, "Invalid value in environment configuration");
