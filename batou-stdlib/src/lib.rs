@@ -22,6 +22,7 @@
 pub mod appenv;
 pub mod archive;
 pub mod buildout;
+mod checks;
 pub mod checksum;
 pub mod cmmi;
 pub mod cron;

@@ -33,6 +33,7 @@
 //! changed, or when it is not running. It must reach RUNNING within
 //! `startsecs`, else the deployment fails with the tail of its log.
 
+use crate::checks;
 use crate::file::{Directory, File};
 use crate::logrotate::RotatedLogfile;
 use crate::nagios::ServiceCheck;
@@ -271,10 +272,7 @@ fn check_script(workdir: &Path) -> String {
 }
 
 fn one_line(what: &str, value: &str) -> Result<()> {
-    if value.contains(['\n', '\r']) {
-        return Err(Error::usage(format!("{what}: values must be one line")));
-    }
-    Ok(())
+    checks::one_line(what, [value])
 }
 
 impl Component for Supervisor {
@@ -527,24 +525,9 @@ impl Spec {
             )));
         }
         let what = format!("{}({})", self.label(), self.name);
-        for value in [&self.command, &self.args, &self.directory]
-            .into_iter()
-            .chain(self.options.keys())
-            .chain(self.options.values())
-            .chain(self.events.iter())
-        {
-            one_line(&what, value)?;
-        }
-        if self
-            .options
-            .keys()
-            .any(|k| k.contains('=') || k.trim().is_empty())
-        {
-            return Err(Error::usage(format!(
-                "{what}: an option name is empty or has `=`"
-            )));
-        }
-        Ok(())
+        let values = [&self.command, &self.args, &self.directory].into_iter();
+        checks::one_line(&what, values.chain(&self.events).map(String::as_str))?;
+        checks::options(&what, &self.options)
     }
 
     fn startsecs(&self) -> u64 {

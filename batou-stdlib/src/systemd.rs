@@ -31,6 +31,7 @@
 //! not change is left alone, unless it is not enabled or not running, or a
 //! component its parent added before it changed (the program it runs).
 
+use crate::checks;
 use crate::file::atomic::write_atomic;
 use batou::component::{CmdOptions, CmdOutput, ConfigValue, Configure as Setup, ConversionError};
 use batou::prelude::{component, Component, Deploy, Error, Result};
@@ -270,27 +271,16 @@ impl Unit {
             &self.group,
             &self.on_calendar,
         ];
-        let one_line = |v: &str| !v.contains(['\n', '\r']);
         let lists = self.after.iter().chain(&self.wants).chain(&self.wanted_by);
-        let maps = self
-            .environment
-            .iter()
-            .chain(&self.options)
-            .flat_map(|(k, v)| [k, v]);
-        if !values.iter().flat_map(|v| v.as_deref()).all(one_line)
-            || !lists.chain(maps).all(|v| one_line(v))
-        {
-            return Err(Error::usage(format!("{what}: values must be one line")));
-        }
-        if self
-            .options
-            .keys()
-            .any(|k| k.contains('=') || k.trim().is_empty())
-        {
-            return Err(Error::usage(format!(
-                "{what}: an option name is empty or has `=`"
-            )));
-        }
+        let environment = self.environment.iter().flat_map(|(k, v)| [k, v]);
+        checks::one_line(
+            &what,
+            values
+                .iter()
+                .flat_map(|v| v.as_deref())
+                .chain(lists.chain(environment).map(String::as_str)),
+        )?;
+        checks::options(&what, &self.options)?;
         if self
             .environment
             .keys()

@@ -157,6 +157,14 @@ fn python_components_refuse_bad_values() {
         ),
         "Buildout: no configuration (use_default is false and no config was given)",
     );
+    std::fs::write(d.join("requirements.lock"), b"myapp==1.0 \xff\n").unwrap();
+    assert_has(
+        refused(root(d), AppEnv::new("3")),
+        &format!(
+            "AppEnv: the lock file {} is not UTF-8 text",
+            d.join("requirements.lock").display()
+        ),
+    );
     std::fs::write(d.join("requirements.lock"), "myapp==1.0\n").unwrap();
     assert_has(
         refused(root(d), AppEnv::new("3").pip_version("24; rm -rf")),

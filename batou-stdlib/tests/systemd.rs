@@ -234,6 +234,18 @@ fn bad_units_are_refused_at_configure() {
             "Unit(myapp.service): values must be one line",
         ),
         (
+            Unit::new("myapp.service")
+                .exec_start("bin/app")
+                .options(BTreeMap::from([("Nice=5\nUser".to_string(), "root".to_string())])),
+            "Unit(myapp.service): values must be one line",
+        ),
+        (
+            Unit::new("myapp.service")
+                .exec_start("bin/app")
+                .options(BTreeMap::from([("Nice=5".to_string(), "1".to_string())])),
+            "Unit(myapp.service): an option name is empty or has `=`",
+        ),
+        (
             Unit::new("myapp.service").exec_start("bin/app").user("www-data"),
             "Unit(myapp.service): `user` and `group` are for system units; a user unit runs as the deployment's user",
         ),
