@@ -101,9 +101,17 @@ pub enum Command {
         /// Only predict what updates would happen. Do not change anything.
         #[arg(short = 'P', long = "predict-only")]
         predict_only: bool,
+        /// With -c or -P: do not connect to the hosts, check and predict
+        /// against this machine's state.
+        #[arg(short = 'L', long = "local")]
+        local: bool,
         /// Defines number of jobs running parallel to deploy.
         #[arg(short, long)]
         jobs: Option<std::num::NonZeroUsize>,
+        /// Rebuild provisioned machines (batou for Rust does not
+        /// provision: accepted, and a warning says so).
+        #[arg(long = "provision-rebuild")]
+        provision_rebuild: bool,
         /// Accept and remember the host keys of hosts not yet in
         /// known_hosts (changed keys are still refused).
         #[arg(long = "accept-new-host-keys")]
@@ -128,6 +136,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: SecretsCommand,
+    },
+    /// Move a project of Python batou's older layouts (2.2, 2.3) to the
+    /// current one, as batou's migrations do.
+    Migrate {
+        /// Only record the newest version in .batou.json (for new projects).
+        #[arg(long)]
+        bootstrap: bool,
     },
     /// Print a shell completion script.
     Completions {

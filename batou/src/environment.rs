@@ -29,6 +29,19 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "require_sudo",
     "repository_url",
     "repository_root",
+    "develop",
+];
+/// Keys batou reads (or once read) that this project does not use, and
+/// why: each gets a one-line warning instead of an error.
+const IGNORED_ENVIRONMENT_KEYS: &[(&str, &str)] = &[
+    (
+        "develop",
+        "batou 1's path to a development copy of batou; the agent is this executable",
+    ),
+    (
+        "repository_root",
+        "`sync` ships the project directory, git and hg the repository that holds it",
+    ),
 ];
 const HOST_KEYS: &[&str] = &[
     "components",
@@ -39,6 +52,15 @@ const HOST_KEYS: &[&str] = &[
     "provisioner",
     "provision-dynamic-hostname",
     "provision-aliases",
+];
+const SECTIONS: &[&str] = &[
+    "environment",
+    "hosts",
+    "host:NAME",
+    "component:NAME",
+    "provisioner:NAME",
+    "resolver",
+    "vfs",
 ];
 
 /// A loaded environment: everything the model needs, serializable so the
@@ -88,6 +110,17 @@ pub struct Environment {
     /// What the secrets files add besides overrides and host data.
     #[serde(default)]
     pub secrets: SecretData,
+    /// `require_sudo`: `None` finds out (sudo when the login user is not
+    /// the service user).
+    #[serde(default)]
+    pub require_sudo: Option<bool>,
+    /// `[provisioner:NAME]` sections.
+    #[serde(default)]
+    pub provisioners: BTreeMap<String, crate::provision::Provisioner>,
+    /// One-line warnings of the load (keys batou knows that have no
+    /// effect here), `file:line: text`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Secret files and the secret values (for hiding diffs) of an
@@ -128,6 +161,17 @@ pub struct Host {
     pub data: BTreeMap<String, String>,
     /// Root components in cfg order.
     pub components: Vec<RootSpec>,
+    /// `require_sudo` of the host, else the environment's.
+    #[serde(default)]
+    pub require_sudo: Option<bool>,
+    /// The provisioner section that applies (`provisioner = NAME`, else
+    /// `default` if there is one; `none`: no provisioner).
+    #[serde(default)]
+    pub provisioner: Option<String>,
+    /// `provision-aliases` → alias → public fqdn
+    /// (`alias.host.provisioner-host`), `{{ host.aliases.NAME }}`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// A root component assigned to a host.
@@ -200,6 +244,9 @@ impl Environment {
             resolver: BTreeMap::new(),
             vfs: BTreeMap::new(),
             secrets: SecretData::default(),
+            require_sudo: None,
+            provisioners: BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -216,6 +263,9 @@ impl Environment {
             service_user: None,
             data: BTreeMap::new(),
             components: Vec::new(),
+            require_sudo: self.require_sudo,
+            provisioner: None,
+            aliases: BTreeMap::new(),
         }
     }
 
@@ -227,6 +277,14 @@ impl Environment {
     /// Loads `environments/<name>/environment.cfg` below `project_root`.
     pub fn load(project_root: &Path, name: &str) -> Result<Environment, LoadErrors> {
         let name = name.strip_suffix(".cfg").unwrap_or(name);
+        if let Some(found) = crate::migrate::pending(project_root) {
+            return Err(LoadErrors(vec![Report::new(
+                "Please run `./batou migrate` first.",
+                order::CONFIGURATION,
+            )
+            .field("Message", "the project has files of an older batou layout")
+            .field("Found", found.join(", "))]));
+        }
         let rel = format!("environments/{name}/environment.cfg");
         let path = project_root.join(&rel);
         if !is_plain_name(name) || !path.is_file() {
@@ -254,11 +312,18 @@ impl Environment {
             .field("Location", format!("{}:{}", e.path, e.line))
             .field("Message", e.message)])
         })?;
+        let hostmap = crate::provision::hostmap(project_root, name).map_err(|message| {
+            LoadErrors(vec![Report::new(
+                "Malformed environment configuration",
+                order::CONFIGURATION,
+            )
+            .field("Message", message)])
+        })?;
         let all = registrations();
-        Loader::new(name, &cfg, &|c| {
-            crate::component::find_registration(&all, c).map(|r| r.features)
-        })
-        .run()
+        let known = |c: &str| crate::component::find_registration(&all, c).map(|r| r.features);
+        let mut loader = Loader::new(name, &cfg, &known);
+        loader.hostmap = hostmap;
+        loader.run()
     }
 }
 
@@ -354,6 +419,19 @@ struct Loader<'a> {
     listed: std::collections::BTreeSet<String>,
     errors: Vec<Report>,
     env: Environment,
+    /// `hostmap.json`: the machines' names of dynamically named hosts.
+    hostmap: BTreeMap<String, String>,
+    /// Per host: `provisioner`, `provision-aliases` and
+    /// `provision-dynamic-hostname` as written, with their lines.
+    provision_keys: BTreeMap<String, HostProvisionKeys>,
+}
+
+/// A host's `provision*` keys, resolved once all sections are read.
+#[derive(Default)]
+struct HostProvisionKeys {
+    provisioner: Option<(String, usize)>,
+    aliases: Option<(String, usize)>,
+    dynamic: Option<(bool, usize)>,
 }
 
 impl<'a> Loader<'a> {
@@ -368,7 +446,14 @@ impl<'a> Loader<'a> {
             listed: Default::default(),
             errors: Vec::new(),
             env: Environment::new(name, cfg.path.display().to_string()),
+            hostmap: BTreeMap::new(),
+            provision_keys: BTreeMap::new(),
         }
+    }
+
+    fn warn(&mut self, line: usize, message: String) {
+        let loc = self.loc(line);
+        self.env.warnings.push(format!("{loc}: {message}"));
     }
 
     fn loc(&self, line: usize) -> String {
@@ -426,6 +511,14 @@ impl<'a> Loader<'a> {
         for s in cfg.sections.iter().filter(|s| s.name == "environment") {
             self.environment_section(s);
         }
+        // Provisioners before hosts: a host names its provisioner.
+        for s in cfg
+            .sections
+            .iter()
+            .filter(|s| s.name.starts_with("provisioner:"))
+        {
+            self.provisioner_section(s);
+        }
         let mut hosts: BTreeMap<String, (Host, usize)> = BTreeMap::new();
         for s in &cfg.sections {
             match s.name.as_str() {
@@ -450,14 +543,33 @@ impl<'a> Loader<'a> {
                         line,
                     );
                 }
-                _ => self.error(
-                    Report::new(
+                _ => {
+                    let mut report = Report::new(
                         "Superfluous section in environment configuration",
                         order::CONFIGURATION,
                     )
-                    .field("Section", s.name.clone()),
-                    s.line,
-                ),
+                    .field("Section", s.name.clone())
+                    .field("Known sections", SECTIONS.join(", "));
+                    let names: Vec<String> = SECTIONS
+                        .iter()
+                        .map(|k| k.trim_end_matches("NAME").to_string())
+                        .collect();
+                    let head = s
+                        .name
+                        .split_once(':')
+                        .map_or(s.name.clone(), |(h, _)| format!("{h}:"));
+                    if let Some(close) = closest(&head, &names) {
+                        report = report.field(
+                            "Did you mean",
+                            format!(
+                                "[{}{}]",
+                                close,
+                                s.name.split_once(':').map_or("", |(_, r)| r)
+                            ),
+                        );
+                    }
+                    self.error(report, s.line)
+                }
             }
         }
         for (name, (host, line)) in &hosts {
@@ -473,6 +585,9 @@ impl<'a> Loader<'a> {
                     *line,
                 );
             }
+        }
+        for (host, _) in hosts.values_mut() {
+            self.apply_provisioning(host);
         }
         self.env.hosts = hosts.into_values().map(|(h, _)| h).collect();
         if self.errors.is_empty() {
@@ -504,16 +619,122 @@ impl<'a> Loader<'a> {
     }
 
     fn unknown_key(&mut self, s: &Section, e: &Entry, known: &[&str]) {
-        self.error(
-            Report::new(
-                "Unknown key in environment configuration",
-                order::CONFIGURATION,
-            )
-            .field("Section", s.name.clone())
-            .field("Key", e.key.clone())
-            .field("Known keys", known.join(", ")),
-            e.line,
-        );
+        let names: Vec<String> = known.iter().map(|k| k.to_string()).collect();
+        let mut report = Report::new(
+            "Unknown key in environment configuration",
+            order::CONFIGURATION,
+        )
+        .field("Section", s.name.clone())
+        .field("Key", e.key.clone());
+        if let Some(close) = closest(&e.key, &names) {
+            report = report.field("Did you mean", close);
+        }
+        self.error(report.field("Known keys", known.join(", ")), e.line);
+    }
+
+    fn provisioner_section(&mut self, s: &Section) {
+        let name = s.name["provisioner:".len()..].trim().to_string();
+        for e in &s.entries {
+            if !crate::provision::KEYS.contains(&e.key.as_str()) {
+                self.unknown_key(s, e, crate::provision::KEYS);
+            }
+        }
+        let entries: Vec<(&str, &str, usize)> = s
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
+        match crate::provision::Provisioner::from_entries(&name, s.line, &entries) {
+            Ok(p) => {
+                self.env.provisioners.insert(name, p);
+            }
+            Err(problems) => {
+                for (key, line, message) in problems {
+                    self.error(
+                        Report::new(
+                            "Invalid provisioner in environment configuration",
+                            order::CONFIGURATION,
+                        )
+                        .field("Section", s.name.clone())
+                        .field("Key", key)
+                        .field("Message", message),
+                        line,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The host's provisioner (named, else `default`), its aliases below
+    /// the provisioner's host, and the machine's name from hostmap.json.
+    fn apply_provisioning(&mut self, host: &mut Host) {
+        let keys = self.provision_keys.remove(&host.name).unwrap_or_default();
+        host.provisioner = match &keys.provisioner {
+            Some((name, _)) if name == "none" => None,
+            Some((name, line)) => {
+                if self.env.provisioners.contains_key(name) {
+                    Some(name.clone())
+                } else {
+                    let known: Vec<String> = self.env.provisioners.keys().cloned().collect();
+                    let mut report = Report::new(
+                        "Unknown provisioner in environment configuration",
+                        order::CONFIGURATION,
+                    )
+                    .field("Host", host.name.clone())
+                    .field("Provisioner", name.clone())
+                    .field(
+                        "Known provisioners",
+                        if known.is_empty() {
+                            "none ([provisioner:NAME] sections)".to_string()
+                        } else {
+                            known.join(", ")
+                        },
+                    );
+                    if let Some(close) = closest(name, &known) {
+                        report = report.field("Did you mean", close);
+                    }
+                    self.error(report, *line);
+                    None
+                }
+            }
+            None => self
+                .env
+                .provisioners
+                .contains_key("default")
+                .then(|| "default".to_string()),
+        };
+        let machine = match (&keys.dynamic, self.hostmap.get(&host.name)) {
+            (Some((true, _)), Some(mapped)) => mapped.clone(),
+            (Some((true, line)), None) => {
+                self.warn(
+                    *line,
+                    format!(
+                        "provision-dynamic-hostname: no name for {} in hostmap.json (batou for Rust does not provision hosts); it is reached as {}",
+                        host.name, host.name
+                    ),
+                );
+                host.name.clone()
+            }
+            _ => host.name.clone(),
+        };
+        if machine != host.name {
+            host.fqdn = match &self.env.host_domain {
+                Some(d) => format!("{machine}.{d}"),
+                None => machine.clone(),
+            };
+        }
+        if let Some((list, line)) = &keys.aliases {
+            match host.provisioner.as_ref().and_then(|p| self.env.provisioners.get(p)) {
+                Some(p) => host.aliases = crate::provision::aliases(list, &machine, &p.host),
+                None => self.warn(
+                    *line,
+                    format!(
+                        "provision-aliases of {} have no effect without a provisioner (its host names the aliases)",
+                        host.name
+                    ),
+                ),
+            }
+        }
     }
 
     fn environment_section(&mut self, s: &Section) {
@@ -559,8 +780,14 @@ impl<'a> Loader<'a> {
                     None => self.invalid(s, e, "expected True, False or optional".into()),
                 },
                 "repository_url" => self.env.repository_url = non_empty(v),
-                "require_sudo" | "repository_root" => {}
-                _ => self.unknown_key(s, e, ENVIRONMENT_KEYS),
+                "require_sudo" => match crate::component::ConfigValue::from_config(&v) {
+                    Ok(b) => self.env.require_sudo = Some(b),
+                    Err(_) => self.invalid(s, e, "expected True or False".into()),
+                },
+                k => match IGNORED_ENVIRONMENT_KEYS.iter().find(|(key, _)| *key == k) {
+                    Some((key, why)) => self.warn(e.line, format!("`{key}` has no effect: {why}")),
+                    None => self.unknown_key(s, e, ENVIRONMENT_KEYS),
+                },
             }
         }
         if self.env.platform.is_none() {
@@ -636,11 +863,33 @@ impl<'a> Loader<'a> {
                 },
                 "platform" => host.platform = non_empty(e.value.clone()),
                 "service_user" => host.service_user = non_empty(e.value.clone()),
+                "require_sudo" => match crate::component::ConfigValue::from_config(&e.value) {
+                    Ok(b) => host.require_sudo = Some(b),
+                    Err(_) => self.invalid(s, e, "expected True or False".into()),
+                },
+                "provisioner" => {
+                    self.provision_keys
+                        .entry(name.clone())
+                        .or_default()
+                        .provisioner = Some((e.value.trim().to_string(), e.line))
+                }
+                "provision-aliases" => {
+                    self.provision_keys.entry(name.clone()).or_default().aliases =
+                        Some((e.value.clone(), e.line))
+                }
+                "provision-dynamic-hostname" => {
+                    match crate::component::ConfigValue::from_config(&e.value) {
+                        Ok(b) => {
+                            self.provision_keys.entry(name.clone()).or_default().dynamic =
+                                Some((b, e.line))
+                        }
+                        Err(_) => self.invalid(s, e, "expected True or False".into()),
+                    }
+                }
                 k if k.starts_with("data-") => {
                     host.data
                         .insert(k["data-".len()..].to_string(), e.value.clone());
                 }
-                k if HOST_KEYS.contains(&k) => {}
                 _ => self.unknown_key(s, e, &[HOST_KEYS, &["data-*"]].concat()),
             }
         }
@@ -863,6 +1112,92 @@ mod tests {
         let err =
             load("[environment]\nrequire_v6 = sometimes\n[hosts]\nlocalhost = web\n").unwrap_err();
         assert!(format!("{:?}", err.0[0]).contains("expected True, False or optional"));
+    }
+
+    #[test]
+    fn keys_batou_knows_are_accepted_and_unused_ones_warned_about() {
+        let env = load(
+            "[environment]\ndevelop = /opt/batou\nrepository_root = ../..\nrequire_sudo = False\n[hosts]\na = web\n[host:b]\ncomponents = web\nrequire_sudo = True\n",
+        )
+        .unwrap();
+        assert_eq!(
+            env.warnings,
+            [
+                "environments/t/environment.cfg:2: `develop` has no effect: batou 1's path to a development copy of batou; the agent is this executable",
+                "environments/t/environment.cfg:3: `repository_root` has no effect: `sync` ships the project directory, git and hg the repository that holds it",
+            ]
+        );
+        assert_eq!(env.require_sudo, Some(false));
+        assert_eq!(env.hosts[0].require_sudo, Some(false));
+        assert_eq!(env.hosts[1].require_sudo, Some(true));
+
+        let r = first_error("[environment]\nhost_domian = example.com\n[hosts]\na = web\n");
+        assert_eq!(r.title, "Unknown key in environment configuration");
+        assert_eq!(field(&r, "Did you mean"), "host_domain");
+        let r = first_error("[hosts]\na = web\n[host:b]\ncomponents = web\nplatfrom = x\n");
+        assert_eq!(field(&r, "Did you mean"), "platform");
+        let r = first_error("[hosts]\na = web\n[host:b]\ncomponents = web\nrequire_sudo = maybe\n");
+        assert_eq!(field(&r, "Message"), "expected True or False");
+        let r = first_error("[hosts]\na = web\n[componnet:web]\nx = 1\n");
+        assert_eq!(r.title, "Superfluous section in environment configuration");
+        assert_eq!(field(&r, "Did you mean"), "[component:web]");
+    }
+
+    #[test]
+    fn provisioners_are_typed_and_aliases_named_below_their_host() {
+        let text = "[environment]\nhost_domain = fcdev.fcio.net\n[host:dev1]\ncomponents = web\nprovision-dynamic-hostname = True\nprovision-aliases =\n    my\n    api\n[host:dev2]\ncomponents = web\nprovisioner = none\n[provisioner:default]\nmethod = fc-nixos-dev-vm\nhost = largo.fcdev.fcio.net\nmemory = 4096\ncores = 2\nrelease = https://example.com/release.json\n";
+        let env = load(text).unwrap();
+        let p = &env.provisioners["default"];
+        assert_eq!(p.method, crate::provision::ProvisionMethod::FcNixosDevVm);
+        assert_eq!(p.host, "largo.fcdev.fcio.net");
+        let dev1 = &env.hosts[0];
+        assert_eq!(dev1.provisioner.as_deref(), Some("default"));
+        assert_eq!(dev1.aliases["api"], "api.dev1.largo.fcdev.fcio.net");
+        assert_eq!(env.hosts[1].provisioner, None);
+        assert!(
+            env.warnings[0]
+                .contains("provision-dynamic-hostname: no name for dev1 in hostmap.json"),
+            "{:?}",
+            env.warnings
+        );
+
+        // hostmap.json names the machine of a dynamically named host.
+        let cfg = CfgFile::parse("environments/t/environment.cfg", text).unwrap();
+        let known = |c: &str| -> Option<&'static [&'static str]> { (c == "web").then_some(&[]) };
+        let mut loader = Loader::new("t", &cfg, &known);
+        loader.hostmap.insert("dev1".into(), "a1b2c3d4".into());
+        let env = loader.run().unwrap();
+        assert_eq!(env.hosts[0].fqdn, "a1b2c3d4.fcdev.fcio.net");
+        assert_eq!(
+            env.hosts[0].aliases["my"],
+            "my.a1b2c3d4.largo.fcdev.fcio.net"
+        );
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+
+        let r = first_error("[hosts]\na = web\n[host:b]\ncomponents = web\nprovisioner = defualt\n[provisioner:default]\nmethod = fc-nixos-dev-container\nhost = largo\n");
+        assert_eq!(r.title, "Unknown provisioner in environment configuration");
+        assert_eq!(field(&r, "Did you mean"), "default");
+        assert_eq!(field(&r, "Location"), "environments/t/environment.cfg:5");
+        let r = first_error("[hosts]\na = web\n[provisioner:default]\nmethod = fc-nixos-dev-vm\nhost = largo\nmemroy = 1\n");
+        assert_eq!(field(&r, "Did you mean"), "memory");
+        let err = load(
+            "[hosts]\na = web\n[provisioner:default]\nmethod = fc-nixos-dev-vm\nhost = largo\n",
+        )
+        .unwrap_err();
+        let messages: Vec<&str> = err.0.iter().map(|r| field(r, "Message")).collect();
+        assert_eq!(
+            messages,
+            [
+                "missing (fc-nixos-dev-vm needs memory and cores)",
+                "missing (fc-nixos-dev-vm needs memory and cores)",
+                "either `release` or `hydra-eval` must be set for fc-nixos-dev-vm"
+            ]
+        );
+        let env = load("[host:b]\ncomponents = web\nprovision-aliases = www\n").unwrap();
+        assert_eq!(
+            env.warnings,
+            ["environments/t/environment.cfg:3: provision-aliases of b have no effect without a provisioner (its host names the aliases)"]
+        );
     }
 
     #[test]

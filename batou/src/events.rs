@@ -402,6 +402,9 @@ pub enum Event {
     Finished {
         /// What the run did.
         action: Action,
+        /// `-L`: checked or predicted against this machine's state.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        local: bool,
         /// Whether it succeeded.
         success: bool,
         /// Where it failed.
@@ -639,6 +642,7 @@ mod tests {
             (
                 "finished",
                 Event::Finished {
+                    local: false,
                     action: Action::Check,
                     success: false,
                     step: Some(Step::Load),

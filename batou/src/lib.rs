@@ -37,7 +37,9 @@ pub mod component;
 pub mod environment;
 pub mod events;
 pub mod http;
+pub mod migrate;
 pub mod output;
+pub mod provision;
 pub mod report;
 pub mod resources;
 pub mod safe_fs;
@@ -160,7 +162,15 @@ fn run_command(cli: cli::Cli) -> i32 {
             clap_complete::generate(shell, &mut cmd, "batou", &mut std::io::stdout());
             0
         }
+        Some(cli::Command::Migrate { bootstrap }) => match project_root() {
+            Ok(root) => ui::migrate::run(&root, bootstrap, &term()),
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                1
+            }
+        },
         Some(cli::Command::Secrets { command }) => match project_root() {
+            Ok(root) if migrate::pending(&root).is_some() => ui::migrate::refuse(&root),
             Ok(root) => ui::secrets::run(&root, command),
             Err(e) => {
                 eprintln!("ERROR: {e}");
@@ -189,7 +199,9 @@ fn run_command(cli: cli::Cli) -> i32 {
             dirty,
             consistency_only,
             predict_only,
+            local,
             jobs,
+            provision_rebuild,
             accept_new_host_keys,
             json,
             limit,
@@ -213,6 +225,8 @@ fn run_command(cli: cli::Cli) -> i32 {
                 debug: cli.debug,
                 accept_new_host_keys,
                 limit,
+                local,
+                provision_rebuild,
             };
             if json {
                 deploy::run(&root, &opts, &ui::JsonLines::new(std::io::stdout()))

@@ -65,6 +65,8 @@ pub struct LocalRepo {
     pub subdir: PathBuf,
     /// The branch shipped.
     pub branch: String,
+    /// The branch checked out (another one only with `-D`).
+    pub checked_out: String,
     /// Its commit.
     pub head: String,
 }
@@ -84,10 +86,22 @@ fn refusal(title: String, listing: &str) -> RepositoryError {
     }
 }
 
+impl Vcs {
+    /// batou's branch when the environment names none.
+    pub fn default_branch(self) -> &'static str {
+        match self {
+            Vcs::Git => "master",
+            Vcs::Hg => "default",
+        }
+    }
+}
+
 impl LocalRepo {
-    /// Verifies the working copy for shipping `branch` (default: the
-    /// checked-out branch): it must be on that branch, clean (unless
-    /// `dirty`), and for the pull methods pushed to the default remote.
+    /// Verifies the working copy for shipping `branch` (default as in
+    /// batou: `master` for git, `default` for Mercurial): it must be on
+    /// that branch, clean, and for the pull methods pushed to the default
+    /// remote — unless `dirty` (`-D`), which ships the branch's last commit
+    /// from any state.
     pub fn verify(
         vcs: Vcs,
         project_root: &Path,
@@ -118,13 +132,22 @@ impl LocalRepo {
             err(format!("The project is not a {name} repository: {e}"))
         })?;
         let current = current.map_err(err)?;
-        let branch = branch
-            .map(str::to_string)
-            .unwrap_or_else(|| current.clone());
-        if current != branch {
-            return Err(err(format!(
+        let (branch, defaulted) = match branch {
+            Some(b) => (b.to_string(), false),
+            None => (vcs.default_branch().to_string(), true),
+        };
+        let hint = |mut e: RepositoryError| {
+            if defaulted {
+                e.details.push(format!(
+                    "batou deploys {branch} when [environment] sets no `branch`: set `branch = {current}` to deploy {current}."
+                ));
+            }
+            e
+        };
+        if current != branch && !dirty {
+            return Err(hint(err(format!(
                 "You are on branch {current}, but the environment deploys branch {branch}."
-            )));
+            ))));
         }
         if !dirty {
             let status = match vcs {
@@ -154,10 +177,17 @@ impl LocalRepo {
             }
         }
         let head = match vcs {
-            Vcs::Git => q(&["rev-parse", &branch]),
+            Vcs::Git => q(&[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ]),
             Vcs::Hg => q(&["log", "-r", &branch, "-T", "{node}"]),
         }
-        .map_err(err)?;
+        .ok()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| hint(err(format!("The repository has no branch {branch}."))))?;
         let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
         let subdir = canonical(project_root)
             .strip_prefix(canonical(&toplevel))
@@ -168,6 +198,7 @@ impl LocalRepo {
             toplevel,
             subdir,
             branch,
+            checked_out: current,
             head,
         })
     }
@@ -441,19 +472,41 @@ mod tests {
     #[test]
     fn verify_refuses_dirty_and_wrong_branch() {
         let d = repo();
-        let ok = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
+        let ok = LocalRepo::verify(Vcs::Git, d.path(), Some("main"), false, false).unwrap();
         assert_eq!(ok.branch, "main");
         std::fs::write(d.path().join("a"), "2").unwrap();
-        let e = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap_err();
+        let e = LocalRepo::verify(Vcs::Git, d.path(), Some("main"), false, false).unwrap_err();
         assert_eq!(e.title, "Your repository has uncommitted changes.");
         assert!(
-            LocalRepo::verify(Vcs::Git, d.path(), None, false, true).is_ok(),
+            LocalRepo::verify(Vcs::Git, d.path(), Some("main"), false, true).is_ok(),
             "-D"
         );
-        let e = LocalRepo::verify(Vcs::Git, d.path(), Some("production"), false, true).unwrap_err();
+        let e =
+            LocalRepo::verify(Vcs::Git, d.path(), Some("production"), false, false).unwrap_err();
         assert_eq!(
             e.title,
             "You are on branch main, but the environment deploys branch production."
+        );
+        assert!(e.details.is_empty());
+        // -D ships the named branch's commit from another checkout.
+        git(d.path(), &["checkout", "-q", "-b", "production"]).unwrap();
+        git(d.path(), &["checkout", "-q", "main"]).unwrap();
+        let ok = LocalRepo::verify(Vcs::Git, d.path(), Some("production"), false, true).unwrap();
+        assert_eq!(
+            (ok.branch.as_str(), ok.checked_out.as_str()),
+            ("production", "main")
+        );
+        let e = LocalRepo::verify(Vcs::Git, d.path(), Some("staging"), false, true).unwrap_err();
+        assert_eq!(e.title, "The repository has no branch staging.");
+        // Without `branch`, batou's default.
+        let e = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap_err();
+        assert_eq!(
+            e.title,
+            "You are on branch main, but the environment deploys branch master."
+        );
+        assert_eq!(
+            e.details,
+            ["batou deploys master when [environment] sets no `branch`: set `branch = main` to deploy main."]
         );
     }
 
@@ -472,7 +525,7 @@ mod tests {
     #[test]
     fn bundles_move_a_remote_copy_to_the_commit() {
         let d = repo();
-        let local = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
+        let local = LocalRepo::verify(Vcs::Git, d.path(), Some("main"), false, false).unwrap();
         let remote = tempfile::tempdir().unwrap();
         assert_eq!(remote_head(Vcs::Git, remote.path()).unwrap(), None);
         let bundle = local.bundle(None).unwrap().unwrap().into_bytes().unwrap();
@@ -490,7 +543,7 @@ mod tests {
         // An incremental bundle for the next commit.
         std::fs::write(d.path().join("a"), "2").unwrap();
         git(d.path(), &["commit", "-q", "-am", "two"]).unwrap();
-        let local = LocalRepo::verify(Vcs::Git, d.path(), None, false, false).unwrap();
+        let local = LocalRepo::verify(Vcs::Git, d.path(), Some("main"), false, false).unwrap();
         let bundle = local
             .bundle(Some(&head))
             .unwrap()

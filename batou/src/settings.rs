@@ -146,6 +146,21 @@ setting!(SshClient {
     OpenSsh => "openssh",
 });
 
+/// A `[provisioner:NAME]` section's `method`: batou's entry points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvisionMethod {
+    /// A Flying Circus development VM (`fc-devhost`).
+    FcNixosDevVm,
+    /// A Flying Circus development container (batou 2.3).
+    FcNixosDevContainer,
+}
+
+setting!(ProvisionMethod {
+    FcNixosDevVm => "fc-nixos-dev-vm",
+    FcNixosDevContainer => "fc-nixos-dev-container",
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

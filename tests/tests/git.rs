@@ -34,11 +34,11 @@ fn git_bundle_and_git_pull() {
     p.write("ssh_config", &lab.ssh_config());
     p.write(
         "environments/bundle/environment.cfg",
-        "[environment]\nconnect_method = ssh\nupdate_method = git-bundle\n\n[hosts]\ng1 = tick\n",
+        "[environment]\nconnect_method = ssh\nupdate_method = git-bundle\nbranch = main\n\n[hosts]\ng1 = tick\n",
     );
     p.write(
         "environments/pull/environment.cfg",
-        "[environment]\nconnect_method = ssh\nupdate_method = git-pull\ntarget_directory = ~/pulled\n\n[hosts]\ng1 = tick\n",
+        "[environment]\nconnect_method = ssh\nupdate_method = git-pull\nbranch = main\ntarget_directory = ~/pulled\n\n[hosts]\ng1 = tick\n",
     );
     p.build_ok();
     git(&p.path, &["init", "-q", "-b", "main"]);

@@ -78,6 +78,7 @@ impl SshConnector {
             .service_user
             .clone()
             .or_else(|| env.service_user.clone());
+        ssh.require_sudo = host.require_sudo;
         ssh.accept_new_host_keys = self.accept_new_host_keys;
         ssh
     }

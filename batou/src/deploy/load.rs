@@ -19,7 +19,17 @@ pub(super) fn load(
     });
     let mut load_errors = Vec::new();
     let env = match Environment::load(project_root, &opts.environment) {
-        Ok(env) => Some(env),
+        Ok(mut env) => {
+            for message in std::mem::take(&mut env.warnings) {
+                reporter.event(&Event::Warning { message });
+            }
+            if opts.local {
+                env.connect_method = crate::environment::ConnectMethod::Local;
+            } else {
+                announce_provisioning(&env, opts, reporter);
+            }
+            Some(env)
+        }
         Err(e) => {
             load_errors.extend(e.0);
             None
@@ -45,10 +55,18 @@ pub(super) fn load(
         },
         None => None,
     };
-    if opts.dirty && repository.is_some() {
+    if let (true, Some(repo)) = (opts.dirty, &repository) {
         reporter.event(&Event::Warning {
             message: "Skipping the repository checks (-D).".into(),
         });
+        if repo.checked_out != repo.branch {
+            reporter.event(&Event::Warning {
+                message: format!(
+                    "You are on branch {}; deploying the last commit of branch {} (-D).",
+                    repo.checked_out, repo.branch
+                ),
+            });
+        }
     }
     reporter.event(&Event::LoadingSecrets);
     let mut env = env;
@@ -77,6 +95,35 @@ pub(super) fn load(
         });
     }
     Ok((env, repository))
+}
+
+/// batou would provision the hosts that have a provisioner here; batou
+/// for Rust deploys to them as they are, and says so.
+fn announce_provisioning(env: &Environment, opts: &DeployOptions, reporter: &dyn Reporter) {
+    let provisioned: Vec<&crate::environment::Host> = env
+        .hosts
+        .iter()
+        .filter(|h| !h.ignore && h.provisioner.is_some())
+        .collect();
+    for host in &provisioned {
+        let name = host.provisioner.as_deref().unwrap_or_default();
+        let method = env
+            .provisioners
+            .get(name)
+            .map(|p| format!("{} on {}", p.method, p.host))
+            .unwrap_or_default();
+        reporter.event(&Event::Warning {
+            message: format!(
+                "{}: not provisioned (provisioner {name}: {method}); batou for Rust deploys to existing machines only",
+                host.name
+            ),
+        });
+    }
+    if opts.provision_rebuild {
+        reporter.event(&Event::Warning {
+            message: "--provision-rebuild: nothing is rebuilt, batou for Rust does not provision machines".into(),
+        });
+    }
 }
 
 /// Decrypts the environment's secrets into it; the reports of what is

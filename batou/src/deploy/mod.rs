@@ -39,6 +39,12 @@ pub struct DeployOptions {
     pub accept_new_host_keys: bool,
     /// `--limit`: glob patterns of the hosts to connect and deploy.
     pub limit: Vec<String>,
+    /// `-L`: with `-c` or `-P`, check or predict against this machine's
+    /// state (`connect_method = local`, no provisioning).
+    pub local: bool,
+    /// `--provision-rebuild`: accepted for batou's command lines (nothing
+    /// is provisioned, so nothing is rebuilt; a warning says so).
+    pub provision_rebuild: bool,
 }
 
 /// The identification line: `batou/0.1.0 (rust 1.95, Linux 6.1.0 x86_64)`.
@@ -79,6 +85,14 @@ pub fn run(project_root: &Path, opts: &DeployOptions, reporter: &dyn Reporter) -
     } else {
         Action::Deploy
     };
+    if opts.local && action == Action::Deploy {
+        reporter.event(&Event::Error {
+            message:
+                "The --local option is only to be used with --consistency-only or --predict-only."
+                    .into(),
+        });
+        return EXIT_USAGE;
+    }
     let _lock = match ProjectLock::acquire(project_root) {
         Ok(l) => l,
         Err(crate::lock::LockError::Held { pid, .. }) => {
@@ -102,6 +116,7 @@ pub fn run(project_root: &Path, opts: &DeployOptions, reporter: &dyn Reporter) -
     let result = run_steps(project_root, opts, reporter, &mut timings);
     reporter.event(&Event::Finished {
         action,
+        local: opts.local,
         success: result.is_ok(),
         step: result.as_ref().err().map(|f| f.step),
         timings,

@@ -148,6 +148,10 @@ impl ModelEnv {
             ("fqdn", Value::from(host.fqdn.as_str())),
             ("platform", Value::from(self.environment.platform_of(host))),
             ("data", Value::from(minijinja::value::Serde(&host.data))),
+            (
+                "aliases",
+                Value::from(minijinja::value::Serde(&host.aliases)),
+            ),
         ])
     }
 

@@ -25,6 +25,10 @@ pub struct Ssh {
     /// Run everything as this user (through `sudo -n`) when the login user
     /// differs.
     pub service_user: Option<String>,
+    /// `require_sudo`: `Some(true)` always through sudo, `Some(false)`
+    /// never (the login user is taken as the service user), `None` sudo
+    /// only when the login user differs.
+    pub require_sudo: Option<bool>,
     /// Remember the keys of hosts not in known_hosts (the user asked for it
     /// with `--accept-new-host-keys`); changed keys are always refused.
     pub accept_new_host_keys: bool,
@@ -80,6 +84,7 @@ impl Ssh {
             config,
             timeout: timeout.max(1),
             service_user: None,
+            require_sudo: None,
             accept_new_host_keys: false,
         }
     }
@@ -92,11 +97,14 @@ impl Ssh {
             return remote.to_string();
         };
         let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-        format!(
-            "if [ \"$(id -un)\" = {u} ]; then exec sh -c {c}; else exec sudo -n -H -u {u} sh -c {c}; fi",
-            u = quote(user),
-            c = quote(remote)
-        )
+        let (u, c) = (quote(user), quote(remote));
+        match self.require_sudo {
+            Some(false) => remote.to_string(),
+            Some(true) => format!("exec sudo -n -H -u {u} sh -c {c}"),
+            None => format!(
+                "if [ \"$(id -un)\" = {u} ]; then exec sh -c {c}; else exec sudo -n -H -u {u} sh -c {c}; fi"
+            ),
+        }
     }
 
     /// `ssh [options] destination remote-command`.

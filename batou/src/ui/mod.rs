@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod json;
+pub mod migrate;
 pub mod progress;
 pub mod secrets;
 pub mod text;

@@ -96,12 +96,23 @@ impl BatouText {
         }
     }
 
-    fn finished(&self, action: Action, success: bool, step: Option<crate::events::Step>) {
+    fn finished(
+        &self,
+        action: Action,
+        local: bool,
+        success: bool,
+        step: Option<crate::events::Step>,
+    ) {
         self.print_failures();
         let name = match action {
             Action::Check => "CONSISTENCY CHECK",
             Action::Predict => "DEPLOYMENT PREDICTION",
             Action::Deploy => "DEPLOYMENT",
+        };
+        let name = if local {
+            format!("{name} (local)")
+        } else {
+            name.to_string()
         };
         match (success, step) {
             (true, _) => {
@@ -242,10 +253,11 @@ impl BatouText {
             }
             Event::Finished {
                 action,
+                local,
                 success,
                 step,
                 ..
-            } => self.finished(*action, *success, *step),
+            } => self.finished(*action, *local, *success, *step),
             Event::RootFinished { .. }
             | Event::HostProgress { .. }
             | Event::HostConnected { .. }
