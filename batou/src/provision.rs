@@ -241,5 +241,36 @@ mod tests {
             err[0].2,
             "expected fc-nixos-dev-vm or fc-nixos-dev-container"
         );
+        let err = Provisioner::from_entries(
+            "x",
+            1,
+            &[
+                ("method", "fc-nixos-dev-container", 2),
+                ("host", "h", 3),
+                ("cores", "two", 4),
+                ("update_channel", "sometimes", 5),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            [
+                (
+                    "cores".to_string(),
+                    4,
+                    "expected a whole number".to_string()
+                ),
+                (
+                    "update_channel".to_string(),
+                    5,
+                    "expected true or false".to_string()
+                ),
+            ]
+        );
+        let err = Provisioner::from_entries("x", 1, &[("host", "h", 3)]).unwrap_err();
+        assert_eq!(err[0].2, "missing (e.g. method = fc-nixos-dev-vm)");
+        let err = Provisioner::from_entries("x", 1, &[("method", "fc-nixos-dev-container", 2)])
+            .unwrap_err();
+        assert_eq!(err[0].2, "missing: the machine that runs the devhosts");
     }
 }

@@ -124,3 +124,228 @@ fn failures_name_their_step() {
         message: "--limit z* matches no host of environment test; its hosts: b".into()
     }));
 }
+
+#[component]
+pub struct Site {}
+impl Component for Site {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let url = cx.expand(self, "https://{{ host.aliases.api }}/")?;
+        cx.log(url);
+        Ok(())
+    }
+}
+
+fn run_with(dir: &tempfile::TempDir, opts: DeployOptions) -> (i32, Vec<Event>) {
+    let rec = Recorder::default();
+    let code = run(dir.path(), &opts, &rec);
+    (code, rec.events())
+}
+
+fn warnings(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Warning { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const PROVISIONED: &str = "[environment]\nconnect_method = ssh\ndevelop = /opt/batou\n[host:dev1]\ncomponents = site\nprovision-aliases = api\n[provisioner:default]\nmethod = fc-nixos-dev-vm\nhost = largo.fcdev.fcio.net\nmemory = 4096\ncores = 2\nrelease = https://example.com/r.json\n";
+
+#[test]
+fn provisioned_hosts_have_aliases_and_say_they_are_not_provisioned() {
+    let dir = project(PROVISIONED);
+    let (code, events) = run_with(
+        &dir,
+        DeployOptions {
+            environment: "test".into(),
+            consistency_only: true,
+            provision_rebuild: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert_eq!(code, 0, "{events:?}");
+    assert!(events.contains(&Event::ConfigureLog {
+        line: "https://api.dev1.largo.fcdev.fcio.net/".into()
+    }));
+    assert_eq!(
+        warnings(&events),
+        [
+            "environments/test/environment.cfg:3: `develop` has no effect: batou 1's path to a development copy of batou; the agent is this executable",
+            "dev1: not provisioned (provisioner default: fc-nixos-dev-vm on largo.fcdev.fcio.net); batou for Rust deploys to existing machines only",
+            "--provision-rebuild: nothing is rebuilt, batou for Rust does not provision machines",
+        ]
+    );
+}
+
+#[test]
+fn local_checks_only_with_c_or_p() {
+    let dir = project(PROVISIONED);
+    let (code, events) = run_with(
+        &dir,
+        DeployOptions {
+            environment: "test".into(),
+            local: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert_eq!(code, 2);
+    assert!(events.contains(&Event::Error {
+        message: "The --local option is only to be used with --consistency-only or --predict-only."
+            .into()
+    }));
+    // Refused before anything starts.
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Started { .. })),
+        "{events:?}"
+    );
+
+    let (code, events) = run_with(
+        &dir,
+        DeployOptions {
+            environment: "test".into(),
+            consistency_only: true,
+            local: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert_eq!(code, 0, "{events:?}");
+    // No provisioning with -L.
+    assert_eq!(warnings(&events).len(), 1, "{events:?}");
+    assert!(matches!(
+        events.last(),
+        Some(Event::Finished {
+            action: Action::Check,
+            local: true,
+            success: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_legacy_layout_asks_for_migrate_and_migrate_makes_it_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+    std::fs::write(
+        dir.path().join("environments/test.cfg"),
+        "[environment]\nconnect_method = local\n[hosts]\na = web, proxy\n",
+    )
+    .unwrap();
+    let (code, events) = check(&dir, "test", &[]);
+    assert_eq!(code, 1);
+    let report = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Report { report, .. } => Some(report.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(report.title, "Please run `./batou migrate` first.");
+    assert!(report
+        .fields
+        .contains(&("Found".to_string(), "environments/test.cfg".to_string())));
+    batou::migrate::migrate(dir.path()).unwrap();
+    let (code, events) = check(&dir, "test", &[]);
+    assert_eq!(code, 0, "{events:?}");
+}
+
+#[test]
+fn a_broken_hostmap_is_a_load_error() {
+    let dir = project("[environment]\nconnect_method = local\n[hosts]\na = web\n");
+    std::fs::write(dir.path().join("environments/test/hostmap.json"), "[1]").unwrap();
+    let (code, events) = check(&dir, "test", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Report { report, .. }
+        if report.fields.iter().any(|(k, v)| k == "Message"
+            && v.starts_with("environments/test/hostmap.json is not a JSON object of names:")))),
+        "{events:?}"
+    );
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_branch_defaults_to_batous_and_dirty_ships_the_named_one() {
+    let dir = project("[environment]\nupdate_method = git-bundle\n[hosts]\na = web, proxy\n");
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(
+        dir.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "one",
+        ],
+    );
+    std::fs::write(dir.path().join(".gitignore"), ".batou-lock\n").unwrap();
+    git(dir.path(), &["add", "-A"]);
+    git(
+        dir.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "two",
+        ],
+    );
+    let (code, events) = check(&dir, "test", &[]);
+    assert_eq!(code, 1);
+    let report = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Report { report, .. } => Some(report.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        report.title,
+        "You are on branch main, but the environment deploys branch master."
+    );
+    assert_eq!(
+        report.details,
+        ["batou deploys master when [environment] sets no `branch`: set `branch = main` to deploy main."]
+    );
+    git(dir.path(), &["branch", "master"]);
+    let (code, events) = run_with(
+        &dir,
+        DeployOptions {
+            environment: "test".into(),
+            consistency_only: true,
+            dirty: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert_eq!(code, 0, "{events:?}");
+    assert_eq!(
+        warnings(&events),
+        [
+            "Skipping the repository checks (-D).",
+            "You are on branch main; deploying the last commit of branch master (-D).",
+        ]
+    );
+}

@@ -339,4 +339,48 @@ fn completions_graph_version_and_exit_codes() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("Connection refused"), "{text}");
+
+    // An environment in batou 2.2's layout: commands ask for migrate,
+    // which moves it (once) and prints batou's steps.
+    p.write(
+        "environments/legacy.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\na = provider\nb = consumer\n",
+    );
+    let out = p.batou(&["deploy", "-c", "legacy"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Please run `./batou migrate` first."),
+        "{text}"
+    );
+    assert!(text.contains("Found: environments/legacy.cfg"), "{text}");
+    let out = p.batou(&["secrets", "summary"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("ERROR: Please run `./batou migrate` first.\n    environments/legacy.cfg"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.batou(&["migrate"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for line in [
+        "Current version: 0",
+        "⚪ Version: 2301",
+        "    ✅ Environments have separate directories now",
+        "    🔧 Address objects now only resolve IPv4 addresses by default",
+        "    environments/legacy.cfg → environments/legacy/environment.cfg",
+        "Reached version: 2400",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
+    }
+    let out = p.batou(&["deploy", "-c", "legacy"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = p.batou(&["migrate"]);
+    assert_eq!(
+        stdout(&out),
+        "Current version: 2400\nReached version: 2400\n",
+        "migrate is idempotent"
+    );
 }

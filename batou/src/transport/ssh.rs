@@ -430,6 +430,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn require_sudo_decides_how_the_service_user_is_reached() {
+        let env = crate::environment::Environment::new("e", "e.cfg");
+        let host = env.new_host("web");
+        let mut ssh = Ssh::new(Path::new("/nonexistent"), "e", &host, 3);
+        assert_eq!(ssh.as_service_user("run"), "run");
+        ssh.service_user = Some("app".into());
+        assert_eq!(
+            ssh.as_service_user("run"),
+            "if [ \"$(id -un)\" = 'app' ]; then exec sh -c 'run'; else exec sudo -n -H -u 'app' sh -c 'run'; fi"
+        );
+        ssh.require_sudo = Some(true);
+        assert_eq!(
+            ssh.as_service_user("run"),
+            "exec sudo -n -H -u 'app' sh -c 'run'"
+        );
+        ssh.require_sudo = Some(false);
+        assert_eq!(ssh.as_service_user("run"), "run");
+    }
+
+    #[test]
     fn shell_paths() {
         assert_eq!(shell_path("~/deployment/x"), "\"$HOME\"/'deployment/x'");
         assert_eq!(shell_path("/srv/it's"), "'/srv/it'\\''s'");
