@@ -297,6 +297,7 @@ impl Address {
         })
     }
 
+    #[track_caller]
     fn family<'a>(
         &'a self,
         which: &'a Option<Option<NetLoc>>,
@@ -312,12 +313,15 @@ impl Address {
     }
 
     /// The IPv4 listen address (`None` if optional and not resolvable); an
-    /// error if IPv4 is disabled for this address.
+    /// error if IPv4 is disabled for this address (its `Source:` is the
+    /// caller's line).
+    #[track_caller]
     pub fn listen(&self) -> crate::Result<Option<&NetLoc>> {
         self.family(&self.listen, 4)
     }
 
     /// The IPv6 listen address, like [`Self::listen`].
+    #[track_caller]
     pub fn listen_v6(&self) -> crate::Result<Option<&NetLoc>> {
         self.family(&self.listen_v6, 6)
     }
@@ -435,7 +439,13 @@ mod tests {
             &BTreeMap::new(),
         )
         .unwrap();
-        let e = c.listen_v6().unwrap_err().to_string();
+        let (err, line) = (c.listen_v6().unwrap_err(), line!());
+        assert_eq!(
+            err.location(),
+            Some(format!("batou/src/address.rs:{line}").as_str()),
+            "the Source: of a usage error is the caller's line"
+        );
+        let e = err.to_string();
         assert!(
             e.starts_with(
                 "Trying to access address family IPv6 which is not configured for 127.0.0.1:1."

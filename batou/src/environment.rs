@@ -334,7 +334,7 @@ pub fn is_plain_name(name: &str) -> bool {
 }
 
 /// The name nearest to `name` (at most 2 edits away, or a prefix).
-fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
     names
         .iter()
         .map(|n| (edit_distance(name, n), n))

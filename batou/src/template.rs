@@ -2,7 +2,8 @@
 //!
 //! `line_statement_prefix = "@@"`, trailing newlines kept, undefined names
 //! are errors (Jinja2's `StrictUndefined`), Python-compatible methods
-//! (`.items()`, `.upper()`, ...). Compiled templates are cached by source, so
+//! (`.items()`, `.upper()`, ...), values printed as Jinja2 prints Python's
+//! (`None`, `True`, `['a', 1]`). Compiled templates are cached by source, so
 //! a thousand files rendered from one template compile it once.
 //!
 //! Rendering has limits, so a template cannot hang or exhaust a deployment
@@ -139,7 +140,7 @@ impl Templates {
             max: self.max_output,
             exceeded: false,
         };
-        let rendered = tmpl.render_captured_to(ctx, &mut out);
+        let rendered = tmpl.render_captured_to(ctx.clone(), &mut out);
         if out.exceeded {
             return Err(TemplateError {
                 name: name.to_string(),
@@ -161,7 +162,10 @@ impl Templates {
                     ),
                 }
             } else {
-                convert_error(name, e)
+                let hint = missing_attribute_hint(&e, &ctx);
+                let mut error = convert_error(name, e);
+                error.message.push_str(&hint);
+                error
             }
         })?;
         String::from_utf8(out.buf).map_err(|_| TemplateError {
@@ -208,6 +212,41 @@ fn convert_error(name: &str, e: minijinja::Error) -> TemplateError {
         line: e.line(),
         message,
     }
+}
+
+/// For `` `component.X` is undefined``: which component lacks `X`, and the
+/// attribute meant, if one is close (`; Tick has no attribute `slep`, did
+/// you mean `sleep`?`).
+fn missing_attribute_hint(e: &minijinja::Error, ctx: &Value) -> String {
+    if e.kind() != minijinja::ErrorKind::UndefinedError {
+        return String::new();
+    }
+    let Some(attribute) = e
+        .detail()
+        .and_then(|d| d.strip_prefix("`component."))
+        .and_then(|d| d.strip_suffix("` is undefined"))
+        .filter(|a| a.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    else {
+        return String::new();
+    };
+    let Ok(component) = ctx.get_attr("component") else {
+        return String::new();
+    };
+    let Some(component) = component.downcast_object_ref::<ComponentValue>() else {
+        return String::new();
+    };
+    let mut names: Vec<String> = component
+        .attributes
+        .iter()
+        .map(|(k, _)| (*k).to_string())
+        .collect();
+    names.extend(["workdir".to_string(), "defdir".to_string()]);
+    let mut hint = format!("; {} has no attribute `{attribute}`", component.type_name);
+    match crate::environment::closest(attribute, &names) {
+        Some(close) => hint.push_str(&format!(", did you mean `{close}`?")),
+        None => hint.push_str(&format!(" (it has: {})", names.join(", "))),
+    }
+    hint
 }
 
 /// A map value from key/value pairs.
@@ -314,6 +353,47 @@ mod tests {
     }
 
     #[test]
+    fn an_undefined_attribute_names_the_component_and_the_attribute_meant() {
+        let t = Templates::new();
+        let tick = |attributes| {
+            minijinja::context! { component => Value::from_object(ComponentValue {
+                type_name: "Tick",
+                host: "h".into(),
+                crumbs: "Tick".into(),
+                attributes,
+                workdir: "/w".into(),
+                defdir: "/d".into(),
+            }) }
+        };
+        let e = t
+            .render(
+                "tick.sh",
+                "a\n{{ component.slep }}\n",
+                tick(vec![("sleep", Value::from(1))]),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "undefined value: `component.slep` is undefined; Tick has no attribute `slep`, \
+             did you mean `sleep`? (in template tick.sh, line 2)"
+        );
+        let e = t
+            .render(
+                "tick.sh",
+                "{{ component.zzzzzz }}",
+                tick(vec![("sleep", Value::from(1))]),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "undefined value: `component.zzzzzz` is undefined; Tick has no attribute `zzzzzz` \
+             (it has: sleep, workdir, defdir)"
+        );
+        let e = t.render("tick.sh", "{{ nope }}", tick(vec![])).unwrap_err();
+        assert_eq!(e.message, "undefined value: `nope` is undefined");
+    }
+
+    #[test]
     fn maps_are_maps() {
         let t = Templates::new();
         let ctx = map([("a", Value::from(1)), ("b", map([("c", Value::from("x"))]))]);
@@ -412,5 +492,60 @@ mod tests {
         let t = Templates::new();
         assert_eq!(t.render("n", "a", Value::from(())).unwrap(), "a");
         assert_eq!(t.render("n", "b", Value::from(())).unwrap(), "b");
+    }
+}
+
+#[cfg(test)]
+mod python_rendering {
+    use super::*;
+
+    fn render(source: &str, ctx: Value) -> String {
+        Templates::new().render("t", source, ctx).unwrap()
+    }
+
+    #[test]
+    fn scalars_print_as_python_does() {
+        let ctx = minijinja::context! { n => (), t => true, f => false, x => 1.0, i => 3 };
+        assert_eq!(
+            render("{{ n }} {{ t }} {{ f }} {{ x }} {{ i }} {{ none }}", ctx),
+            "None True False 1.0 3 None"
+        );
+    }
+
+    #[test]
+    fn containers_print_as_python_reprs() {
+        let ctx = minijinja::context! {
+            l => vec![Value::from(1), Value::from("a"), Value::from(()), Value::from(true)],
+            q => vec!["it's", "say \"hi\"", "both ' \"", "tab\tnew\nline\\"],
+            m => map([("b", Value::from(vec![Value::from(())])), ("a", Value::from(1.5))]),
+            e => Vec::<Value>::new(),
+            long => (0..200).collect::<Vec<u32>>(),
+        };
+        assert_eq!(
+            render("{{ l }}|{{ m }}|{{ e }}", ctx.clone()),
+            "[1, 'a', None, True]|{'a': 1.5, 'b': [None]}|[]"
+        );
+        assert_eq!(
+            render("{{ q }}", ctx.clone()),
+            r#"["it's", 'say "hi"', 'both \' "', 'tab\tnew\nline\\']"#
+        );
+        let long = render("{{ long }}", ctx);
+        assert!(long.ends_with(", 198, 199]"), "{long}");
+        assert!(!long.contains("..."), "{long}");
+    }
+
+    #[test]
+    fn strings_and_objects_print_as_themselves() {
+        let ctx = minijinja::context! { s => "it's", o => Value::from_object(ComponentValue {
+        type_name: "Tick", host: "h".into(), crumbs: "Tick".into(), attributes: vec![],
+        workdir: "/w".into(), defdir: "/d".into() }) };
+        assert_eq!(render("{{ s }} {{ o }}", ctx), "it's <Tick (h) \"Tick\">");
+        assert_eq!(
+            render(
+                "{{ {'a': 1}.items()|list }} {{ (1,) }} {{ (1, 'b') }}",
+                Value::from(())
+            ),
+            "[('a', 1)] (1,) (1, 'b')"
+        );
     }
 }

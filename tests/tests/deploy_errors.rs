@@ -56,11 +56,14 @@ impl Component for Explodes {
 }
 
 #[component]
-pub struct Templated {}
+pub struct Templated {
+    #[attribute(default = 1)]
+    sleep: u64,
+}
 
 impl Component for Templated {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-        cx.add(File::new("t").content("a\n{{ component.nope }}\n"));
+        cx.add(File::new("t").content("a\n{{ component.slep }}\n"));
         Ok(())
     }
 }
@@ -172,9 +175,27 @@ fn component_failures_are_reported_clearly() {
         "{text}"
     );
     assert!(text.contains("       Template: t:2"), "{text}");
-    assert!(text.contains("undefined value"), "{text}");
+    assert!(
+        text.contains(
+            "undefined value: `component.slep` is undefined; Templated has no attribute `slep`, \
+             did you mean `sleep`?"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("      Component: Templated > File('work/templated/t') > Content('t')"),
+        "{text}"
+    );
+    // Content was added by the library's File: the line named is the
+    // user's, which added the File.
+    let line = COMPONENTS
+        .lines()
+        .position(|l| l.contains("File::new(\"t\")"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.lines()
+            .any(|l| l == format!("       Added at: components/tick/component.rs:{line}")),
         "{text}"
     );
 }

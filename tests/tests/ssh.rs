@@ -638,3 +638,69 @@ fn russh_authenticates_with_the_ssh_agent() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(h.path("deployment/work/tick/tick.sh").exists());
 }
+
+/// The default (russh) transport reads the configuration as OpenSSH does:
+/// the host is defined only in an `Include`d file (by a glob), its login
+/// user comes from a `Match host` on the name `HostName` gave, and the key
+/// is a quoted path with a space and a `%h` token.
+#[test]
+fn russh_honours_include_match_quoted_paths_and_tokens() {
+    let Some(lab) = SshLab::for_test(&["ic"]) else {
+        return;
+    };
+    let h = &lab.hosts[0];
+    let dir = tempfile::Builder::new()
+        .prefix("batou ssh config ")
+        .tempdir()
+        .unwrap();
+    let conf_d = dir.path().join("conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(
+        conf_d.join("ic.conf"),
+        format!(
+            "Host ic\n  HostName 127.0.0.1\n  Port {}\n  UserKnownHostsFile \"{}\"\n  HostKeyAlias ic\n  \
+             StrictHostKeyChecking yes\n",
+            h.port,
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let key = dir.path().join("key 127.0.0.1");
+    std::fs::copy(&lab.key, &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = Project::generate("ssh-config-include");
+    p.write(
+        "ssh_config",
+        &format!(
+            "Include \"{conf}/*.conf\"\nMatch host 127.0.0.1 originalhost ic\n  User {user}\n\
+             Host *\n  IdentityFile \"{dir}/key %h\"\n  IdentitiesOnly yes\n",
+            conf = conf_d.display(),
+            user = h.user,
+            dir = dir.path().display(),
+        ),
+    );
+    p.write(
+        "environments/remote/environment.cfg",
+        "[environment]\nconnect_method = ssh\n\n[hosts]\nic = tick\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "remote"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(h.path("deployment/work/tick/tick.sh").exists());
+
+    // A token the key name cannot have is an error naming it.
+    p.write(
+        "ssh_config",
+        &format!(
+            "Include \"{}/*.conf\"\nHost ic\n  IdentityFile /keys/%Q\n",
+            conf_d.display()
+        ),
+    );
+    let out = p.batou(&["deploy", "remote"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ERROR: ic: ssh configuration: unknown token %Q in IdentityFile `/keys/%Q`"),
+        "{text}"
+    );
+}

@@ -41,7 +41,8 @@ pub struct Configure<'a> {
     pub(crate) workdir: PathBuf,
     pub(crate) defdir: PathBuf,
     pub(crate) parent: Option<Value>,
-    pub(crate) added: Vec<Box<dyn DynComponent>>,
+    /// Sub-components with the source line of their `add` call.
+    pub(crate) added: Vec<(Box<dyn DynComponent>, String)>,
     pub(crate) logs: &'a mut Vec<String>,
     pub(crate) resources: &'a mut crate::resources::Resources,
     pub(crate) root_id: crate::resources::RootId,
@@ -62,9 +63,12 @@ impl std::fmt::Debug for Configure<'_> {
 impl<'a> Configure<'a> {
     /// Adds a sub-component. Sub-components are configured right after this
     /// component's `configure` returns, and deployed before it, in the order
-    /// they were added.
+    /// they were added. Configuration errors of a sub-component (and of
+    /// what a library component adds below it) name the line of this call
+    /// in the deployment crate (`Added at`).
+    #[track_caller]
     pub fn add<C: Component>(&mut self, component: C) -> Child<C> {
-        self.added.push(Box::new(component));
+        self.added.push((Box::new(component), caller()));
         Child {
             index: self.added.len() - 1,
             _type: PhantomData,

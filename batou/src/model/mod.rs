@@ -520,8 +520,12 @@ impl Scope<'_> {
         crumbs: &str,
         workdir: PathBuf,
         defdir: PathBuf,
-        parent: Option<Value>,
+        parent: Option<(Value, String)>,
     ) -> Result<Node, Vec<Report>> {
+        let (parent, added_at) = match parent {
+            Some((value, at)) => (Some(value), at),
+            None => (None, String::new()),
+        };
         let host = self.host.name.clone();
         let mut errors = Vec::new();
         for (attr, e) in component.dyn_attr_state_mut().take_errors() {
@@ -597,6 +601,7 @@ impl Scope<'_> {
                 &host,
                 self.root_name,
                 crumbs,
+                &added_at,
                 e,
             )]);
         }
@@ -611,7 +616,7 @@ impl Scope<'_> {
                 .platforms
                 .get(&(platform.as_str(), component.component_name()))
             {
-                added.push((reg.factory)());
+                added.push(((reg.factory)(), String::new()));
             }
         }
         let workdir = cx.workdir.clone();
@@ -623,7 +628,20 @@ impl Scope<'_> {
         let mut children = Vec::with_capacity(added.len());
         let mut errors = Vec::new();
         let mut failed = false;
-        for child in added {
+        // The line a report names as `Added at` is the user's: the add
+        // calls of the deployment crate's components; below a library
+        // component, the line that added it.
+        let users_code = self
+            .env
+            .registry
+            .get(&component.as_any().type_id())
+            .is_some_and(|r| self.env.own_defdir(r).is_some());
+        for (child, child_added_at) in added {
+            let child_added_at = if users_code {
+                child_added_at
+            } else {
+                added_at.clone()
+            };
             let child_defdir = self
                 .env
                 .registry
@@ -645,7 +663,7 @@ impl Scope<'_> {
                 &child_crumbs,
                 workdir.clone(),
                 child_defdir,
-                Some(value.clone()),
+                Some((value.clone(), child_added_at)),
             ) {
                 Ok(n) => children.push(n),
                 Err(mut e) => {

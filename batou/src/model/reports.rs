@@ -86,7 +86,24 @@ pub(crate) fn cycle_report(roots: &[Root], edges: &BTreeSet<(RootId, RootId)>) -
     Some(r)
 }
 
-pub(crate) fn configure_error_report(host: &str, root: &str, crumbs: &str, e: Error) -> Report {
+/// A component's configure failed. `added_at` is the user's line that
+/// added it or the library component it belongs to (empty for roots).
+pub(crate) fn configure_error_report(
+    host: &str,
+    root: &str,
+    crumbs: &str,
+    added_at: &str,
+    e: Error,
+) -> Report {
+    let report = configure_error_kind_report(host, root, crumbs, e);
+    if added_at.is_empty() {
+        report
+    } else {
+        report.field("Added at", added_at)
+    }
+}
+
+fn configure_error_kind_report(host: &str, root: &str, crumbs: &str, e: Error) -> Report {
     let sort = vec![host.to_string(), crumbs.to_string()];
     match e {
         Error::Template(t) => Report::new("Error while rendering template", order::CONFIGURATION)

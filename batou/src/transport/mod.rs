@@ -5,6 +5,7 @@
 
 pub mod russh;
 pub mod ssh;
+pub mod ssh_config;
 
 mod error;
 pub use error::{ErrorKind, TransportError};

@@ -1,171 +1,21 @@
-//! SSH in-process with russh: `ssh_config` (Host patterns, HostName,
-//! Port, User, IdentityFile, UserKnownHostsFile, HostKeyAlias,
-//! StrictHostKeyChecking), key-file authentication, known_hosts
+//! SSH in-process with russh: the target as the user's ssh configuration
+//! says ([`super::ssh_config`]: HostName, Port, User, IdentityFile,
+//! UserKnownHostsFile, HostKeyAlias, StrictHostKeyChecking, ProxyJump),
+//! key-file authentication, known_hosts
 //! verification (a changed key is always refused). A remote command's
 //! stdin/stdout are bridged to a local socket pair, so the rest of batou
 //! talks to it like to the system `ssh` process.
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Where and how to connect, as `ssh_config` says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Host name or address to connect to.
-    pub hostname: String,
-    /// Port.
-    pub port: u16,
-    /// Login user.
-    pub user: String,
-    /// Private keys to try.
-    pub identity_files: Vec<PathBuf>,
-    /// known_hosts files.
-    pub known_hosts: Vec<PathBuf>,
-    /// Name looked up in known_hosts instead of `hostname:port`.
-    pub host_key_alias: Option<String>,
-    /// `yes`, `accept-new`, `no`.
-    pub strict: String,
-    /// `ProxyJump` (first hop; `none` or unset: direct).
-    pub proxy_jump: Option<String>,
-    /// The config file the settings came from (for the jump host's).
-    pub config: Option<PathBuf>,
-}
-
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-fn expand(path: &str) -> PathBuf {
-    match path.strip_prefix("~/") {
-        Some(rest) => home().join(rest),
-        None => PathBuf::from(path),
-    }
-}
-
-/// `*` and `?` glob match, without backtracking blow-up: on a mismatch
-/// only the most recent `*` takes one more character (O(pattern × text)).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-fn host_matches(patterns: &[String], host: &str) -> bool {
-    let mut matched = false;
-    for pat in patterns {
-        if let Some(neg) = pat.strip_prefix('!') {
-            if glob(neg, host) {
-                return false;
-            }
-        } else if glob(pat, host) {
-            matched = true;
-        }
-    }
-    matched
-}
-
-/// Reads `config` (or `~/.ssh/config`) for `destination`; the first value
-/// of each key wins, as in OpenSSH.
-pub fn resolve(config: Option<&Path>, destination: &str) -> Target {
-    let path = config
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| home().join(".ssh/config"));
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut active = true;
-    let mut values: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
-            Some((k, v)) => (
-                k.to_ascii_lowercase(),
-                v.trim_start_matches([' ', '\t', '=']).trim().to_string(),
-            ),
-            None => continue,
-        };
-        if key == "host" {
-            let patterns: Vec<String> = value.split_whitespace().map(str::to_string).collect();
-            active = host_matches(&patterns, destination);
-            continue;
-        }
-        if key == "match" {
-            active = false;
-            continue;
-        }
-        if active {
-            values.push((key, value));
-        }
-    }
-    let first = |k: &str| {
-        values
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
-    let mut identity_files: Vec<PathBuf> = values
-        .iter()
-        .filter(|(k, _)| k == "identityfile")
-        .map(|(_, v)| expand(v))
-        .collect();
-    if identity_files.is_empty() {
-        identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|n| home().join(".ssh").join(n))
-            .collect();
-    }
-    let known_hosts = match first("userknownhostsfile") {
-        Some(v) => v.split_whitespace().map(expand).collect(),
-        None => vec![home().join(".ssh/known_hosts")],
-    };
-    Target {
-        hostname: first("hostname").unwrap_or_else(|| destination.to_string()),
-        port: first("port").and_then(|p| p.parse().ok()).unwrap_or(22),
-        user: first("user")
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into()),
-        identity_files,
-        known_hosts,
-        host_key_alias: first("hostkeyalias"),
-        strict: first("stricthostkeychecking")
-            .unwrap_or_else(|| "yes".into())
-            .to_ascii_lowercase(),
-        proxy_jump: first("proxyjump")
-            .and_then(|j| j.split(',').next().map(str::to_string))
-            .filter(|j| j != "none"),
-        config: config.map(Path::to_path_buf),
-    }
-}
+pub use super::ssh_config::{resolve, StrictHostKeys, Target};
 
 /// The settings of a `ProxyJump` hop: `[user@]host[:port]`, with the rest
 /// from the config file.
-fn jump_target(spec: &str, config: Option<&Path>) -> Target {
+fn jump_target(spec: &str, config: Option<&Path>) -> Result<Target, String> {
     let (user, rest) = match spec.split_once('@') {
         Some((u, r)) => (Some(u.to_string()), r),
         None => (None, spec),
@@ -174,14 +24,14 @@ fn jump_target(spec: &str, config: Option<&Path>) -> Target {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
         _ => (rest, None),
     };
-    let mut t = resolve(config, host);
+    let mut t = resolve(config, host)?;
     if let Some(u) = user {
         t.user = u;
     }
     if let Some(p) = port {
         t.port = p;
     }
-    t
+    Ok(t)
 }
 
 /// An authenticated session (and the jump session it runs through).
@@ -213,7 +63,8 @@ fn connect(
         let limit = std::time::Duration::from_secs(timeout);
         let (session, jump) = match &target.proxy_jump {
             Some(spec) if depth < 4 => {
-                let hop = jump_target(spec, target.config.as_deref());
+                let hop = jump_target(spec, target.config.as_deref())
+                    .map_err(|e| format!("ProxyJump {spec}: {e}"))?;
                 let jump = connect(hop, accept_new, timeout, depth + 1)
                     .await
                     .map_err(|e| format!("ProxyJump {spec}: {e}"))?;
@@ -348,7 +199,7 @@ impl russh::client::Handler for Client {
             }
         }
         if result == KeyCheck::Unknown
-            && (self.accept_new || self.target.strict == "accept-new" || self.target.strict == "no")
+            && (self.accept_new || self.target.strict != StrictHostKeys::Yes)
         {
             if let Some(file) = self.target.known_hosts.first() {
                 if russh::keys::known_hosts::learn_known_hosts_path(name, port, key, file).is_ok() {
@@ -494,44 +345,5 @@ pub fn exec(
         }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err("the ssh connection ended unexpectedly".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_without_blowing_up() {
-        assert!(glob("*", ""));
-        assert!(glob("web?.example.*", "web1.example.com"));
-        assert!(!glob("web?.example.*", "web10.example.com"));
-        assert!(glob("*.*.com", "a.b.com"));
-        assert!(!glob("a*b", "acbd"));
-        assert!(glob("a*b*", "acbd"));
-        // Exponential for a naive matcher: 40 stars against 200 characters.
-        let pattern = format!("{}b", "a*".repeat(40));
-        let text = "a".repeat(200);
-        assert!(!glob(&pattern, &text));
-        assert!(glob(&pattern, &format!("{text}b")));
-    }
-
-    #[test]
-    fn ssh_config_first_value_wins_and_patterns_match() {
-        let d = std::env::temp_dir().join(format!("batou-sshcfg-{}", std::process::id()));
-        std::fs::write(
-            &d,
-            "Host web? !web9\n  HostName 10.0.0.1\n  Port 2222\n  IdentityFile ~/.ssh/web\nHost *\n  User deploy\n  Port 22\n",
-        )
-        .unwrap();
-        let t = resolve(Some(&d), "web1");
-        assert_eq!(
-            (t.hostname.as_str(), t.port, t.user.as_str()),
-            ("10.0.0.1", 2222, "deploy")
-        );
-        assert!(t.identity_files[0].ends_with(".ssh/web"));
-        let other = resolve(Some(&d), "web9");
-        assert_eq!((other.hostname.as_str(), other.port), ("web9", 22));
-        std::fs::remove_file(d).unwrap();
     }
 }

@@ -294,7 +294,8 @@ impl Ssh {
         command: &str,
         stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     ) -> Result<super::russh::Remote, TransportError> {
-        let target = super::russh::resolve(self.config.as_deref(), &self.destination);
+        let target = super::russh::resolve(self.config.as_deref(), &self.destination)
+            .map_err(|e| self.error(e))?;
         super::russh::exec(
             &target,
             self.accept_new_host_keys,
