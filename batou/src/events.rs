@@ -257,6 +257,17 @@ pub enum Event {
         /// Seconds it took (connect, upload, ship).
         seconds: f64,
     },
+    /// A library provisions a host's machine (before connecting).
+    HostProvisioning {
+        /// The host.
+        host: String,
+        /// Its `[provisioner:NAME]`.
+        provisioner: String,
+        /// The provisioner's method.
+        method: String,
+        /// `--provision-rebuild`.
+        rebuild: bool,
+    },
     /// `vagrant up` runs.
     StartingVagrant,
     /// A host could not be reached or set up.
@@ -528,6 +539,15 @@ mod tests {
                     seconds: 1.0,
                 },
             ),
+            (
+                "host_provisioning",
+                Event::HostProvisioning {
+                    host: h(),
+                    provisioner: "default".into(),
+                    method: "fc-nixos-dev-vm".into(),
+                    rebuild: false,
+                },
+            ),
             ("starting_vagrant", Event::StartingVagrant),
             (
                 "connect_failed",
@@ -668,6 +688,7 @@ mod tests {
             | Event::HostSkipped { .. }
             | Event::HostProgress { .. }
             | Event::HostConnected { .. }
+            | Event::HostProvisioning { .. }
             | Event::StartingVagrant
             | Event::ConnectFailed { .. }
             | Event::ConfigureLog { .. }

@@ -1,9 +1,12 @@
 //! `[provisioner:NAME]` sections and the `provision-*` keys of hosts,
 //! typed as batou reads them.
 //!
-//! batou for Rust does not create machines: a provisioned host must exist
-//! (made by batou's `fc-devhost` provisioning, or by hand) before it is
-//! deployed to. What the settings mean for the deployment is honoured:
+//! batou itself does not create machines. Making them is an extension
+//! point: a library registers a [`Provisioning`] for a method, and
+//! `deploy` (and `-P`; not `-c` or `-L`) calls it for every host of that
+//! method before connecting. Without one, a provisioned host must exist
+//! (made by batou's `fc-devhost` provisioning, or by hand) and a warning
+//! says so. What the settings mean for the deployment is honoured:
 //! `provision-aliases` become [`Host::aliases`](crate::environment::Host)
 //! (`{{ host.aliases.web }}` in templates), and `hostmap.json`, the names
 //! batou's provisioner gave hosts with `provision-dynamic-hostname`, maps
@@ -175,6 +178,86 @@ impl Provisioner {
             _ => Err(errors),
         }
     }
+}
+
+/// Makes or updates the machine of a provisioned host, for one
+/// [`ProvisionMethod`]: registered by a library with
+/// `inventory::submit!`, called by `deploy` (and `-P`) before it connects
+/// to a host whose provisioner has that method. An `Err` fails the
+/// deployment with its message before any host is deployed to.
+///
+/// ```
+/// use batou::provision::{ProvisionMethod, Provisioning, Request};
+///
+/// fn ensure_container(request: &Request<'_>) -> Result<(), String> {
+///     // For example: ssh to request.provisioner.host and run the tool
+///     // that creates request.host's container (again if request.rebuild).
+///     if request.host.is_empty() {
+///         return Err("a host needs a name".into());
+///     }
+///     Ok(())
+/// }
+///
+/// batou::__private::inventory::submit! {
+///     Provisioning {
+///         method: ProvisionMethod::FcNixosDevContainer,
+///         provision: ensure_container,
+///     }
+/// }
+///
+/// assert!(batou::provision::registered(ProvisionMethod::FcNixosDevContainer).is_some());
+/// ```
+#[derive(Debug)]
+pub struct Provisioning {
+    /// The method it provisions.
+    pub method: ProvisionMethod,
+    /// Makes the machine ready for `request.host`.
+    pub provision: fn(&Request<'_>) -> Result<(), String>,
+}
+
+inventory::collect!(Provisioning);
+
+/// What a [`Provisioning`] is asked to make.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The host's name in environment.cfg.
+    pub host: &'a str,
+    /// Its `provision-aliases` (name → full name).
+    pub aliases: &'a BTreeMap<String, String>,
+    /// The host's provisioner section.
+    pub provisioner: &'a Provisioner,
+    /// `--provision-rebuild`: make the machine again from scratch.
+    pub rebuild: bool,
+    /// The deployment's project directory.
+    pub project_root: &'a std::path::Path,
+    /// The environment's name.
+    pub environment: &'a str,
+}
+
+/// The registered provisioning of a method, if a library has one.
+pub fn registered(method: ProvisionMethod) -> Option<&'static Provisioning> {
+    inventory::iter::<Provisioning>
+        .into_iter()
+        .find(|p| p.method == method)
+}
+
+/// The hosts to deploy to whose provisioner has a registered
+/// [`Provisioning`], with their provisioner.
+pub fn provisionable(
+    env: &crate::environment::Environment,
+) -> Vec<(
+    &crate::environment::Host,
+    &Provisioner,
+    &'static Provisioning,
+)> {
+    env.hosts
+        .iter()
+        .filter(|h| !h.ignore)
+        .filter_map(|h| {
+            let provisioner = env.provisioners.get(h.provisioner.as_deref()?)?;
+            Some((h, provisioner, registered(provisioner.method)?))
+        })
+        .collect()
 }
 
 /// batou's devhost aliases: each whitespace-separated name of

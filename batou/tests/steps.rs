@@ -173,8 +173,8 @@ fn provisioned_hosts_have_aliases_and_say_they_are_not_provisioned() {
         warnings(&events),
         [
             "environments/test/environment.cfg:3: `develop` has no effect: batou 1's path to a development copy of batou; the agent is this executable",
-            "dev1: not provisioned (provisioner default: fc-nixos-dev-vm on largo.fcdev.fcio.net); batou for Rust deploys to existing machines only",
-            "--provision-rebuild: nothing is rebuilt, batou for Rust does not provision machines",
+            "dev1: not provisioned (provisioner default: fc-nixos-dev-vm on largo.fcdev.fcio.net); no library of this deployment provisions fc-nixos-dev-vm, so the machine must exist",
+            "--provision-rebuild: nothing is rebuilt, no host is provisioned by this deployment",
         ]
     );
 }
@@ -348,4 +348,77 @@ fn the_branch_defaults_to_batous_and_dirty_ships_the_named_one() {
             "You are on branch main; deploying the last commit of branch master (-D).",
         ]
     );
+}
+
+/// What the test's provisioning was asked for.
+static PROVISIONED_REQUESTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn provision_container(request: &batou::provision::Request<'_>) -> Result<(), String> {
+    PROVISIONED_REQUESTS.lock().unwrap().push(format!(
+        "{} {} on {} rebuild={} aliases={:?}",
+        request.host,
+        request.provisioner.name,
+        request.provisioner.host,
+        request.rebuild,
+        request.aliases
+    ));
+    if request.host == "broken" {
+        return Err("no capacity left".into());
+    }
+    Ok(())
+}
+
+batou::__private::inventory::submit! {
+    batou::provision::Provisioning {
+        method: batou::provision::ProvisionMethod::FcNixosDevContainer,
+        provision: provision_container,
+    }
+}
+
+const CONTAINERS: &str = "[environment]\nconnect_method = ssh\n[host:box1]\ncomponents = web\nprovisioner = cont\nprovision-aliases = api\n[host:broken]\ncomponents = proxy\nprovisioner = cont\n[provisioner:cont]\nmethod = fc-nixos-dev-container\nhost = h.example\nchannel = https://example.com/c\n";
+
+#[test]
+fn a_registered_provisioning_makes_the_machines_before_anything_connects() {
+    let dir = project(CONTAINERS);
+    // -c connects nowhere and provisions nothing; no warning either, a
+    // library provisions these hosts.
+    let (code, events) = check(&dir, "test", &[]);
+    assert_eq!(code, 0, "{events:?}");
+    assert!(warnings(&events).is_empty(), "{events:?}");
+    assert!(PROVISIONED_REQUESTS.lock().unwrap().is_empty());
+
+    let (code, events) = run_with(
+        &dir,
+        DeployOptions {
+            environment: "test".into(),
+            provision_rebuild: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert_ne!(code, 0, "{events:?}");
+    assert_eq!(
+        *PROVISIONED_REQUESTS.lock().unwrap(),
+        [
+            "box1 cont on h.example rebuild=true aliases={\"api\": \"api.box1.h.example\"}",
+            "broken cont on h.example rebuild=true aliases={}",
+        ]
+    );
+    assert!(events.contains(&Event::HostProvisioning {
+        host: "box1".into(),
+        provisioner: "cont".into(),
+        method: "fc-nixos-dev-container".into(),
+        rebuild: true,
+    }));
+    assert!(events.contains(&Event::Error {
+        message: "broken: provisioning failed (fc-nixos-dev-container): no capacity left".into()
+    }));
+    // A failed provisioning stops the deployment before any host is
+    // connected to.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::HostConnecting { .. })),
+        "{events:?}"
+    );
+    assert!(warnings(&events).is_empty(), "{events:?}");
 }

@@ -11,6 +11,43 @@ use crate::report::Report;
 use std::path::Path;
 use std::time::Instant;
 
+/// The hosts whose provisioner's method a library provisions, one after
+/// the other, before any host is connected to (not with `-L`, which
+/// connects locally).
+fn provision(
+    project_root: &Path,
+    env: &Environment,
+    opts: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    if env.connect_method == ConnectMethod::Local {
+        return Ok(());
+    }
+    for (host, provisioner, provisioning) in crate::provision::provisionable(env) {
+        reporter.event(&Event::HostProvisioning {
+            host: host.name.clone(),
+            provisioner: provisioner.name.clone(),
+            method: provisioner.method.to_string(),
+            rebuild: opts.provision_rebuild,
+        });
+        let request = crate::provision::Request {
+            host: &host.name,
+            aliases: &host.aliases,
+            provisioner,
+            rebuild: opts.provision_rebuild,
+            project_root,
+            environment: &env.name,
+        };
+        (provisioning.provision)(&request).map_err(|e| {
+            format!(
+                "{}: provisioning failed ({}): {e}",
+                host.name, provisioner.method
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Step `connect`: the controller configures the whole model itself while
 /// the agents are started (and configure their copy). `-c` connects
 /// nowhere. Returns the model and the connected agents.
@@ -30,6 +67,10 @@ pub(super) fn configure_and_connect(
         reporter.event(&Event::Phase {
             phase: Phase::Connecting,
         });
+        if let Err(message) = provision(project_root, env, opts, reporter) {
+            reporter.event(&Event::Error { message });
+            return Err(Step::Connect.into());
+        }
         announce_hosts(env, reporter);
     }
     let connector =

@@ -97,31 +97,40 @@ pub(super) fn load(
     Ok((env, repository))
 }
 
-/// batou would provision the hosts that have a provisioner here; batou
-/// for Rust deploys to them as they are, and says so.
+/// Hosts with a provisioner but no registered [`Provisioning`] for its
+/// method are deployed to as they are: said here.
+///
+/// [`Provisioning`]: crate::provision::Provisioning
 fn announce_provisioning(env: &Environment, opts: &DeployOptions, reporter: &dyn Reporter) {
     let provisioned: Vec<&crate::environment::Host> = env
         .hosts
         .iter()
         .filter(|h| !h.ignore && h.provisioner.is_some())
         .collect();
+    let mut any_provisioned = false;
     for host in &provisioned {
         let name = host.provisioner.as_deref().unwrap_or_default();
-        let method = env
-            .provisioners
-            .get(name)
+        let provisioner = env.provisioners.get(name);
+        if provisioner.is_some_and(|p| crate::provision::registered(p.method).is_some()) {
+            any_provisioned = true;
+            continue;
+        }
+        let method = provisioner
             .map(|p| format!("{} on {}", p.method, p.host))
             .unwrap_or_default();
         reporter.event(&Event::Warning {
             message: format!(
-                "{}: not provisioned (provisioner {name}: {method}); batou for Rust deploys to existing machines only",
-                host.name
+                "{}: not provisioned (provisioner {name}: {method}); no library of this deployment provisions {}, so the machine must exist",
+                host.name,
+                provisioner.map(|p| p.method.to_string()).unwrap_or_default()
             ),
         });
     }
-    if opts.provision_rebuild {
+    if opts.provision_rebuild && !any_provisioned {
         reporter.event(&Event::Warning {
-            message: "--provision-rebuild: nothing is rebuilt, batou for Rust does not provision machines".into(),
+            message:
+                "--provision-rebuild: nothing is rebuilt, no host is provisioned by this deployment"
+                    .into(),
         });
     }
 }

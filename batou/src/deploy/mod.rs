@@ -42,8 +42,8 @@ pub struct DeployOptions {
     /// `-L`: with `-c` or `-P`, check or predict against this machine's
     /// state (`connect_method = local`, no provisioning).
     pub local: bool,
-    /// `--provision-rebuild`: accepted for batou's command lines (nothing
-    /// is provisioned, so nothing is rebuilt; a warning says so).
+    /// `--provision-rebuild`: registered provisionings make the machines
+    /// again (without one nothing is rebuilt; a warning says so).
     pub provision_rebuild: bool,
 }
 

@@ -194,6 +194,23 @@ impl BatouText {
                 Style::color(Color::Red),
             )),
             Event::StartingVagrant => t.step("main", "Starting vagrant machines ...", Some("🧱")),
+            Event::HostProvisioning {
+                host,
+                provisioner,
+                method,
+                rebuild,
+            } => t.step(
+                host,
+                &format!(
+                    "{} (provisioner {provisioner}: {method})",
+                    if *rebuild {
+                        "Rebuilding"
+                    } else {
+                        "Provisioning"
+                    }
+                ),
+                Some("🏗️"),
+            ),
             Event::ConnectFailed { host, message } | Event::AgentLost { host, message } => {
                 t.error(&format!("{host}: {message}"))
             }
