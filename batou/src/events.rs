@@ -718,7 +718,7 @@ mod tests {
             .map(|(_, e)| std::mem::discriminant(e))
             .collect();
         assert_eq!(distinct.len(), kinds.len(), "each kind once");
-        assert_eq!(kinds.len(), 30, "one of each of the 30 kinds of `covered`");
+        assert_eq!(kinds.len(), 31, "one of each of the 31 kinds of `covered`");
         assert!(kinds.iter().all(|(_, e)| covered(e)));
         for (tag, event) in kinds {
             let json = serde_json::to_value(&event).unwrap();
