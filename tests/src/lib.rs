@@ -5,6 +5,7 @@
 //! Generated crates share one target directory (`target/e2e`) and the
 //! workspace's `Cargo.lock`, so their dependencies are compiled once.
 
+pub mod bench;
 pub mod gpg;
 pub mod python;
 pub mod sshd;

@@ -114,3 +114,65 @@ fn real_cargo_generate_makes_the_crate_our_helpers_make_and_it_deploys() {
         stdout(&again)
     );
 }
+
+/// The template's `./batou` starts the built executable without asking
+/// cargo when nothing it is built from changed since the last build it
+/// made, and asks cargo otherwise: after an edit of environment.cfg, and
+/// always for a crate with `path` dependencies. (PATH without cargo shows
+/// which way it went; the release build is the debug one copied, so the
+/// test needs no release build of the dependencies.)
+#[test]
+fn the_wrapper_skips_cargo_only_when_nothing_changed() {
+    let p = Project::generate("wrapper");
+    p.build_ok();
+    let target = tempfile::tempdir().unwrap();
+    let release = target.path().join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::copy(p.binary(), release.join("wrapper")).unwrap();
+    let manifest = p.read("Cargo.toml");
+    let (without_patch, _) = manifest
+        .split_once("\n# Build against a local checkout")
+        .expect("the checkout patch");
+    p.write("Cargo.toml", without_patch);
+    // As if the wrapper had built it, after the edit.
+    std::fs::write(release.join(".batou-build-started"), b"").unwrap();
+    let run = || {
+        Command::new(p.path.join("batou"))
+            .args(["deploy", "local"])
+            .current_dir(&p.path)
+            .env("CARGO_TARGET_DIR", target.path())
+            .env("PATH", "/usr/bin:/bin")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(p.path.join("work/tick/tick.sh").exists());
+    assert!(
+        stdout(&out).contains("DEPLOYMENT FINISHED"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An edited environment is built in (its overrides are checked at
+    // build time): cargo is asked.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n",
+    );
+    let out = run();
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cargo: not found"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A path dependency: cargo is always asked, even with nothing newer.
+    p.write("Cargo.toml", &manifest);
+    std::fs::write(release.join(".batou-build-started"), b"").unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+}

@@ -125,14 +125,24 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Whether a temp file name belongs to a process that no longer runs (a
-/// killed earlier run). Temp files of running processes, this one included,
-/// may be in the middle of a write and are left alone.
-fn is_stale(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else {
+/// Whether a temp file name (`.<name>.batou-tmp-<pid>-<n>`) belongs to a
+/// process that no longer runs (a killed earlier run). Temp files of
+/// running processes, this one included, may be in the middle of a write
+/// and are left alone.
+fn is_stale(name: &str) -> bool {
+    let Some(at) = name.rfind(MARKER) else {
         return false;
     };
-    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+    if !name.starts_with('.') {
+        return false;
+    }
+    let Some((pid, n)) = name[at + MARKER.len()..].split_once('-') else {
+        return false;
+    };
+    let (Ok(pid), true) = (
+        pid.parse::<i32>(),
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+    ) else {
         return false;
     };
     if pid == std::process::id() as i32 {
@@ -152,21 +162,36 @@ fn is_stale(name: &str, prefix: &str) -> bool {
     !exists || zombie
 }
 
-/// Removes temp files a killed earlier run left next to `path`.
+/// Directories this process has cleaned of stale temp files.
+static CLEANED: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
+    std::sync::Mutex::new(None);
+
+/// Removes the temp files a killed earlier run left in `path`'s
+/// directory, once per directory per process (a deployment run): later
+/// writes there find it cleaned.
 pub fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let Some(dir) = path.parent() else {
         return;
     };
-    let prefix = format!(".{}{MARKER}", name.to_string_lossy());
-    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+    let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
-    }) else {
+    };
+    {
+        let mut cleaned = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+        if !cleaned
+            .get_or_insert_with(Default::default)
+            .insert(dir.to_path_buf())
+        {
+            return;
+        }
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
-        if is_stale(&e.file_name().to_string_lossy(), &prefix) {
+        if is_stale(&e.file_name().to_string_lossy()) {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -187,11 +212,9 @@ mod tests {
     fn keeps_mode_and_cleans_up() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
-        write_atomic(&p, b"one", Some(0o600)).unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o751)).unwrap();
-        // A temp file of a dead process is removed; one of a running
-        // process (this one) is not.
+        // A temp file of a dead process is removed by the first write in
+        // its directory (of any file there); one of a running process
+        // (this one) is not.
         let dead = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = dead.id();
         let mut dead = dead;
@@ -201,8 +224,22 @@ mod tests {
             b"stale",
         )
         .unwrap();
+        fs::write(
+            d.path().join(format!(".other.batou-tmp-{dead_pid}-7")),
+            b"stale",
+        )
+        .unwrap();
         let mine = format!(".f.batou-tmp-{}-999", std::process::id());
         fs::write(d.path().join(&mine), b"in flight").unwrap();
+        write_atomic(&p, b"one", Some(0o600)).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o751)).unwrap();
+        // Once per directory and run: a later write does not list it again.
+        fs::write(
+            d.path().join(format!(".g.batou-tmp-{dead_pid}-2")),
+            b"left for the next run",
+        )
+        .unwrap();
         write_atomic(&p, b"two", None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o751);
@@ -217,6 +254,7 @@ mod tests {
             names,
             vec![
                 std::ffi::OsString::from(mine),
+                std::ffi::OsString::from(format!(".g.batou-tmp-{dead_pid}-2")),
                 std::ffi::OsString::from("f")
             ]
         );

@@ -237,11 +237,22 @@ impl Content {
     }
 }
 
-/// Whether `path` is a regular file with exactly `data`.
+/// Whether `path` is a regular file with exactly `data`: one open (not
+/// following a link), one `fstat`, and a read only when the sizes match.
 fn has_bytes(path: &Path, data: &[u8]) -> bool {
-    match fs::symlink_metadata(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut file) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    match file.metadata() {
         Ok(m) if m.is_file() && m.len() == data.len() as u64 => {
-            fs::read(path).is_ok_and(|current| current == data)
+            // One byte more than expected tells a file that grew since.
+            let mut current = Vec::with_capacity(data.len() + 1);
+            std::io::Read::read_to_end(&mut file, &mut current).is_ok() && current == data
         }
         _ => false,
     }
@@ -286,10 +297,10 @@ impl Component for Content {
                 }
                 return Ok(());
             }
-            match fs::read(&p) {
+            match cx.read_source(&p) {
                 Ok(bytes) => {
                     let sname = basename(&p.to_string_lossy());
-                    let r = self.process(&sname, bytes, |n, t| {
+                    let r = self.process(&sname, bytes.to_vec(), |n, t| {
                         cx.render(n, t, ctx.clone(), args.as_ref())
                     })?;
                     self.rendered = Some(r);

@@ -150,6 +150,13 @@ impl<'a> Configure<'a> {
         }
     }
 
+    /// The content of a file (a template source, say) as it is while
+    /// configuring: each file is read once per deployment however many
+    /// components read it.
+    pub fn read_source(&self, path: &Path) -> std::io::Result<std::sync::Arc<[u8]>> {
+        self.env.read_source(path)
+    }
+
     /// The template value of the parent component (what `{{ component }}`
     /// means for templates rendered on behalf of the parent).
     pub fn parent(&self) -> Option<&Value> {

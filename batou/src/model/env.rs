@@ -34,6 +34,8 @@ pub struct ModelEnv {
     pub(super) registry: HashMap<std::any::TypeId, &'static Registration>,
     pub(super) by_name: HashMap<&'static str, &'static Registration>,
     deployment_manifest: Option<&'static str>,
+    /// Files read while configuring (template sources), each read once.
+    sources: std::sync::Mutex<HashMap<PathBuf, Arc<[u8]>>>,
 }
 
 impl ModelEnv {
@@ -103,6 +105,7 @@ impl ModelEnv {
                 .into_iter()
                 .next()
                 .map(|d| d.manifest_dir),
+            sources: std::sync::Mutex::default(),
         };
         model_env.host_values = model_env
             .environment
@@ -111,6 +114,26 @@ impl ModelEnv {
             .map(|h| (h.name.clone(), model_env.host_value(h)))
             .collect();
         model_env
+    }
+
+    /// The bytes of a file read while configuring: read once per model,
+    /// however many components use it (a missing file is not remembered:
+    /// an earlier component may make it before it is deployed).
+    pub fn read_source(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+        if let Some(bytes) = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return Ok(bytes.clone());
+        }
+        let bytes: Arc<[u8]> = std::fs::read(path)?.into();
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
     }
 
     /// Renders a template with `component`, `host`, `environment` and the

@@ -17,7 +17,7 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
         })
         .collect();
     let tree = Tree { order, handlers };
-    deploy_node(root, run, &tree, false)
+    deploy_node(root, run, &tree, false, None)
 }
 
 pub(crate) fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -95,11 +95,14 @@ pub(crate) fn deploy_node(
     run: &DeployRun,
     tree: &Tree,
     earlier_siblings_changed: bool,
+    parent_workdir: Option<&std::path::Path>,
 ) -> Result<bool, Vec<Line>> {
     let started = Instant::now();
     // The workdir exists before the first sub-component runs a command in
-    // it. Predicting changes nothing on disk, not even the workdir.
-    let created = if run.predict {
+    // it: made by the first node that has it (a sub-component sharing its
+    // parent's finds it made). Predicting changes nothing on disk, not
+    // even the workdir.
+    let created = if run.predict || parent_workdir == Some(node.workdir.as_path()) {
         Ok(())
     } else {
         std::fs::create_dir_all(&node.workdir)
@@ -112,7 +115,7 @@ pub(crate) fn deploy_node(
     }
     let mut sub_changed = false;
     for child in &node.children {
-        sub_changed |= deploy_node(child, run, tree, sub_changed)?;
+        sub_changed |= deploy_node(child, run, tree, sub_changed, Some(&node.workdir))?;
     }
     let sub_time = started.elapsed().as_secs_f64();
     let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,18 +1,22 @@
-//! Benchmark (not a test): a generated deployment crate with 1,000 templated
-//! File components under 10 roots; prints wall time and peak memory of the
-//! first deploy, a no-op redeploy and `deploy -c`.
+//! Benchmark (not a test): a generated deployment crate with 1,000 (or
+//! `--files N`) templated File components under 10 roots; prints wall time
+//! and peak memory of the first deploy, a no-op redeploy and `deploy -c`,
+//! and the floors they are compared to: reading the deployed files
+//! (stat + read + hash) and rendering the same templates in-process and
+//! comparing them with the files. The no-op's ratio to its floor is
+//! `no-op / (deploy -c + stat+read+hash)`.
 //!
-//! Run: `cargo run --release -p batou-tests --bin bench-deploy`
-//! (or `bench/deploy`).
+//! Run: `cargo run --release -p batou-tests --bin bench-deploy [-- --files 5000]`
+//! (or `bench/deploy [--files 5000]`).
 
+use batou_tests::bench::{build_release, generate, measure, measure_mode, median};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 const ROOTS: usize = 10;
-const FILES_PER_ROOT: usize = 100;
 
-fn component_source() -> String {
+fn component_source(files_per_root: usize) -> String {
     let mut s = String::from("use batou::prelude::*;\nuse batou_stdlib::file::File;\n");
     for r in 0..ROOTS {
         s.push_str(&format!(
@@ -27,7 +31,7 @@ pub struct Root{r} {{
 
 impl Component for Root{r} {{
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {{
-        for i in 0..{FILES_PER_ROOT} {{
+        for i in 0..{files_per_root} {{
             cx.add(File::new(format!("file-{{i:03}}.conf")).source("file.tmpl").mode(0o640));
         }}
         Ok(())
@@ -45,140 +49,172 @@ line {{ i }} of root {{ component.number }} on {{ host.name }}
 @@ endfor
 ";
 
-/// Runs a command through `bench-deploy measure`, which reports the peak
-/// RSS of the command and its descendants (controller and agent).
-fn measure(project: &Path, bin: &Path, args: &[&str]) -> (f64, u64, bool) {
-    let me = std::env::current_exe().expect("current exe");
-    let started = Instant::now();
-    let out = Command::new(me)
-        .arg("measure")
-        .arg(bin)
-        .args(args)
-        .current_dir(project)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run measure");
-    let wall = started.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rss = text
-        .lines()
-        .last()
-        .and_then(|l| l.strip_prefix("maxrss_kb="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (wall, rss, out.status.success())
+/// The deployed files: `work/root<r>/file-<i>.conf`.
+fn deployed_files(project: &Path, files_per_root: usize) -> Vec<PathBuf> {
+    (0..ROOTS)
+        .flat_map(|r| {
+            (0..files_per_root).map(move |i| project.join(format!("work/root{r}/file-{i:03}.conf")))
+        })
+        .collect()
 }
 
-fn measure_mode(args: Vec<String>) -> ExitCode {
-    let status = Command::new(&args[0])
-        .args(&args[1..])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run command");
-    // SAFETY: getrusage fills the struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    println!("maxrss_kb={}", ru.ru_maxrss);
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+/// Floor of a no-op's file work: stat, read and hash every deployed file
+/// (seconds, median of 5).
+fn read_and_hash_floor(files: &[PathBuf]) -> f64 {
+    let runs = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let mut digest = 0u64;
+            for f in files {
+                let meta = std::fs::symlink_metadata(f).expect("deployed file");
+                let data = std::fs::read(f).expect("deployed file");
+                assert_eq!(meta.len(), data.len() as u64);
+                digest ^= fnv1a(&data);
+            }
+            std::hint::black_box(digest);
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(runs)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+/// A 64-bit FNV-1a hash (the floor's "hash": cheaper than any check a
+/// deployment could make).
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Floor of the configure work: render the template for every file with
+/// the same engine and compare with the deployed file (seconds, median of
+/// 5).
+fn render_and_compare_floor(project: &Path, files_per_root: usize) -> f64 {
+    let runs = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let templates = batou::template::Templates::new();
+            for r in 0..ROOTS {
+                for i in 0..files_per_root {
+                    let ctx = batou::template::map([
+                        (
+                            "component",
+                            batou::template::map([
+                                ("label", batou::template::Value::from("bench")),
+                                ("number", batou::template::Value::from(r)),
+                            ]),
+                        ),
+                        (
+                            "host",
+                            batou::template::map([(
+                                "name",
+                                batou::template::Value::from("localhost"),
+                            )]),
+                        ),
+                    ]);
+                    let text = templates
+                        .render("file.tmpl", TEMPLATE, ctx)
+                        .expect("render");
+                    let path = project.join(format!("work/root{r}/file-{i:03}.conf"));
+                    let current = std::fs::read(&path).expect("deployed file");
+                    assert_eq!(current, text.as_bytes(), "{}", path.display());
+                }
+            }
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(runs)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("measure") {
-        return measure_mode(args[1..].to_vec());
+        return measure_mode(&args[1..]);
     }
-    let root = batou_tests::workspace_root();
-    let project: PathBuf = root.join("target/bench/bench1000");
-    let _ = std::fs::remove_dir_all(&project);
-    std::fs::create_dir_all(&project).expect("create project dir");
-    batou_tests::render_template(&project, "bench1000", &root).expect("render template");
-    std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).expect("copy lock");
-    std::fs::write(
-        project.join("components/tick/component.rs"),
-        component_source(),
-    )
-    .expect("write component");
-    std::fs::write(project.join("components/tick/file.tmpl"), TEMPLATE).expect("write template");
+    let files: usize = match args.as_slice() {
+        [] => 1000,
+        [flag, n] if flag == "--files" => match n.parse::<usize>() {
+            Ok(n) if n >= ROOTS && n % ROOTS == 0 => n,
+            _ => {
+                eprintln!("ERROR: --files takes a multiple of {ROOTS}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: bench-deploy [--files N]");
+            return ExitCode::from(2);
+        }
+    };
+    let files_per_root = files / ROOTS;
     let roots: Vec<String> = (0..ROOTS).map(|r| format!("root{r}")).collect();
-    std::fs::write(
-        project.join("environments/local/environment.cfg"),
-        format!(
+    let project = generate(
+        "bench1000",
+        &component_source(files_per_root),
+        &[("file.tmpl", TEMPLATE)],
+        &format!(
             "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = {}\n",
             roots.join(", ")
         ),
-    )
-    .expect("write cfg");
-
-    eprintln!("building the benchmark crate (release)...");
-    let target = root.join("target/bench-target");
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--offline", "--quiet"])
-        .current_dir(&project)
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo build");
-    if !status.success() {
-        eprintln!("ERROR: building the benchmark crate failed");
+    );
+    let Some(bin) = build_release(&project, "bench1000") else {
         return ExitCode::from(1);
-    }
-    let bin = target.join("release/bench1000");
+    };
 
     println!(
         "batou-rs deploy benchmark: {} roots x {} templated files = {} files",
-        ROOTS,
-        FILES_PER_ROOT,
-        ROOTS * FILES_PER_ROOT
+        ROOTS, files_per_root, files
     );
-    let (first, first_rss, ok) = measure(&project, &bin, &["deploy", "local"]);
-    if !ok {
+    let first = measure(&project, &bin, &["deploy", "local"]);
+    if !first.ok {
         eprintln!("ERROR: first deploy failed");
         return ExitCode::from(1);
     }
-    let mut noop = Vec::new();
-    let mut noop_rss = 0;
-    let mut check = Vec::new();
-    let mut check_rss = 0;
+    let (mut noop, mut check) = (Vec::new(), Vec::new());
+    let (mut noop_rss, mut check_rss, mut noop_cpu, mut check_cpu) = (0, 0, Vec::new(), Vec::new());
     for _ in 0..5 {
-        let (t, r, ok) = measure(&project, &bin, &["deploy", "local"]);
-        assert!(ok, "no-op deploy failed");
-        noop.push(t);
-        noop_rss = noop_rss.max(r);
-        let (t, r, ok) = measure(&project, &bin, &["deploy", "-c", "local"]);
-        assert!(ok, "deploy -c failed");
-        check.push(t);
-        check_rss = check_rss.max(r);
+        let m = measure(&project, &bin, &["deploy", "local"]);
+        assert!(m.ok, "no-op deploy failed");
+        noop.push(m.wall);
+        noop_cpu.push(m.cpu);
+        noop_rss = noop_rss.max(m.max_rss_kb);
+        let m = measure(&project, &bin, &["deploy", "-c", "local"]);
+        assert!(m.ok, "deploy -c failed");
+        check.push(m.wall);
+        check_cpu.push(m.cpu);
+        check_rss = check_rss.max(m.max_rss_kb);
     }
     let noop = median(noop);
     let check = median(check);
     println!(
-        "{:<22} {:>10} {:>14} {:>10}",
-        "run", "wall", "peak RSS", "target"
+        "{:<22} {:>10} {:>10} {:>14}",
+        "run", "wall", "CPU", "peak RSS"
     );
     println!(
-        "{:<22} {:>9.3}s {:>11} KiB {:>10}",
-        "first deploy", first, first_rss, "-"
+        "{:<22} {:>9.3}s {:>9.3}s {:>10} KiB",
+        "first deploy", first.wall, first.cpu, first.max_rss_kb
     );
     println!(
-        "{:<22} {:>9.3}s {:>11} KiB {:>9}s",
-        "no-op redeploy (med5)", noop, noop_rss, "0.100"
+        "{:<22} {:>9.3}s {:>9.3}s {:>10} KiB",
+        "no-op redeploy (med5)",
+        noop,
+        median(noop_cpu),
+        noop_rss
     );
     println!(
-        "{:<22} {:>9.3}s {:>11} KiB {:>9}s",
-        "deploy -c (med5)", check, check_rss, "0.050"
+        "{:<22} {:>9.3}s {:>9.3}s {:>10} KiB",
+        "deploy -c (med5)",
+        check,
+        median(check_cpu),
+        check_rss
     );
+    let deployed = deployed_files(&project, files_per_root);
+    let read_hash = read_and_hash_floor(&deployed);
+    let render = render_and_compare_floor(&project, files_per_root);
+    println!("{:<22} {:>9.3}s", "floor: stat+read+hash", read_hash);
+    println!("{:<22} {:>9.3}s", "floor: render+compare", render);
     println!(
-        "ratio to target: no-op {:.2}, -c {:.2} (below 1.00 meets the target)",
-        noop / 0.1,
-        check / 0.05
+        "ratio to floor: no-op / (-c + stat+read+hash) = {:.2} (target at most 1.20)",
+        noop / (check + read_hash)
     );
     ExitCode::SUCCESS
 }

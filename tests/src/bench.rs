@@ -1,0 +1,117 @@
+//! What the benchmarks share: a release build of a generated crate, and
+//! runs of it measured for wall time, CPU time and peak memory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Wall-clock seconds.
+    pub wall: f64,
+    /// User + system CPU seconds of the command and its descendants.
+    pub cpu: f64,
+    /// Peak resident memory of the largest of them (KiB).
+    pub max_rss_kb: u64,
+    /// Whether the command succeeded.
+    pub ok: bool,
+}
+
+/// Generates `name` in `target/bench/<name>` from the template (against
+/// this checkout), with `component.rs`, extra files of the component
+/// directory and the `local` environment; returns the project directory.
+pub fn generate(name: &str, component: &str, files: &[(&str, &str)], cfg: &str) -> PathBuf {
+    let root = crate::workspace_root();
+    let project = root.join("target/bench").join(name);
+    let _ = std::fs::remove_dir_all(&project);
+    std::fs::create_dir_all(&project).expect("create project dir");
+    crate::render_template(&project, name, &root).expect("render template");
+    std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).expect("copy lock");
+    std::fs::write(project.join("components/tick/component.rs"), component)
+        .expect("write component");
+    for (rel, text) in files {
+        std::fs::write(project.join("components/tick").join(rel), text).expect("write file");
+    }
+    std::fs::write(project.join("environments/local/environment.cfg"), cfg).expect("write cfg");
+    project
+}
+
+/// Builds a generated crate in release mode into `target/bench-target`;
+/// returns its executable, or `None` (after saying so) on failure.
+pub fn build_release(project: &Path, name: &str) -> Option<PathBuf> {
+    eprintln!("building the benchmark crate {name} (release)...");
+    let target = crate::workspace_root().join("target/bench-target");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--offline", "--quiet"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo build");
+    if !status.success() {
+        eprintln!("ERROR: building the benchmark crate failed");
+        return None;
+    }
+    Some(target.join("release").join(name))
+}
+
+/// Runs `bin args` in `project` through the benchmark's own `measure`
+/// mode ([`measure_mode`]), which reports the CPU time and peak RSS of the
+/// command and its descendants (controller and agents).
+pub fn measure(project: &Path, bin: &Path, args: &[&str]) -> Measured {
+    let me = std::env::current_exe().expect("current exe");
+    let started = Instant::now();
+    let out = Command::new(me)
+        .arg("measure")
+        .arg(bin)
+        .args(args)
+        .current_dir(project)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run measure");
+    let wall = started.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Measured {
+        wall,
+        cpu: field("cpu_s="),
+        max_rss_kb: field("maxrss_kb=") as u64,
+        ok: out.status.success(),
+    }
+}
+
+/// The `measure` mode of a benchmark executable: runs the command (its
+/// output discarded) and prints `cpu_s=` and `maxrss_kb=` of it and its
+/// descendants.
+pub fn measure_mode(args: &[String]) -> ExitCode {
+    let Some((command, rest)) = args.split_first() else {
+        return ExitCode::from(2);
+    };
+    let status = Command::new(command)
+        .args(rest)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run command");
+    // SAFETY: getrusage fills the struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    println!("cpu_s={}", seconds(ru.ru_utime) + seconds(ru.ru_stime));
+    println!("maxrss_kb={}", ru.ru_maxrss);
+    if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The median of some runs.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
