@@ -407,6 +407,23 @@ impl Resources {
         self.labelled_edges().into_keys().collect()
     }
 
+    /// For each root that required something, the roots whose provided
+    /// values it sees (host filters applied, `reverse` ignored): what
+    /// configuring it needs besides itself.
+    pub fn reads(&self) -> BTreeMap<RootId, BTreeSet<RootId>> {
+        let mut out: BTreeMap<RootId, BTreeSet<RootId>> = BTreeMap::new();
+        for entry in self.keys.values() {
+            for s in &entry.subscribers {
+                for (host, _, provider) in entry.providers.keys() {
+                    if Self::host_matches(&s.host, host) && *provider != s.root {
+                        out.entry(s.root).or_default().insert(*provider);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// [`Self::edges`] with the resource keys that make each of them.
     pub fn labelled_edges(&self) -> BTreeMap<(RootId, RootId), BTreeSet<String>> {
         let mut out: BTreeMap<(RootId, RootId), BTreeSet<String>> = BTreeMap::new();

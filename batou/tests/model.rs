@@ -115,6 +115,27 @@ impl Component for WrongType {
     }
 }
 
+pub const RELAYED: Resource<String> = Resource::new("relayed");
+
+#[component]
+pub struct Relay {}
+impl Component for Relay {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let apps = cx.require(&APPLICATION)?;
+        cx.provide(&RELAYED, apps.join(","))
+    }
+}
+
+#[component]
+pub struct Sink {}
+impl Component for Sink {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let relayed = cx.require(&RELAYED)?;
+        cx.log(format!("sink: {}", relayed.join(" ")));
+        Ok(())
+    }
+}
+
 fn configure(cfg: &str) -> (Model, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let env_dir = dir.path().join("environments/test");
@@ -161,6 +182,65 @@ fn load_balancer_gets_backends_in_order_and_deploys_after_them() {
         .collect();
     assert_eq!(deps, ["web1", "web2"]);
     assert!(model.dependencies[id(&model, "web1", "app")].is_empty());
+}
+
+/// An agent configures only its host's roots and those they read from,
+/// transitively (host filters respected), with the same results.
+#[test]
+fn an_agent_configures_its_roots_and_what_they_read_with_the_same_values() {
+    let cfg = "[hosts]\naaa = balancer\nooo = onhost\nrrr = relay\nsss = sink\nweb1 = app\nweb2 = app\nzzz = lonely\n[component:onhost]\ntarget = web1\n";
+    let (model, errors) = configure(cfg);
+    assert_eq!(
+        errors,
+        [
+            "ERROR: Unused provided resources",
+            "    Resource \"lonely\" provided by lonely with value [\"x\"]"
+        ]
+    );
+    let names = |host: &str| -> Vec<String> {
+        model
+            .roots_for_host(host)
+            .into_iter()
+            .map(|(h, r)| format!("{h}/{r}"))
+            .collect()
+    };
+    assert_eq!(names("aaa"), ["aaa/balancer", "web1/app", "web2/app"]);
+    assert_eq!(names("web1"), ["web1/app"]);
+    assert_eq!(names("ooo"), ["ooo/onhost", "web1/app"]);
+    assert_eq!(
+        names("sss"),
+        ["rrr/relay", "sss/sink", "web1/app", "web2/app"]
+    );
+    assert_eq!(names("zzz"), ["zzz/lonely"]);
+
+    // Configuring only what host sss needs: the same values, no report of
+    // what others would have used, the rest unconfigured.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("environments/test")).unwrap();
+    std::fs::write(
+        dir.path().join("environments/test/environment.cfg"),
+        format!("[environment]\nconnect_method = local\n{cfg}"),
+    )
+    .unwrap();
+    let env = Environment::load(dir.path(), "test").unwrap();
+    for host in ["sss", "zzz"] {
+        let only = model.roots_for_host(host);
+        let (agent, errors) = Model::configure_only(
+            ModelEnv::new(dir.path().to_path_buf(), env.clone()),
+            Some(&only),
+        );
+        assert!(errors.is_empty(), "{host}: {errors:?}");
+        for (i, root) in agent.roots.iter().enumerate() {
+            let configured = root.node.lock().unwrap().is_some();
+            let wanted = only.contains(&(root.host.clone(), root.name.clone()));
+            assert_eq!(configured, wanted, "{host}: {}/{}", root.host, root.name);
+            if wanted {
+                assert_eq!(root.logs, model.roots[i].logs, "{host}: {}", root.name);
+            }
+        }
+    }
+    let sink = id(&model, "sss", "sink");
+    assert_eq!(model.roots[sink].logs, ["sink: web1:8080,web2:8080"]);
 }
 
 #[test]

@@ -173,7 +173,9 @@ impl Component for Tick {
     }
     fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
         std::fs::write(cx.workdir().join("started"), "")?;
-        cx.cmd("sleep 6")?;
+        // Holds the lock while the test's `hold` file exists (at most a
+        // minute), however slow the machine.
+        cx.cmd("i=0; while [ -e hold ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done")?;
         Ok(())
     }
 }
@@ -188,6 +190,8 @@ impl Component for Tick {
     // The second's agent is uploaded already, so it reaches the lock fast.
     assert!(second.batou(&["deploy", "remote"]).status.success());
     let _ = std::fs::remove_file(lab.hosts[0].path("deployment/work/tick/started"));
+    let hold = lab.hosts[0].path("deployment/work/tick/hold");
+    std::fs::write(&hold, "").unwrap();
 
     let mut running = first.command(&["deploy", "remote"]).spawn().unwrap();
     let started = lab.hosts[0].path("deployment/work/tick/started");
@@ -207,6 +211,7 @@ impl Component for Tick {
         text.contains(" UTC. Wait for it to finish (or stop it) and deploy again."),
         "{text}"
     );
+    std::fs::remove_file(&hold).unwrap();
     assert!(running.wait().unwrap().success());
 }
 

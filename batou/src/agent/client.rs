@@ -375,21 +375,24 @@ impl AgentConnection {
         project_root: &str,
         environment: &Environment,
     ) -> Result<Vec<Report>, TransportError> {
-        self.start_configure(project_root, environment)?;
+        self.start_configure(project_root, environment, None)?;
         self.finish_configure()
     }
 
-    /// Asks the agent to configure without waiting for the answer, so the
-    /// controller can work meanwhile.
+    /// Asks the agent to configure (`roots`: only these, `(host, root)`;
+    /// `None`: all) without waiting for the answer, so the controller can
+    /// work meanwhile.
     pub fn start_configure(
         &mut self,
         project_root: &str,
         environment: &Environment,
+        roots: Option<std::collections::BTreeSet<(String, String)>>,
     ) -> Result<(), TransportError> {
         self.send(&Request::Configure {
             project_root: project_root.to_string(),
             environment: Box::new(environment.clone()),
             host: self.host.clone(),
+            roots,
         })
     }
 

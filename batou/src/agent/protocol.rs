@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -85,6 +85,11 @@ pub enum Request {
         environment: Box<Environment>,
         /// The host the agent serves.
         host: String,
+        /// The roots to configure, `(host, root)`: the host's own and those
+        /// whose values they read (from the controller's model). `None`:
+        /// every root of the environment.
+        #[serde(default)]
+        roots: Option<std::collections::BTreeSet<(String, String)>>,
     },
     /// Deploy one root component. Several may run at once; answers carry
     /// the same `id`.

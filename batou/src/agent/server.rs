@@ -130,7 +130,8 @@ impl Session<'_> {
                 project_root,
                 environment,
                 host,
-            } => configure(&project_root, *environment, host),
+                roots,
+            } => configure(&project_root, *environment, host, roots.as_ref()),
             Request::Bye => Ok(Next::Exit(0)),
             Request::Deploy { .. } => Err("deploy before configure".into()),
         }
@@ -263,7 +264,12 @@ fn decode(data: &str) -> std::io::Result<Vec<u8>> {
         .map_err(std::io::Error::other)
 }
 
-fn configure(project_root: &str, env: Environment, host: String) -> Result<Next, String> {
+fn configure(
+    project_root: &str,
+    env: Environment,
+    host: String,
+    roots: Option<&std::collections::BTreeSet<(String, String)>>,
+) -> Result<Next, String> {
     let project_root = target_root(project_root)?;
     if !env.hosts.iter().any(|h| h.name == host) {
         return Err(format!(
@@ -273,7 +279,7 @@ fn configure(project_root: &str, env: Environment, host: String) -> Result<Next,
     }
     // Configuration errors are the answer's data, not a failure of the
     // request.
-    let (model, errors) = Model::configure(ModelEnv::new(project_root, env));
+    let (model, errors) = Model::configure_only(ModelEnv::new(project_root, env), roots);
     Ok(Next::Configured(Box::new(model), host, errors))
 }
 

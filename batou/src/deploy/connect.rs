@@ -125,6 +125,22 @@ pub(super) fn configure_and_connect(
             reporter.event(&Event::ConfigureLog { line: line.clone() });
         }
     }
+    // The agents that waited for the model configure now, all at once.
+    for (host, (agent, pending)) in agents.iter_mut() {
+        if let Some(root) = pending.take() {
+            if let Err(e) = agent.start_configure(&root, env, Some(model.roots_for_host(host))) {
+                reporter.event(&Event::ConnectFailed {
+                    host: e.host,
+                    message: e.detail,
+                });
+                return Err(Step::Connect.into());
+            }
+        }
+    }
+    let mut agents: Vec<(String, AgentConnection)> = agents
+        .into_iter()
+        .map(|(host, (agent, _))| (host, agent))
+        .collect();
     for (_, agent) in agents.iter_mut() {
         match agent.finish_configure() {
             Ok(errors) => configuration_result(reporter, errors)?,
@@ -175,12 +191,20 @@ pub(super) fn configuration_result(
     Err(Step::Connect)
 }
 
+/// A connected agent, and the project directory on its host when it was
+/// not yet asked to configure (see [`configures_early`]).
+type Agent = (AgentConnection, Option<String>);
+
 /// Each host's agent (or why not) and the seconds it took.
-type Connected = Vec<(
-    String,
-    Result<AgentConnection, crate::transport::TransportError>,
-    f64,
-)>;
+type Connected = Vec<(String, Result<Agent, crate::transport::TransportError>, f64)>;
+
+/// With a single host, its agent configures everything (its roots read
+/// only from each other) and starts at once, while the controller
+/// configures. With more, it waits for the controller's model, which says
+/// which roots it needs: its own and those whose values they read.
+fn configures_early(env: &Environment) -> bool {
+    env.hosts.iter().filter(|h| !h.ignore).count() <= 1
+}
 
 /// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
 /// while the controller configures its own copy of the model.
@@ -235,7 +259,7 @@ fn connect(
     gate: &Gate,
     repository: Option<&crate::repository::LocalRepo>,
     reporter: &dyn Reporter,
-) -> Result<AgentConnection, crate::transport::TransportError> {
+) -> Result<Agent, crate::transport::TransportError> {
     let _slot = gate.enter();
     let started = Instant::now();
     let meter = Meter::new(&host.name, reporter);
@@ -248,12 +272,17 @@ fn connect(
             ship_project(&mut a, project_root, env, host, repository, &meter)?
         }
     };
-    a.start_configure(&root, env)?;
+    let pending = if configures_early(env) {
+        a.start_configure(&root, env, None)?;
+        None
+    } else {
+        Some(root)
+    };
     reporter.event(&Event::HostConnected {
         host: host.name.clone(),
         seconds: started.elapsed().as_secs_f64(),
     });
-    Ok(a)
+    Ok((a, pending))
 }
 
 /// Turns byte counts into `host_progress` events, at most ten a second

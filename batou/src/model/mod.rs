@@ -95,6 +95,8 @@ pub struct Model {
     /// (provider, requirer) pairs of roots and the resource keys that link
     /// them.
     pub links: BTreeMap<(RootId, RootId), BTreeSet<String>>,
+    /// For each root, the roots whose provided values it read.
+    pub reads: Vec<BTreeSet<RootId>>,
 }
 
 impl Model {
@@ -104,6 +106,18 @@ impl Model {
     /// when a working set repeats. Returns the model and the errors of the
     /// last round (empty when everything configured).
     pub fn configure(env: ModelEnv) -> (Model, Vec<Report>) {
+        Self::configure_only(env, None)
+    }
+
+    /// [`Self::configure`] of some roots only, `(host, root)`: an agent's
+    /// own and those whose values they read ([`Self::roots_for_host`] of
+    /// the controller's model), which gives them the same configuration as
+    /// configuring everything. The others stay unconfigured; values their
+    /// roots would have read are not reported as unused.
+    pub fn configure_only(
+        env: ModelEnv,
+        only: Option<&BTreeSet<(String, String)>>,
+    ) -> (Model, Vec<Report>) {
         let mut roots = Vec::new();
         for host in &env.environment.hosts {
             for spec in &host.components {
@@ -133,7 +147,14 @@ impl Model {
             .flat_map(|h| h.components.iter().map(move |c| (h, c)))
             .collect();
 
-        let mut working: BTreeSet<RootId> = (0..roots.len()).collect();
+        let mut working: BTreeSet<RootId> = (0..roots.len())
+            .filter(|id| {
+                only.is_none_or(|only| {
+                    let root: &Root = &roots[*id];
+                    only.contains(&(root.host.clone(), root.name.clone()))
+                })
+            })
+            .collect();
         let mut history: Vec<BTreeSet<RootId>> = Vec::new();
         let mut errors;
         loop {
@@ -236,7 +257,11 @@ impl Model {
             }
             working = retry;
         }
-        let unused = resources.unused();
+        let unused = if only.is_none() {
+            resources.unused()
+        } else {
+            Vec::new()
+        };
         if !unused.is_empty() {
             let mut r = Report::new("Unused provided resources", order::UNUSED);
             for (key, root, values) in unused {
@@ -253,15 +278,39 @@ impl Model {
         for (before, after) in links.keys() {
             dependencies[*after].insert(*before);
         }
+        let mut reads = vec![BTreeSet::new(); roots.len()];
+        for (reader, providers) in resources.reads() {
+            reads[reader] = providers;
+        }
         (
             Model {
                 env,
                 roots,
                 dependencies,
                 links,
+                reads,
             },
             errors,
         )
+    }
+
+    /// The roots the agent of `host` configures: the host's own and,
+    /// transitively, those whose provided values they read, as `(host,
+    /// root)` pairs. Its cost then does not grow with the other hosts of
+    /// the fleet.
+    pub fn roots_for_host(&self, host: &str) -> BTreeSet<(String, String)> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<RootId> = (0..self.roots.len())
+            .filter(|id| self.roots[*id].host == host)
+            .collect();
+        while let Some(id) = stack.pop() {
+            if seen.insert(id) {
+                stack.extend(self.reads[id].iter().copied());
+            }
+        }
+        seen.into_iter()
+            .map(|id| (self.roots[id].host.clone(), self.roots[id].name.clone()))
+            .collect()
     }
 
     /// Deploys one root (by host and name), streaming output to `sink`.
