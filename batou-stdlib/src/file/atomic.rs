@@ -114,7 +114,7 @@ pub fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
     }
 }
 
-fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {

@@ -1,7 +1,9 @@
 //! File content: Content (text or template), JSONContent, YAMLContent, and
 //! the diff output of changed content.
 
-use super::atomic::{copy_atomic, replace, same_content, umask, write_atomic, Attributes};
+use super::atomic::{
+    copy_atomic, read_full, replace, same_content, umask, write_atomic, Attributes,
+};
 use super::{basename, mapped, mtime, users};
 use batou::prelude::*;
 use batou::template::{TemplateError, Value};
@@ -251,8 +253,8 @@ fn has_bytes(path: &Path, data: &[u8]) -> bool {
     match file.metadata() {
         Ok(m) if m.is_file() && m.len() == data.len() as u64 => {
             // One byte more than expected tells a file that grew since.
-            let mut current = Vec::with_capacity(data.len() + 1);
-            std::io::Read::read_to_end(&mut file, &mut current).is_ok() && current == data
+            let mut current = vec![0u8; data.len() + 1];
+            read_full(&mut file, &mut current).is_ok_and(|n| current[..n] == *data)
         }
         _ => false,
     }
@@ -695,6 +697,27 @@ impl Component for YAMLContent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn has_bytes_reads_only_regular_files_and_never_follows_links() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        fs::write(&f, b"abc").unwrap();
+        assert!(has_bytes(&f, b"abc"));
+        assert!(!has_bytes(&f, b"abd"));
+        assert!(!has_bytes(&f, b"ab"));
+        assert!(!has_bytes(&f, b"abcd"));
+        assert!(!has_bytes(&d.path().join("missing"), b""));
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(!has_bytes(&link, b"abc"), "a link is not the file");
+        assert!(!has_bytes(d.path(), b""), "a directory is not a file");
+        let fifo = d.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: a valid C string and mode.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        assert!(!has_bytes(&fifo, b""), "a FIFO is not read (nor waited on)");
+    }
 
     #[test]
     fn merge_follows_dict_merge() {
