@@ -376,7 +376,7 @@ impl AgentConnection {
         environment: &Environment,
     ) -> Result<Vec<Report>, TransportError> {
         self.start_configure(project_root, environment, None)?;
-        self.finish_configure()
+        Ok(self.finish_configure()?.0)
     }
 
     /// Asks the agent to configure (`roots`: only these, `(host, root)`;
@@ -396,10 +396,13 @@ impl AgentConnection {
         })
     }
 
-    /// Waits for the answer to [`Self::start_configure`].
-    pub fn finish_configure(&mut self) -> Result<Vec<Report>, TransportError> {
+    /// Waits for the answer to [`Self::start_configure`]: the agent's
+    /// configuration errors and its [`Plan`](crate::model::Plan).
+    pub fn finish_configure(
+        &mut self,
+    ) -> Result<(Vec<Report>, crate::model::Plan), TransportError> {
         match self.receive()? {
-            Response::Configured { errors } => Ok(errors),
+            Response::Configured { errors, plan } => Ok((errors, plan)),
             Response::Failed { message } => Err(self.error(message)),
             other => Err(self.error(format!("unexpected answer to configure: {other:?}"))),
         }

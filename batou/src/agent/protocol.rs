@@ -136,6 +136,8 @@ pub enum Response {
     Configured {
         /// Configuration errors.
         errors: Vec<Report>,
+        /// The roots and their order as this agent configured them.
+        plan: crate::model::Plan,
     },
     /// Something happened in deployment `id` (a component changed,
     /// printed, was slow, ...).

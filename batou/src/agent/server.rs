@@ -62,7 +62,10 @@ pub fn serve() -> i32 {
         match session.handle(req) {
             Ok(Next::Continue) => {}
             Ok(Next::Configured(model, host, errors)) => {
-                if !send(&Response::Configured { errors }) {
+                if !send(&Response::Configured {
+                    errors,
+                    plan: model.plan(),
+                }) {
                     return EXIT_FAILED;
                 }
                 break (*model, host);

@@ -6,7 +6,7 @@ use super::{emit_reports, DeployOptions, Failed, EXIT_UNREACHABLE};
 use crate::agent::client::AgentConnection;
 use crate::environment::{ConnectMethod, Environment};
 use crate::events::{Event, Phase, Reporter, Stage, Step, Timings};
-use crate::model::{Model, ModelEnv};
+use crate::model::{Model, ModelEnv, Plan};
 use crate::report::Report;
 use std::path::Path;
 use std::time::Instant;
@@ -49,8 +49,9 @@ fn provision(
 }
 
 /// Step `connect`: the controller configures the whole model itself while
-/// the agents are started (and configure their copy). `-c` connects
-/// nowhere. Returns the model and the connected agents.
+/// the agents are started (and configure their part; a local deployment's
+/// only agent configures for both). `-c` connects nowhere. Returns the
+/// plan of the deployment and the connected agents.
 pub(super) fn configure_and_connect(
     project_root: &Path,
     env: &Environment,
@@ -58,7 +59,7 @@ pub(super) fn configure_and_connect(
     opts: &DeployOptions,
     reporter: &dyn Reporter,
     timings: &mut Timings,
-) -> Result<(Model, Vec<(String, AgentConnection)>), Failed> {
+) -> Result<(Plan, Vec<(String, AgentConnection)>), Failed> {
     if opts.consistency_only {
         reporter.event(&Event::Phase {
             phase: Phase::Configuring,
@@ -84,7 +85,7 @@ pub(super) fn configure_and_connect(
             return Err(Step::Connect.into());
         }
     }
-    let (connected, (model, errors)) = connect_while_configuring(
+    let (connected, configured) = connect_while_configuring(
         connector.as_ref(),
         project_root,
         env,
@@ -119,23 +120,24 @@ pub(super) fn configure_and_connect(
     if let Some(f) = failed {
         return Err(f);
     }
-    configuration_result(reporter, errors)?;
-    for root in &model.roots {
-        for line in &root.logs {
-            reporter.event(&Event::ConfigureLog { line: line.clone() });
-        }
-    }
-    // The agents that waited for the model configure now, all at once.
-    for (host, (agent, pending)) in agents.iter_mut() {
-        if let Some(root) = pending.take() {
-            if let Err(e) = agent.start_configure(&root, env, Some(model.roots_for_host(host))) {
-                reporter.event(&Event::ConnectFailed {
-                    host: e.host,
-                    message: e.detail,
-                });
-                return Err(Step::Connect.into());
+    let mut plan = None;
+    if let Some((model, errors)) = configured {
+        configuration_result(reporter, errors)?;
+        emit_logs(reporter, &model.plan());
+        // The agents that waited for the model configure now, all at once.
+        for (host, (agent, pending)) in agents.iter_mut() {
+            if let Some(root) = pending.take() {
+                if let Err(e) = agent.start_configure(&root, env, Some(model.roots_for_host(host)))
+                {
+                    reporter.event(&Event::ConnectFailed {
+                        host: e.host,
+                        message: e.detail,
+                    });
+                    return Err(Step::Connect.into());
+                }
             }
         }
+        plan = Some(model.plan());
     }
     let mut agents: Vec<(String, AgentConnection)> = agents
         .into_iter()
@@ -143,7 +145,14 @@ pub(super) fn configure_and_connect(
         .collect();
     for (_, agent) in agents.iter_mut() {
         match agent.finish_configure() {
-            Ok(errors) => configuration_result(reporter, errors)?,
+            Ok((errors, agent_plan)) => {
+                configuration_result(reporter, errors)?;
+                if plan.is_none() {
+                    // The local agent configured for the controller too.
+                    emit_logs(reporter, &agent_plan);
+                    plan = Some(agent_plan);
+                }
+            }
             Err(e) => {
                 reporter.event(&Event::ConnectFailed {
                     host: e.host,
@@ -153,7 +162,16 @@ pub(super) fn configure_and_connect(
             }
         }
     }
-    Ok((model, agents))
+    Ok((plan.unwrap_or_default(), agents))
+}
+
+/// The configure logs of the roots, in order.
+fn emit_logs(reporter: &dyn Reporter, plan: &Plan) {
+    for root in &plan.roots {
+        for line in &root.logs {
+            reporter.event(&Event::ConfigureLog { line: line.clone() });
+        }
+    }
 }
 
 /// The connecting lines of every host, before any connection is made.
@@ -206,8 +224,18 @@ fn configures_early(env: &Environment) -> bool {
     env.hosts.iter().filter(|h| !h.ignore).count() <= 1
 }
 
+/// A local deployment to one host: its agent configures the same model
+/// on this machine, so the controller takes the agent's [`Plan`] instead
+/// of configuring (and rendering) everything a second time.
+fn agent_configures_for_controller(env: &Environment, opts: &DeployOptions) -> bool {
+    !opts.consistency_only
+        && env.connect_method == ConnectMethod::Local
+        && env.hosts.iter().filter(|h| !h.ignore).count() == 1
+}
+
 /// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)
-/// while the controller configures its own copy of the model.
+/// while the controller configures its own copy of the model (`None` when
+/// the local agent configures for it).
 fn connect_while_configuring(
     connector: &dyn Connector,
     project_root: &Path,
@@ -215,7 +243,7 @@ fn connect_while_configuring(
     repository: Option<&crate::repository::LocalRepo>,
     opts: &DeployOptions,
     reporter: &dyn Reporter,
-) -> (Connected, (Model, Vec<Report>)) {
+) -> (Connected, Option<(Model, Vec<Report>)>) {
     let gate = Gate::new(CONNECT_PARALLEL);
     std::thread::scope(|scope| {
         let handles: Vec<_> = if opts.consistency_only {
@@ -242,7 +270,8 @@ fn connect_while_configuring(
                 })
                 .collect()
         };
-        let configured = Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone()));
+        let configured = (!agent_configures_for_controller(env, opts))
+            .then(|| Model::configure(ModelEnv::new(project_root.to_path_buf(), env.clone())));
         let connected = handles.into_iter().filter_map(|h| h.join().ok()).collect();
         (connected, configured)
     })

@@ -203,7 +203,7 @@ fn run_steps(
     );
     timings.connect = started.elapsed().as_secs_f64();
     timings.total = timings.connect;
-    let (model, agents) = connected?;
+    let (plan, agents) = connected?;
     if opts.consistency_only {
         timings.total = started.elapsed().as_secs_f64();
         reporter.event(&Event::Phase {
@@ -215,7 +215,7 @@ fn run_steps(
         return Ok(());
     }
     let deploy_started = Instant::now();
-    let deployed = deploy_roots(&model, agents, &env, opts, reporter, timings);
+    let deployed = deploy_roots(&plan, agents, &env, opts, reporter, timings);
     timings.deploy = deploy_started.elapsed().as_secs_f64();
     timings.total = timings.connect + timings.deploy;
     deployed?;

@@ -7,13 +7,13 @@ use super::DeployOptions;
 use crate::agent::client::{AgentConnection, AgentEvent, Deployer};
 use crate::environment::Environment;
 use crate::events::{Event, Failure, Phase, Reporter, Step, Timings};
-use crate::model::Model;
+use crate::model::Plan;
 use std::sync::mpsc;
 use std::time::Instant;
 
 /// Step `deploy`: every root in dependency order on its host's agent.
 pub(super) fn deploy_roots(
-    model: &Model,
+    plan: &Plan,
     agents: Vec<(String, AgentConnection)>,
     env: &Environment,
     opts: &DeployOptions,
@@ -39,7 +39,7 @@ pub(super) fn deploy_roots(
     drop(tx);
     let mut clock = DeployClock::default();
     let ok = schedule(
-        model,
+        plan,
         &mut deployers,
         &rx,
         env.jobs,
@@ -62,7 +62,7 @@ pub(super) fn deploy_roots(
 /// starts what is ready on its host's agent, reports skipped roots, and
 /// feeds the agents' answers back. Every failure is reported.
 fn schedule(
-    model: &Model,
+    plan: &Plan,
     deployers: &mut [(String, Deployer)],
     events: &mpsc::Receiver<(usize, AgentEvent)>,
     jobs: usize,
@@ -70,13 +70,13 @@ fn schedule(
     reporter: &dyn Reporter,
     clock: &mut DeployClock,
 ) -> bool {
-    let mut scheduler = Scheduler::new(dependencies(model), skip_reasons(model), jobs);
+    let mut scheduler = Scheduler::new(plan.dependencies.clone(), skip_reasons(plan), jobs);
     loop {
         for ready in scheduler.ready() {
             if let Ready::Start(id) = ready {
-                clock.started(&model.roots[id].host);
+                clock.started(&plan.roots[id].host);
             }
-            start_or_skip(model, deployers, &mut scheduler, ready, predict, reporter);
+            start_or_skip(plan, deployers, &mut scheduler, ready, predict, reporter);
         }
         if scheduler.is_idle() {
             break;
@@ -92,18 +92,15 @@ fn schedule(
             .map(|(h, _)| h.clone())
             .unwrap_or_default();
         if let AgentEvent::Deployed { id, seconds, .. } = &event {
-            if let Some(root) = model.roots.get(*id as usize) {
+            if let Some(root) = plan.roots.get(*id as usize) {
                 clock.finished(&root.host, &root.name, *seconds);
             }
         }
-        agent_event(model, &mut scheduler, &host, event, reporter);
+        agent_event(plan, &mut scheduler, &host, event, reporter);
     }
     let stuck = scheduler.stuck();
     if !stuck.is_empty() {
-        let names: Vec<&str> = stuck
-            .iter()
-            .map(|i| model.roots[*i].name.as_str())
-            .collect();
+        let names: Vec<&str> = stuck.iter().map(|i| plan.roots[*i].name.as_str()).collect();
         reporter.event(&Event::Error {
             message: format!("Components could not be scheduled: {}", names.join(", ")),
         });
@@ -148,17 +145,8 @@ impl DeployClock {
     }
 }
 
-fn dependencies(model: &Model) -> Vec<Vec<usize>> {
-    model
-        .dependencies
-        .iter()
-        .map(|d| d.iter().copied().collect())
-        .collect()
-}
-
-fn skip_reasons(model: &Model) -> Vec<Option<SkipReason>> {
-    model
-        .roots
+fn skip_reasons(plan: &Plan) -> Vec<Option<SkipReason>> {
+    plan.roots
         .iter()
         .map(|r| {
             if r.host_ignored {
@@ -174,7 +162,7 @@ fn skip_reasons(model: &Model) -> Vec<Option<SkipReason>> {
 
 /// Hands a ready root to its host's agent, or reports it skipped.
 fn start_or_skip(
-    model: &Model,
+    plan: &Plan,
     deployers: &mut [(String, Deployer)],
     scheduler: &mut Scheduler,
     ready: Ready,
@@ -182,7 +170,7 @@ fn start_or_skip(
     reporter: &dyn Reporter,
 ) {
     let (Ready::Skip(id, _) | Ready::Start(id)) = ready;
-    let root = &model.roots[id];
+    let root = &plan.roots[id];
     let (host, name) = (root.host.clone(), root.name.clone());
     if let Ready::Skip(_, reason) = ready {
         reporter.event(&Event::RootSkipped {
@@ -211,7 +199,7 @@ fn start_or_skip(
 
 /// What an agent reported during the deployment.
 fn agent_event(
-    model: &Model,
+    plan: &Plan,
     scheduler: &mut Scheduler,
     host: &str,
     event: AgentEvent,
@@ -229,7 +217,7 @@ fn agent_event(
             if !scheduler.is_running(id) {
                 return;
             }
-            let root = &model.roots[id];
+            let root = &plan.roots[id];
             let ok = error.is_none();
             reporter.event(&match error {
                 None => Event::RootFinished {
@@ -255,7 +243,7 @@ fn agent_event(
                 host: host.to_string(),
                 message,
             });
-            for (id, root) in model.roots.iter().enumerate() {
+            for (id, root) in plan.roots.iter().enumerate() {
                 if root.host == host && scheduler.is_running(id) {
                     scheduler.finished(id, false);
                 }

@@ -83,6 +83,34 @@ pub struct Root {
     pub logs: Vec<String>,
 }
 
+/// What the controller needs of a configured model to deploy it: the
+/// roots in model order (their index is the deployment id) with their
+/// configure logs, and what each must wait for. A local agent that
+/// configured the model sends it, so the controller need not configure
+/// the same model again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    /// The roots.
+    pub roots: Vec<PlannedRoot>,
+    /// For each root, the roots deployed before it.
+    pub dependencies: Vec<Vec<RootId>>,
+}
+
+/// A root of a [`Plan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedRoot {
+    /// Host name.
+    pub host: String,
+    /// Component name.
+    pub name: String,
+    /// Configured but not deployed.
+    pub ignore: bool,
+    /// The host is ignored.
+    pub host_ignored: bool,
+    /// Configure-time log lines.
+    pub logs: Vec<String>,
+}
+
 /// The configured model of an environment.
 pub struct Model {
     /// Shared context.
@@ -292,6 +320,28 @@ impl Model {
             },
             errors,
         )
+    }
+
+    /// The roots and their order, for deploying ([`Plan`]).
+    pub fn plan(&self) -> Plan {
+        Plan {
+            roots: self
+                .roots
+                .iter()
+                .map(|r| PlannedRoot {
+                    host: r.host.clone(),
+                    name: r.name.clone(),
+                    ignore: r.ignore,
+                    host_ignored: r.host_ignored,
+                    logs: r.logs.clone(),
+                })
+                .collect(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|d| d.iter().copied().collect())
+                .collect(),
+        }
     }
 
     /// The roots the agent of `host` configures: the host's own and,
