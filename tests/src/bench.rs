@@ -14,6 +14,12 @@ pub struct Measured {
     pub cpu: f64,
     /// Peak resident memory of the largest of them (KiB).
     pub max_rss_kb: u64,
+    /// The largest sum, over the run, of the proportional set sizes of
+    /// the command's child processes (the agents), KiB: shared pages
+    /// count once in all.
+    pub agents_pss_kb: u64,
+    /// The most child processes seen at once.
+    pub agents: u64,
     /// Whether the command succeeded.
     pub ok: bool,
 }
@@ -81,6 +87,8 @@ pub fn measure(project: &Path, bin: &Path, args: &[&str]) -> Measured {
         wall,
         cpu: field("cpu_s="),
         max_rss_kb: field("maxrss_kb=") as u64,
+        agents_pss_kb: field("agents_pss_kb=") as u64,
+        agents: field("agents=") as u64,
         ok: out.status.success(),
     }
 }
@@ -92,22 +100,66 @@ pub fn measure_mode(args: &[String]) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
         return ExitCode::from(2);
     };
-    let status = Command::new(command)
+    let mut child = Command::new(command)
         .args(rest)
         .stdout(std::process::Stdio::null())
-        .status()
+        .spawn()
         .expect("run command");
+    let (mut agents_pss, mut agents) = (0u64, 0u64);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for command") {
+            break status;
+        }
+        let pss = children_pss(child.id());
+        agents_pss = agents_pss.max(pss.iter().sum());
+        agents = agents.max(pss.len() as u64);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     // SAFETY: getrusage fills the struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     println!("cpu_s={}", seconds(ru.ru_utime) + seconds(ru.ru_stime));
     println!("maxrss_kb={}", ru.ru_maxrss);
+    println!("agents_pss_kb={agents_pss}");
+    println!("agents={agents}");
     if status.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The proportional set size (KiB) of each child process of `parent`, from
+/// `/proc/<pid>/smaps_rollup`.
+fn children_pss(parent: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .filter_map(|pid| {
+            let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+            rollup.lines().find_map(|l| {
+                l.strip_prefix("Pss:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .collect()
 }
 
 /// The median of some runs.

@@ -113,6 +113,8 @@ fn main() -> ExitCode {
     let noop_wall = median(runs.iter().map(|m| m.wall).collect());
     let noop_cpu = median(runs.iter().map(|m| m.cpu).collect());
     let noop_rss = runs.iter().map(|m| m.max_rss_kb).max().unwrap_or(0);
+    let noop_pss = runs.iter().map(|m| m.agents_pss_kb).max().unwrap_or(0);
+    let noop_agents = runs.iter().map(|m| m.agents).max().unwrap_or(0);
     println!(
         "{:<20} {:>10} {:>10} {:>16} {:>14}",
         "run", "wall", "CPU", "largest process", "CPU per host"
@@ -132,6 +134,14 @@ fn main() -> ExitCode {
         noop_cpu,
         noop_rss,
         noop_cpu * 1000.0 / hosts as f64
+    );
+    println!(
+        "agents' memory (PSS, all at once): first deploy {} KiB for {} agents, no-op {} KiB for {} agents: {:.1} MB per host",
+        first.agents_pss_kb,
+        first.agents,
+        noop_pss,
+        noop_agents,
+        noop_pss as f64 / 1024.0 / noop_agents.max(1) as f64
     );
     println!(
         "targets: no-op at most 10 s at 500 hosts (ratio {:.2} here, scaled to 500), memory per host at most 5 MB",
