@@ -13,16 +13,20 @@ pub fn temp_name(path: &Path) -> PathBuf {
     batou::safe_fs::temp_name(path, MARKER)
 }
 
-/// The process's umask (read from /proc, which leaves it unchanged).
+/// The process's umask (read from /proc, which leaves it unchanged; once
+/// per process: nothing in batou changes it).
 pub fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 /// The ownership and mode a replacement of `path` gets: an existing
