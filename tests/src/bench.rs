@@ -113,7 +113,10 @@ pub fn measure_mode(args: &[String]) -> ExitCode {
         let pss = children_pss(child.id());
         agents_pss = agents_pss.max(pss.iter().sum());
         agents = agents.max(pss.len() as u64);
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Often enough for short runs, rarely enough that scanning /proc
+        // does not slow down a fleet of agents.
+        let pause = 10 + pss.len() as u64 / 5;
+        std::thread::sleep(std::time::Duration::from_millis(pause));
     };
     // SAFETY: getrusage fills the struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -133,32 +136,39 @@ pub fn measure_mode(args: &[String]) -> ExitCode {
 /// The proportional set size (KiB) of each child process of `parent`, from
 /// `/proc/<pid>/smaps_rollup`.
 fn children_pss(parent: u32) -> Vec<u64> {
+    pids_where(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = stat.rsplit_once(')')?.1;
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            })
+            == Some(parent)
+    })
+    .into_iter()
+    .filter_map(|pid| {
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+        rollup.lines().find_map(|l| {
+            l.strip_prefix("Pss:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+    })
+    .collect()
+}
+
+/// The running processes for which `pred(pid)` holds.
+pub fn pids_where(pred: impl Fn(u32) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let rest = stat.rsplit_once(')')?.1;
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(parent)
-        })
-        .filter_map(|pid| {
-            let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-            rollup.lines().find_map(|l| {
-                l.strip_prefix("Pss:")?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
+        .filter(|pid| pred(*pid))
         .collect()
 }
 

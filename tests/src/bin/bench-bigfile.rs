@@ -41,18 +41,11 @@ fn hwm(pid: u32) -> u64 {
 
 /// Processes whose command line starts with an executable under `dir`.
 fn agents(dir: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with(dir.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
+    batou_tests::bench::pids_where(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.starts_with(dir.as_bytes()))
+            .unwrap_or(false)
+    })
 }
 
 /// Deploys and returns (seconds, controller peak kB, agent peak kB).
