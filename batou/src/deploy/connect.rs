@@ -123,7 +123,8 @@ pub(super) fn configure_and_connect(
     let mut plan = None;
     if let Some((model, errors)) = configured {
         configuration_result(reporter, errors)?;
-        emit_logs(reporter, &model.plan());
+        let model_plan = model.plan();
+        emit_logs(reporter, &model_plan);
         // The agents that waited for the model configure now, all at once.
         for (host, (agent, pending)) in agents.iter_mut() {
             if let Some(root) = pending.take() {
@@ -137,7 +138,7 @@ pub(super) fn configure_and_connect(
                 }
             }
         }
-        plan = Some(model.plan());
+        plan = Some(model_plan);
     }
     let mut agents: Vec<(String, AgentConnection)> = agents
         .into_iter()
