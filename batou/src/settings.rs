@@ -146,6 +146,25 @@ setting!(SshClient {
     OpenSsh => "openssh",
 });
 
+/// How unknown host keys are treated (ssh_config's
+/// `StrictHostKeyChecking`, lower-cased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictHostKeys {
+    /// `yes` or `ask`: an unknown key is refused.
+    Yes,
+    /// `accept-new`: an unknown key is learnt, a changed one refused.
+    AcceptNew,
+    /// `no`/`off`: an unknown key is learnt (a changed one is still
+    /// refused by batou).
+    No,
+}
+
+setting!(StrictHostKeys {
+    Yes => "yes" | "true" | "ask",
+    AcceptNew => "accept-new",
+    No => "no" | "false" | "off",
+});
+
 /// A `[provisioner:NAME]` section's `method`: batou's entry points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -235,12 +235,7 @@ fn missing_attribute_hint(e: &minijinja::Error, ctx: &Value) -> String {
     let Some(component) = component.downcast_object_ref::<ComponentValue>() else {
         return String::new();
     };
-    let mut names: Vec<String> = component
-        .attributes
-        .iter()
-        .map(|(k, _)| (*k).to_string())
-        .collect();
-    names.extend(["workdir".to_string(), "defdir".to_string()]);
+    let names: Vec<String> = component.names().map(str::to_string).collect();
     let mut hint = format!("; {} has no attribute `{attribute}`", component.type_name);
     match crate::environment::closest(attribute, &names) {
         Some(close) => hint.push_str(&format!(", did you mean `{close}`?")),
@@ -277,6 +272,16 @@ pub struct ComponentValue {
     pub defdir: PathBuf,
 }
 
+impl ComponentValue {
+    /// What templates can read of it: the attributes, `workdir`, `defdir`.
+    fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.attributes
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(["workdir", "defdir"])
+    }
+}
+
 impl Object for ComponentValue {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
@@ -294,14 +299,7 @@ impl Object for ComponentValue {
         }
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<Value> = self
-            .attributes
-            .iter()
-            .map(|(k, _)| Value::from(*k))
-            .collect();
-        keys.push(Value::from("workdir"));
-        keys.push(Value::from("defdir"));
-        Enumerator::Values(keys)
+        Enumerator::Values(self.names().map(Value::from).collect())
     }
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

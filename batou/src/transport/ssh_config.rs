@@ -16,28 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// How unknown host keys are treated (`StrictHostKeyChecking`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrictHostKeys {
-    /// `yes` or `ask`: an unknown key is refused.
-    Yes,
-    /// `accept-new`: an unknown key is learnt, a changed one refused.
-    AcceptNew,
-    /// `no`/`off`: an unknown key is learnt (a changed one is still
-    /// refused by batou).
-    No,
-}
-
-impl StrictHostKeys {
-    fn parse(value: &str) -> Result<Self, String> {
-        match value.to_ascii_lowercase().as_str() {
-            "yes" | "true" | "ask" => Ok(Self::Yes),
-            "accept-new" => Ok(Self::AcceptNew),
-            "no" | "false" | "off" => Ok(Self::No),
-            other => Err(format!("unknown StrictHostKeyChecking value `{other}`")),
-        }
-    }
-}
+pub use crate::settings::StrictHostKeys;
 
 /// Where and how to connect, as `ssh_config` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +174,7 @@ fn finish(settings: Settings, config: Option<&Path>, destination: &str) -> Resul
         proxy_jump: settings.proxy_jump.clone().unwrap_or_default(),
     };
     if let Some(h) = &settings.hostname {
-        tokens.hostname = expand_tokens(h, &tokens, "HostName")?;
+        tokens.hostname = expand_tokens(h, &tokens, "HostName", HOSTNAME_TOKENS)?;
     }
     if let Some(p) = &settings.port {
         tokens.port = p
@@ -222,7 +201,9 @@ fn finish(settings: Settings, config: Option<&Path>, destination: &str) -> Resul
         None => vec![tokens.home.join(".ssh/known_hosts")],
     };
     let strict = match &settings.strict {
-        Some(s) => StrictHostKeys::parse(s).map_err(|e| format!("ssh configuration: {e}"))?,
+        Some(s) => s.to_ascii_lowercase().parse().map_err(|e| {
+            format!("ssh configuration: StrictHostKeyChecking `{s}` for {destination}: {e}")
+        })?,
         None => StrictHostKeys::Yes,
     };
     Ok(Target {
@@ -261,12 +242,7 @@ const HOSTNAME_TOKENS: &str = "%h";
 
 /// Expands the `allowed` ones of `%d %h %p %r %u %n %l %L %i %k %j %C %%`
 /// as OpenSSH does; another token is an error naming the keyword.
-fn expand_tokens(text: &str, t: &Tokens, keyword: &str) -> Result<String, String> {
-    let allowed = if keyword == "HostName" {
-        HOSTNAME_TOKENS
-    } else {
-        FILE_TOKENS
-    };
+fn expand_tokens(text: &str, t: &Tokens, keyword: &str, allowed: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -323,7 +299,7 @@ fn connection_hash(t: &Tokens) -> String {
 
 /// A file name: `%` tokens, then `${VAR}`, then a leading `~/`.
 fn expand_path(text: &str, t: &Tokens, keyword: &str) -> Result<PathBuf, String> {
-    let expanded = expand_variables(&expand_tokens(text, t, keyword)?, keyword)?;
+    let expanded = expand_variables(&expand_tokens(text, t, keyword, FILE_TOKENS)?, keyword)?;
     Ok(match expanded.strip_prefix("~/") {
         Some(rest) => t.home.join(rest),
         None if expanded == "~" => t.home.clone(),
@@ -682,7 +658,7 @@ impl Reader {
     fn current_hostname(&self) -> Result<String, String> {
         let tokens = self.tokens();
         match &self.settings.hostname {
-            Some(h) => expand_tokens(h, &tokens, "HostName"),
+            Some(h) => expand_tokens(h, &tokens, "HostName", HOSTNAME_TOKENS),
             None => Ok(tokens.hostname),
         }
     }
@@ -714,7 +690,7 @@ impl Reader {
     fn run_exec(&self, command: &str, at: &str) -> Result<bool, String> {
         let mut tokens = self.tokens();
         tokens.hostname = self.current_hostname()?;
-        let command = expand_tokens(command, &tokens, "Match exec")?;
+        let command = expand_tokens(command, &tokens, "Match exec", FILE_TOKENS)?;
         let status = Command::new("/bin/sh")
             .arg("-c")
             .arg(&command)

@@ -217,6 +217,65 @@ fn what_the_reader_cannot_evaluate_is_named_with_the_way_out() {
 }
 
 #[test]
+fn every_refusal_names_what_is_wrong() {
+    let d = Dir::new();
+    let refused = |name: &str, text: &str| {
+        let cfg = d.write(name, text);
+        builtin(&cfg, "x").unwrap_err()
+    };
+    assert_eq!(
+        refused("strict", "StrictHostKeyChecking maybe\n"),
+        "ssh configuration: StrictHostKeyChecking `maybe` for x: expected one of: yes, accept-new, no"
+    );
+    assert_eq!(
+        refused("lone", "IdentityFile /k/%\n"),
+        "ssh configuration: a lone % at the end of IdentityFile `/k/%`"
+    );
+    assert_eq!(
+        refused("brace", "IdentityFile ${HOME/k\n"),
+        "ssh configuration: unterminated ${ in IdentityFile `${HOME/k`"
+    );
+    assert!(refused("empty", "Match\n").ends_with(":1: Match without criteria"));
+    assert!(refused("arg", "Match host\n").ends_with(":1: Match host needs an argument"));
+    assert!(refused("quote", "User \"a\n").ends_with(":1: unterminated \"quote"));
+    assert!(
+        refused("pattern", "Include \"/tmp/[\"\n").contains(":1: bad Include pattern `/tmp/[`: "),
+    );
+    let missing = d.path("missing");
+    assert!(builtin(&missing, "x")
+        .unwrap_err()
+        .starts_with(&format!("cannot read {}: ", missing.display())));
+    // StrictHostKeyChecking is read case-insensitively, as by OpenSSH.
+    let upper = d.write("upper", "StrictHostKeyChecking Accept-New\n");
+    assert_eq!(
+        builtin(&upper, "x").unwrap().strict,
+        StrictHostKeys::AcceptNew
+    );
+}
+
+/// OpenSSH's own refusal of a configuration is passed on with what it said.
+#[test]
+fn openssh_refusals_are_passed_on() {
+    let Some(ssh) = find_ssh() else {
+        eprintln!("SKIPPED: OpenSSH's ssh is not installed");
+        return;
+    };
+    let d = Dir::new();
+    let cfg = d.write("config", "Host x\n  Port abc\n");
+    let e = ask_openssh(&ssh, Some(&cfg), "x").unwrap_err();
+    assert!(
+        e.starts_with("the ssh configuration cannot be read (ssh -G x): "),
+        "{e}"
+    );
+    assert!(e.contains("Bad port 'abc'"), "{e}");
+    assert!(!e.contains("Pseudo-terminal"), "{e}");
+    assert_eq!(
+        ask_openssh(&ssh, Some(&cfg), "-oProxyCommand=x").unwrap_err(),
+        "`-oProxyCommand=x` is not a host name"
+    );
+}
+
+#[test]
 fn openssh_output_is_read() {
     let s = parse_openssh_output(
         "user deploy\nhostname 10.0.0.1\nport 2222\nidentityfile ~/.ssh/a\nidentityfile /b %h\n\
