@@ -172,6 +172,31 @@ pub fn pids_where(pred: impl Fn(u32) -> bool) -> Vec<u32> {
         .collect()
 }
 
+/// The benchmark's one optional `FLAG N` argument: `default` without it,
+/// `None` (after saying why) when it is not a number `valid` accepts.
+pub fn count_argument(
+    args: &[String],
+    flag: &str,
+    default: usize,
+    valid: impl Fn(usize) -> bool,
+    what: &str,
+) -> Option<usize> {
+    match args {
+        [] => Some(default),
+        [f, n] if f == flag => match n.parse::<usize>() {
+            Ok(n) if valid(n) => Some(n),
+            _ => {
+                eprintln!("ERROR: {flag} takes {what}");
+                None
+            }
+        },
+        _ => {
+            eprintln!("usage: [{flag} N]");
+            None
+        }
+    }
+}
+
 /// The median of some runs.
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -222,16 +222,19 @@ type Connected = Vec<(String, Result<Agent, crate::transport::TransportError>, f
 /// configures. With more, it waits for the controller's model, which says
 /// which roots it needs: its own and those whose values they read.
 fn configures_early(env: &Environment) -> bool {
-    env.hosts.iter().filter(|h| !h.ignore).count() <= 1
+    active_hosts(env) <= 1
+}
+
+/// The hosts deployed to (not ignored).
+fn active_hosts(env: &Environment) -> usize {
+    env.hosts.iter().filter(|h| !h.ignore).count()
 }
 
 /// A local deployment to one host: its agent configures the same model
 /// on this machine, so the controller takes the agent's [`Plan`] instead
 /// of configuring (and rendering) everything a second time.
 fn agent_configures_for_controller(env: &Environment, opts: &DeployOptions) -> bool {
-    !opts.consistency_only
-        && env.connect_method == ConnectMethod::Local
-        && env.hosts.iter().filter(|h| !h.ignore).count() == 1
+    !opts.consistency_only && env.connect_method == ConnectMethod::Local && active_hosts(env) == 1
 }
 
 /// Connects all hosts in parallel (at most [`CONNECT_PARALLEL`] at a time)

@@ -9,7 +9,7 @@
 //! Run: `cargo run --release -p batou-tests --bin bench-deploy [-- --files 5000]`
 //! (or `bench/deploy [--files 5000]`).
 
-use batou_tests::bench::{build_release, generate, measure, measure_mode, median};
+use batou_tests::bench::{build_release, count_argument, generate, measure, measure_mode, median};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -131,19 +131,14 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("measure") {
         return measure_mode(&args[1..]);
     }
-    let files: usize = match args.as_slice() {
-        [] => 1000,
-        [flag, n] if flag == "--files" => match n.parse::<usize>() {
-            Ok(n) if n >= ROOTS && n % ROOTS == 0 => n,
-            _ => {
-                eprintln!("ERROR: --files takes a multiple of {ROOTS}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("usage: bench-deploy [--files N]");
-            return ExitCode::from(2);
-        }
+    let Some(files) = count_argument(
+        &args,
+        "--files",
+        1000,
+        |n| n >= ROOTS && n % ROOTS == 0,
+        &format!("a multiple of {ROOTS}"),
+    ) else {
+        return ExitCode::from(2);
     };
     let files_per_root = files / ROOTS;
     let roots: Vec<String> = (0..ROOTS).map(|r| format!("root{r}")).collect();

@@ -10,7 +10,7 @@
 //! Run: `cargo run --release -p batou-tests --bin bench-fleet [-- --hosts 100]`
 //! (or `bench/fleet [--hosts 100]`).
 
-use batou_tests::bench::{build_release, generate, measure, measure_mode, median};
+use batou_tests::bench::{build_release, count_argument, generate, measure, measure_mode, median};
 use std::process::ExitCode;
 
 const FILES_PER_ROOT: usize = 10;
@@ -73,19 +73,8 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("measure") {
         return measure_mode(&args[1..]);
     }
-    let hosts: usize = match args.as_slice() {
-        [] => 500,
-        [flag, n] if flag == "--hosts" => match n.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("ERROR: --hosts takes a number of hosts");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("usage: bench-fleet [--hosts N]");
-            return ExitCode::from(2);
-        }
+    let Some(hosts) = count_argument(&args, "--hosts", 500, |n| n > 0, "a number of hosts") else {
+        return ExitCode::from(2);
     };
     let mut cfg = String::from("[environment]\nconnect_method = local\n\n[hosts]\n");
     for h in 0..hosts {
