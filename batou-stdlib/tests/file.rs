@@ -484,3 +484,51 @@ fn secrets_hide_diffs_by_exact_substring_and_are_never_saved() {
     assert!(!out.iter().any(|l| l.starts_with("see ")), "{out:?}");
     assert!(!dir.path().join("work/.batou-diffs").exists());
 }
+
+/// What `Reader` saw in its verify.
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes two files (the second a copy of the first) and reads both in its
+/// own verify: a component that may look at anything.
+#[batou::component]
+pub struct Reader {}
+
+impl batou::component::Component for Reader {
+    fn configure(&mut self, cx: &mut batou::component::Configure) -> batou::Result<()> {
+        let first = cx.workdir().join("first");
+        cx.add(File::new("first").content("fresh\n"));
+        cx.add(
+            File::new("copy")
+                .source(first.to_string_lossy().into_owned())
+                .is_template(false),
+        );
+        Ok(())
+    }
+    fn verify(&mut self, cx: &mut batou::component::Deploy) -> batou::Result<()> {
+        let mut seen = SEEN.lock().unwrap();
+        for name in ["first", "copy"] {
+            seen.push(fs::read_to_string(cx.workdir().join(name)).unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn files_written_in_a_batch_are_in_place_before_anything_reads_them() {
+    let (dir, mut r) = root();
+    let work = dir.path().join("work/reader");
+    fs::create_dir_all(&work).unwrap();
+    // The copy's source exists when configuring, with the old content.
+    fs::write(work.join("first"), "stale\n").unwrap();
+    r.configure(Reader::new()).unwrap();
+    assert!(r.deploy().unwrap());
+    assert_eq!(*SEEN.lock().unwrap(), ["fresh\n", "fresh\n"]);
+    assert_eq!(fs::read_to_string(work.join("copy")).unwrap(), "fresh\n");
+    let mut names: Vec<_> = fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["copy", "first"], "no temp file left");
+    assert!(!r.deploy().unwrap());
+}

@@ -429,6 +429,11 @@ pub enum Event {
 pub trait Reporter: Sync {
     /// One event.
     fn event(&self, event: &Event);
+    /// Runs `report`, which reports events that arrived together: a view
+    /// may show them in one go (one write instead of one per line).
+    fn batch(&self, report: &mut dyn FnMut()) {
+        report()
+    }
 }
 
 /// Keeps every event (for tests).

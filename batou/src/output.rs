@@ -116,7 +116,15 @@ pub struct Terminal {
     stderr: bool,
     /// stdout is a terminal (live progress is drawn there).
     tty: bool,
-    lock: Mutex<()>,
+    /// Lines held back while a batch is open (see [`Terminal::batch`]).
+    held: Mutex<Held>,
+}
+
+/// Lines printed while batches are open, written when the last one ends.
+#[derive(Debug, Default)]
+struct Held {
+    batches: usize,
+    text: String,
 }
 
 impl Terminal {
@@ -131,7 +139,7 @@ impl Terminal {
             color: use_color(choice, tty, |k| std::env::var(k).ok()),
             stderr: false,
             tty,
-            lock: Mutex::new(()),
+            held: Mutex::default(),
         }
     }
 
@@ -148,7 +156,7 @@ impl Terminal {
             color: use_color(choice, tty, |k| std::env::var(k).ok()),
             stderr: true,
             tty: false,
-            lock: Mutex::new(()),
+            held: Mutex::default(),
         }
     }
 
@@ -159,7 +167,7 @@ impl Terminal {
             color,
             stderr: false,
             tty: false,
-            lock: Mutex::new(()),
+            held: Mutex::default(),
         }
     }
 
@@ -171,15 +179,48 @@ impl Terminal {
             line.text.as_str()
         };
         let rendered = self.paint(text, line.style);
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held();
+        if held.batches > 0 {
+            held.text.push_str(&rendered);
+            held.text.push('\n');
+            return;
+        }
+        self.write(&format!("{rendered}\n"));
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `text` at once (the caller holds `held`, which orders writes).
+    fn write(&self, text: &str) {
         if self.stderr {
-            let mut out = std::io::stderr().lock();
-            let _ = writeln!(out, "{rendered}");
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
         } else {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{rendered}");
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
+    }
+
+    /// Runs `print` and writes the lines it prints in one go at its end
+    /// (at the end of the outermost batch, when batches nest).
+    pub fn batch(&self, print: &mut dyn FnMut()) {
+        /// Closes the batch also when `print` panics.
+        struct Open<'t>(&'t Terminal);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                let mut held = self.0.held();
+                held.batches -= 1;
+                if held.batches == 0 && !held.text.is_empty() {
+                    let text = std::mem::take(&mut held.text);
+                    self.0.write(&text);
+                }
+            }
+        }
+        self.held().batches += 1;
+        let _open = Open(self);
+        print();
     }
 
     /// Prints a plain line.

@@ -16,6 +16,12 @@
 //!   `fchmod` before the first byte of data, and renames it into place after
 //!   `fsync`: the file never exists half-written, and never readable by
 //!   others before it has its final mode.
+//! - [`batched`] defers the `fsync` and rename of files committed with
+//!   [`AtomicFile::commit_batched`] while a root deploys: their data is
+//!   synced together and only then renamed into place, so durability costs
+//!   a few journal commits instead of one per file. [`settle`] and
+//!   [`settle_touching`] complete the deferred files before anything could
+//!   look at them.
 //!
 //! ```
 //! use batou::safe_fs::{make_dirs, relative, AtomicFile};
@@ -29,9 +35,11 @@
 //! assert!(relative("../etc/passwd").is_err());
 //! ```
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -232,6 +240,205 @@ impl AtomicFile {
         self.tmp = PathBuf::new();
         Ok(())
     }
+
+    /// Like [`Self::commit`], but inside [`batched`] the sync and rename
+    /// are deferred to the next [`settle`] (the destination keeps its old
+    /// content until then, and a crash before it leaves only a temp file).
+    /// Outside a batch it commits at once.
+    pub fn commit_batched(self) -> io::Result<()> {
+        let full = BATCH.with(|b| {
+            b.borrow()
+                .as_ref()
+                .map(|batch| batch.deferred.len() >= MAX_DEFERRED)
+        });
+        match full {
+            None => self.commit(),
+            Some(full) => {
+                if full {
+                    settle()?;
+                }
+                start_writeback(&self);
+                BATCH.with(|b| match b.borrow_mut().as_mut() {
+                    Some(batch) => {
+                        let at = batch.place(&self.dest);
+                        batch.deferred.push(Deferred { at, file: self });
+                        Ok(())
+                    }
+                    None => self.commit(),
+                })
+            }
+        }
+    }
+}
+
+/// Files deferred by [`AtomicFile::commit_batched`] at most, before the
+/// batch is settled on its own (each keeps its descriptor open).
+const MAX_DEFERRED: usize = 128;
+
+/// A committed file waiting for its sync and rename.
+#[derive(Debug)]
+struct Deferred {
+    file: AtomicFile,
+    /// Where the destination is, whatever links lead there.
+    at: Option<Place>,
+}
+
+/// A directory entry named independently of the path that leads to it:
+/// the directory's device and inode, and the entry's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Place {
+    dir: (u64, u64),
+    name: std::ffi::OsString,
+}
+
+/// The deferred files of this thread's open batch.
+#[derive(Debug, Default)]
+struct Batch {
+    deferred: Vec<Deferred>,
+    /// Directories looked up since the last settle (between two settles
+    /// only components that leave directories alone run).
+    dirs: std::collections::HashMap<PathBuf, Option<(u64, u64)>>,
+}
+
+impl Batch {
+    /// Where `path` is: its directory (links followed) and its name.
+    fn place(&mut self, path: &Path) -> Option<Place> {
+        use std::os::unix::fs::MetadataExt;
+        let name = path.file_name()?.to_os_string();
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+        let dir = *self
+            .dirs
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| fs::metadata(parent).ok().map(|m| (m.dev(), m.ino())));
+        Some(Place { dir: dir?, name })
+    }
+}
+
+thread_local! {
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+/// Asks the kernel to start writing `file` back now (Linux), so the sync
+/// at [`settle`] mostly finds it on disk already.
+fn start_writeback(file: &AtomicFile) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a valid descriptor; the call only schedules writeback.
+    unsafe {
+        libc::sync_file_range(file.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
+/// Runs `deploy` with a batch open on this thread: files committed with
+/// [`AtomicFile::commit_batched`] are synced and renamed at the next
+/// [`settle`], at the latest when `deploy` returns (or unwinds). Returns
+/// `deploy`'s result and the outcome of that last settle.
+///
+/// ```
+/// use batou::safe_fs::{batched, AtomicFile};
+/// use std::io::Write;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.conf");
+/// let ((), settled) = batched(|| {
+///     let mut f = AtomicFile::create(&path, 0o644).unwrap();
+///     f.write_all(b"port = 80\n").unwrap();
+///     f.commit_batched().unwrap();
+///     assert!(!path.exists(), "renamed only once synced");
+/// });
+/// settled.unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"port = 80\n");
+/// ```
+pub fn batched<R>(deploy: impl FnOnce() -> R) -> (R, io::Result<()>) {
+    /// Settles on the way out, also when `deploy` panics.
+    struct Open(Option<Batch>);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            let _ = settle();
+            BATCH.with(|b| *b.borrow_mut() = self.0.take());
+        }
+    }
+    let outer = BATCH.with(|b| b.borrow_mut().replace(Batch::default()));
+    let guard = Open(outer);
+    let result = deploy();
+    let settled = settle();
+    drop(guard);
+    (result, settled)
+}
+
+/// Whether files wait for [`settle`] on this thread.
+pub fn has_deferred() -> bool {
+    BATCH.with(|b| b.borrow().as_ref().is_some_and(|b| !b.deferred.is_empty()))
+}
+
+/// Syncs every file deferred on this thread, then renames them into place
+/// in the order they were committed. A file that cannot be synced is not
+/// renamed (its temp file is removed); the first error names it.
+pub fn settle() -> io::Result<()> {
+    let deferred = BATCH.with(|b| {
+        b.borrow_mut()
+            .as_mut()
+            .map(|batch| {
+                batch.dirs.clear();
+                std::mem::take(&mut batch.deferred)
+            })
+            .unwrap_or_default()
+    });
+    let mut first_error = None;
+    let synced: Vec<AtomicFile> = deferred
+        .into_iter()
+        .filter_map(|d| match d.file.file.sync_all() {
+            Ok(()) => Some(d.file),
+            Err(e) => {
+                first_error.get_or_insert_with(|| context(e, &d.file.dest));
+                None
+            }
+        })
+        .collect();
+    for mut f in synced {
+        match fs::rename(&f.tmp, &f.dest) {
+            Ok(()) => f.tmp = PathBuf::new(),
+            Err(e) => {
+                first_error.get_or_insert_with(|| context(e, &f.dest));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Settles this thread's deferred files if one of them is one of the
+/// files `paths` (also when reached through other links), or one is
+/// inside the other as written: what a component that reads or changes
+/// only the files `paths`, and no directories, needs before it looks at
+/// them.
+pub fn settle_touching(paths: &[PathBuf]) -> io::Result<()> {
+    let touching = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(batch) = b.as_mut().filter(|b| !b.deferred.is_empty()) else {
+            return false;
+        };
+        paths.iter().any(|p| {
+            let at = batch.place(p);
+            batch
+                .deferred
+                .iter()
+                .any(|d| related(&d.file.dest, p) || (at.is_some() && d.at == at) || d.at.is_none())
+        })
+    });
+    if touching {
+        settle()
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether one path is the other or inside it.
+fn related(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn context(e: io::Error, dest: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("writing {}: {e}", dest.display()))
 }
 
 impl Write for AtomicFile {
@@ -385,5 +592,111 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
         private_dir(&p).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o700);
+    }
+
+    fn deferred(path: &Path, data: &[u8]) {
+        let mut f = AtomicFile::create(path, 0o644).unwrap();
+        f.write_all(data).unwrap();
+        f.commit_batched().unwrap();
+    }
+
+    #[test]
+    fn batched_files_are_renamed_only_when_settled() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        fs::write(&a, "old").unwrap();
+        // Outside a batch: at once.
+        deferred(&b, b"now");
+        assert_eq!(fs::read(&b).unwrap(), b"now");
+        let ((), settled) = batched(|| {
+            deferred(&a, b"new");
+            deferred(&b, b"later");
+            assert!(has_deferred());
+            assert_eq!(fs::read(&a).unwrap(), b"old");
+            settle().unwrap();
+            assert!(!has_deferred());
+            assert_eq!(fs::read(&a).unwrap(), b"new");
+            deferred(&b, b"last");
+        });
+        settled.unwrap();
+        assert_eq!(fs::read(&b).unwrap(), b"last");
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            2,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn only_components_touching_a_batched_file_settle_it() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
+        let conf = real.join("app.conf");
+        let ((), settled) = batched(|| {
+            deferred(&conf, b"x");
+            settle_touching(&[real.join("other.conf"), d.path().join("elsewhere")]).unwrap();
+            assert!(has_deferred(), "unrelated files do not settle");
+            // The same file reached through a link to its directory.
+            settle_touching(&[d.path().join("link/app.conf")]).unwrap();
+            assert!(!has_deferred());
+            assert_eq!(fs::read(&conf).unwrap(), b"x");
+            // A path the file is in, as written.
+            deferred(&conf, b"y");
+            settle_touching(std::slice::from_ref(&real)).unwrap();
+            assert!(!has_deferred());
+        });
+        settled.unwrap();
+    }
+
+    #[test]
+    fn a_panicking_deployment_still_puts_its_files_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        let caught = std::panic::catch_unwind(|| {
+            batched(|| {
+                deferred(&p, b"done");
+                panic!("component code");
+            })
+        });
+        assert!(caught.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"done");
+        assert!(!has_deferred());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_put_in_place_is_named_and_the_others_land() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let (gone, kept) = (sub.join("gone"), d.path().join("kept"));
+        let ((), settled) = batched(|| {
+            deferred(&gone, b"1");
+            deferred(&kept, b"2");
+            // Its directory is replaced meanwhile: the rename fails.
+            fs::rename(&sub, d.path().join("moved")).unwrap();
+        });
+        let err = settled.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("writing {}: ", gone.display())),
+            "{err}"
+        );
+        assert_eq!(fs::read(&kept).unwrap(), b"2");
+    }
+
+    #[test]
+    fn batches_are_settled_on_their_own_when_full() {
+        let d = tempfile::tempdir().unwrap();
+        let ((), settled) = batched(|| {
+            for i in 0..=MAX_DEFERRED {
+                deferred(&d.path().join(format!("f{i}")), b"x");
+            }
+            // The first MAX_DEFERRED were settled to make room.
+            assert!(d.path().join("f0").exists());
+            assert!(!d.path().join(format!("f{MAX_DEFERRED}")).exists());
+        });
+        settled.unwrap();
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), MAX_DEFERRED + 1);
     }
 }

@@ -85,12 +85,14 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: Option<u32>) -> std::io:
     f.commit()
 }
 
-/// Replaces `path` with the content of `source`, copied in chunks.
+/// Replaces `path` with the content of `source`, copied in chunks
+/// (committed in the deployment's batch: see
+/// [`AtomicFile::commit_batched`]).
 pub fn copy_atomic(source: &Path, path: &Path, attrs: Attributes) -> std::io::Result<()> {
     let mut input = fs::File::open(source)?;
     let mut f = replace(path, attrs)?;
     std::io::copy(&mut input, &mut f)?;
-    f.commit()
+    f.commit_batched()
 }
 
 /// Whether two files have the same content, compared in chunks (`false`

@@ -5,6 +5,7 @@ use super::atomic::{
     copy_atomic, read_full, replace, same_content, umask, write_atomic, Attributes,
 };
 use super::{basename, mapped, mtime, users};
+use batou::component::Footprint;
 use batou::prelude::*;
 use batou::template::{TemplateError, Value};
 use std::fs;
@@ -355,7 +356,7 @@ impl Component for Content {
         match want {
             Desired::Bytes(b) => replace(path, attrs).and_then(|mut f| {
                 f.write_all(&b)?;
-                f.commit()
+                f.commit_batched()
             }),
             Desired::Copy(src) => copy_atomic(&src, path, attrs),
         }
@@ -368,6 +369,15 @@ impl Component for Content {
 
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
+    }
+    /// The file, and the file it is copied from.
+    fn footprint(&self) -> Footprint {
+        let source = self.copy_from.iter().chain(&self.delayed_source).cloned();
+        Footprint::Files(
+            std::iter::once(PathBuf::from(&self.path))
+                .chain(source)
+                .collect(),
+        )
     }
 }
 

@@ -31,7 +31,7 @@ pub use content::{
 pub use sync::SyncDirectory;
 
 use atomic::{remove_path, write_atomic};
-use batou::component::Mode as ModeValue;
+use batou::component::{Footprint, Mode as ModeValue};
 use batou::prelude::*;
 use batou::template::Value;
 use std::fs;
@@ -269,6 +269,10 @@ impl Component for File {
     fn breadcrumb(&self, cx: &Configure) -> Option<String> {
         Some(project_relative(cx, &self.path))
     }
+    /// Its sub-components do the work.
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(Vec::new())
+    }
 }
 
 /// A file whose content is copied byte for byte (no template, no encoding).
@@ -335,6 +339,10 @@ impl Component for BinaryFile {
     fn breadcrumb(&self, cx: &Configure) -> Option<String> {
         Some(project_relative(cx, &self.path))
     }
+    /// Its sub-components do the work.
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(Vec::new())
+    }
 }
 
 /// A regular file exists (its content is not managed).
@@ -381,6 +389,9 @@ impl Component for Presence {
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
+    }
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(vec![PathBuf::from(&self.path)])
     }
 }
 
@@ -552,6 +563,9 @@ impl Component for Mode {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
     }
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(vec![PathBuf::from(&self.path)])
+    }
 }
 
 /// The owner of a path.
@@ -578,6 +592,9 @@ impl Component for Owner {
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
+    }
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(vec![PathBuf::from(&self.path)])
     }
 }
 
@@ -646,6 +663,9 @@ impl Component for Group {
     }
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
+    }
+    fn footprint(&self) -> Footprint {
+        Footprint::Files(vec![PathBuf::from(&self.path)])
     }
 }
 

@@ -409,11 +409,12 @@ impl AgentConnection {
     }
 
     /// Switches to the deployment phase: a thread reads the agent's
-    /// answers and forwards them, tagged with `index`, to `events`.
+    /// answers and forwards them, tagged with `index`, to `events`: all
+    /// that arrived together in one message.
     pub fn into_deployer(
         self,
         index: usize,
-        events: mpsc::Sender<(usize, AgentEvent)>,
+        events: mpsc::Sender<(usize, Vec<AgentEvent>)>,
     ) -> Deployer {
         let AgentConnection {
             host,
@@ -423,32 +424,16 @@ impl AgentConnection {
             ..
         } = self;
         let reader_thread = std::thread::spawn(move || loop {
-            let event = match read_frame::<Response>(&mut reader) {
-                Ok(Some(Response::Event { id, event })) => AgentEvent::Event { id, event },
-                Ok(Some(Response::Deployed {
-                    id,
-                    changed,
-                    seconds,
-                    error,
-                })) => AgentEvent::Deployed {
-                    id,
-                    changed,
-                    seconds,
-                    error,
-                },
-                Ok(Some(Response::Failed { message })) => AgentEvent::Lost { message },
-                Ok(Some(other)) => AgentEvent::Lost {
-                    message: format!("unexpected answer during deployment: {other:?}"),
-                },
-                Ok(None) => AgentEvent::Lost {
-                    message: "the agent closed the connection".into(),
-                },
-                Err(e) => AgentEvent::Lost {
-                    message: format!("broken channel to the agent: {e}"),
-                },
-            };
-            let last = matches!(event, AgentEvent::Lost { .. });
-            if events.send((index, event)).is_err() || last {
+            let mut batch = vec![next_agent_event(&mut reader)];
+            // Frames already read from the channel come along.
+            while !reader.buffer().is_empty() && batch.len() < MAX_BATCH {
+                if matches!(batch.last(), Some(AgentEvent::Lost { .. })) {
+                    break;
+                }
+                batch.push(next_agent_event(&mut reader));
+            }
+            let last = matches!(batch.last(), Some(AgentEvent::Lost { .. }));
+            if events.send((index, batch)).is_err() || last {
                 return;
             }
         });
@@ -458,6 +443,37 @@ impl AgentConnection {
             writer,
             reader_thread: Some(reader_thread),
         }
+    }
+}
+
+/// Events forwarded in one message at most.
+const MAX_BATCH: usize = 1024;
+
+/// Reads the agent's next answer in the deployment phase.
+fn next_agent_event(reader: &mut BufReader<Box<dyn Read + Send>>) -> AgentEvent {
+    match read_frame::<Response>(reader) {
+        Ok(Some(Response::Event { id, event })) => AgentEvent::Event { id, event },
+        Ok(Some(Response::Deployed {
+            id,
+            changed,
+            seconds,
+            error,
+        })) => AgentEvent::Deployed {
+            id,
+            changed,
+            seconds,
+            error,
+        },
+        Ok(Some(Response::Failed { message })) => AgentEvent::Lost { message },
+        Ok(Some(other)) => AgentEvent::Lost {
+            message: format!("unexpected answer during deployment: {other:?}"),
+        },
+        Ok(None) => AgentEvent::Lost {
+            message: "the agent closed the connection".into(),
+        },
+        Err(e) => AgentEvent::Lost {
+            message: format!("broken channel to the agent: {e}"),
+        },
     }
 }
 

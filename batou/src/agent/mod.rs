@@ -6,5 +6,6 @@
 //! [`protocol`], exactly as a remote host would be driven over SSH.
 
 pub mod client;
+mod outbox;
 pub mod protocol;
 pub mod server;

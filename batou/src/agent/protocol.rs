@@ -168,11 +168,16 @@ pub enum Response {
 
 /// Writes one frame.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {
+    write_frame_unflushed(w, msg)?;
+    w.flush()
+}
+
+/// Writes one frame into a buffered writer without flushing it.
+pub fn write_frame_unflushed<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {
     let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     let len = u32::try_from(body.len()).map_err(|_| std::io::Error::other("frame too large"))?;
     w.write_all(&len.to_be_bytes())?;
-    w.write_all(&body)?;
-    w.flush()
+    w.write_all(&body)
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.

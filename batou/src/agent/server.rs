@@ -7,17 +7,16 @@
 //! request's id. A frame that is too large or not a request is answered
 //! with `Failed` naming the problem before the agent exits non-zero.
 
-use super::protocol::{read_frame, write_frame, Request, Response, PROTOCOL_VERSION};
+use super::protocol::{read_frame, Request, Response, PROTOCOL_VERSION};
 use crate::environment::Environment;
 use crate::lock::ProjectLock;
 use crate::model::{Model, ModelEnv};
 use crate::output::Line;
 use crate::shipping::Receiver;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 /// Exit code after a request the agent could not handle.
 const EXIT_FAILED: i32 = 1;
@@ -39,12 +38,11 @@ pub fn serve() -> i32 {
     }
     // SAFETY: proto_fd is a fresh descriptor owned by nothing else.
     let out = unsafe { File::from_raw_fd(proto_fd) };
-    let writer = Mutex::new(BufWriter::new(out));
+    let outbox = std::sync::Arc::new(super::outbox::Outbox::new(out));
+    let flusher = std::sync::Arc::clone(&outbox);
+    std::thread::spawn(move || flusher.flush_events());
     let mut reader = BufReader::new(std::io::stdin().lock());
-    let send = |msg: &Response| -> bool {
-        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-        write_frame(&mut *w, msg).is_ok()
-    };
+    let send = |msg: &Response| -> bool { outbox.send(msg) };
 
     let mut session = Session {
         send: &send,

@@ -105,6 +105,46 @@ pub trait Component: ComponentMeta + Send + 'static {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         self.namevar_value().map(|v| v.to_string())
     }
+    /// What this component's `enter`, `verify`, `update` and `exit` read
+    /// or change on the host. Files written in batches (see
+    /// [`crate::safe_fs::batched`]) are synced and put in place before a
+    /// component that may touch them runs: before every component with
+    /// the default [`Footprint::Anything`], and before one listing
+    /// [`Footprint::Files`] only when it names one of them.
+    fn footprint(&self) -> Footprint {
+        Footprint::Anything
+    }
+}
+
+/// What a component's deploy steps may read or change (see
+/// [`Component::footprint`]).
+///
+/// ```
+/// use batou::prelude::*;
+/// use batou::component::Footprint;
+///
+/// #[component(namevar = path)]
+/// pub struct Stamp {
+///     path: String,
+/// }
+///
+/// impl Component for Stamp {
+///     fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+///         batou::ensure!(std::path::Path::new(&self.path).is_file(), "no stamp");
+///         Ok(())
+///     }
+///     fn footprint(&self) -> Footprint {
+///         Footprint::Files(vec![self.path.clone().into()])
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Footprint {
+    /// Anything: files, directories, commands, services (the default).
+    Anything,
+    /// Only these files (no directory, no command): the component reads,
+    /// replaces or changes the attributes of these paths and nothing else.
+    Files(Vec<std::path::PathBuf>),
 }
 
 /// Which updates a `before-update` handler hears about.
@@ -216,6 +256,8 @@ pub trait DynComponent: Send + Any {
     fn dyn_before_update_scope(&self) -> Option<EventScope>;
     #[doc(hidden)]
     fn dyn_before_update(&mut self, cx: &mut Deploy, source: &str) -> Result<()>;
+    #[doc(hidden)]
+    fn dyn_footprint(&self) -> Footprint;
     /// The struct name.
     fn type_name(&self) -> &'static str;
     /// The registered name.
@@ -265,6 +307,9 @@ impl<T: Component> DynComponent for T {
     }
     fn dyn_before_update(&mut self, cx: &mut Deploy, source: &str) -> Result<()> {
         Component::before_update(self, cx, source)
+    }
+    fn dyn_footprint(&self) -> Footprint {
+        Component::footprint(self)
     }
     fn type_name(&self) -> &'static str {
         T::TYPE_NAME

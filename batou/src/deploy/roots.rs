@@ -64,7 +64,7 @@ pub(super) fn deploy_roots(
 fn schedule(
     plan: &Plan,
     deployers: &mut [(String, Deployer)],
-    events: &mpsc::Receiver<(usize, AgentEvent)>,
+    events: &mpsc::Receiver<(usize, Vec<AgentEvent>)>,
     jobs: usize,
     predict: bool,
     reporter: &dyn Reporter,
@@ -81,22 +81,30 @@ fn schedule(
         if scheduler.is_idle() {
             break;
         }
-        let Ok((index, event)) = events.recv() else {
+        let Ok(first) = events.recv() else {
             reporter.event(&Event::Error {
                 message: "lost all agents".into(),
             });
             return false;
         };
-        let host = deployers
-            .get(index)
-            .map(|(h, _)| h.clone())
-            .unwrap_or_default();
-        if let AgentEvent::Deployed { id, seconds, .. } = &event {
-            if let Some(root) = plan.roots.get(*id as usize) {
-                clock.finished(&root.host, &root.name, *seconds);
+        // What arrived meanwhile is shown in one go.
+        let arrived: Vec<_> = std::iter::once(first).chain(events.try_iter()).collect();
+        reporter.batch(&mut || {
+            for (index, batch) in &arrived {
+                let host = deployers
+                    .get(*index)
+                    .map(|(h, _)| h.as_str())
+                    .unwrap_or_default();
+                for event in batch {
+                    if let AgentEvent::Deployed { id, seconds, .. } = event {
+                        if let Some(root) = plan.roots.get(*id as usize) {
+                            clock.finished(&root.host, &root.name, *seconds);
+                        }
+                    }
+                    agent_event(plan, &mut scheduler, host, event, reporter);
+                }
             }
-        }
-        agent_event(plan, &mut scheduler, &host, event, reporter);
+        });
     }
     let stuck = scheduler.stuck();
     if !stuck.is_empty() {
@@ -202,18 +210,18 @@ fn agent_event(
     plan: &Plan,
     scheduler: &mut Scheduler,
     host: &str,
-    event: AgentEvent,
+    event: &AgentEvent,
     reporter: &dyn Reporter,
 ) {
     match event {
-        AgentEvent::Event { event, .. } => reporter.event(&event),
+        AgentEvent::Event { event, .. } => reporter.event(event),
         AgentEvent::Deployed {
             id,
             changed,
             seconds,
             error,
         } => {
-            let id = id as usize;
+            let id = *id as usize;
             if !scheduler.is_running(id) {
                 return;
             }
@@ -223,11 +231,11 @@ fn agent_event(
                 None => Event::RootFinished {
                     host: root.host.clone(),
                     root: root.name.clone(),
-                    changed,
-                    seconds,
+                    changed: *changed,
+                    seconds: *seconds,
                 },
                 Some(lines) => {
-                    let failure = Failure::from_lines(lines);
+                    let failure = Failure::from_lines(lines.clone());
                     Event::RootFailed {
                         host: root.host.clone(),
                         root: root.name.clone(),
@@ -241,7 +249,7 @@ fn agent_event(
         AgentEvent::Lost { message } => {
             reporter.event(&Event::AgentLost {
                 host: host.to_string(),
-                message,
+                message: message.clone(),
             });
             for (id, root) in plan.roots.iter().enumerate() {
                 if root.host == host && scheduler.is_running(id) {

@@ -17,7 +17,26 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
         })
         .collect();
     let tree = Tree { order, handlers };
-    deploy_node(root, run, &tree, false, None)
+    // Files written in a batch are synced together, and put in place
+    // before anything could look at them (see `settle_for`).
+    let (result, settled) = crate::safe_fs::batched(|| deploy_node(root, run, &tree, false, None));
+    match (result, settled) {
+        (Err(lines), _) => Err(lines),
+        (Ok(_), Err(e)) => Err(error_lines(
+            &root.crumbs,
+            Error::io("completing the deployment", e),
+        )),
+        (Ok(changed), Ok(())) => Ok(changed),
+    }
+}
+
+/// Completes the batched files that `footprint` could touch (all of them
+/// for [`Footprint::Anything`]).
+fn settle_for(footprint: &crate::component::Footprint) -> std::io::Result<()> {
+    match footprint {
+        crate::component::Footprint::Anything => crate::safe_fs::settle(),
+        crate::component::Footprint::Files(paths) => crate::safe_fs::settle_touching(paths),
+    }
 }
 
 pub(crate) fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -46,6 +65,10 @@ impl Tree<'_> {
         let Some(at) = self.order.iter().position(|n| std::ptr::eq(*n, source)) else {
             return Ok(());
         };
+        if !self.handlers.is_empty() && !run.predict {
+            crate::safe_fs::settle()
+                .map_err(|e| Error::io("completing the files written so far", e))?;
+        }
         for &(i, scope) in &self.handlers {
             if scope == EventScope::Precursor && i <= at {
                 continue;
@@ -137,6 +160,10 @@ pub(crate) fn deploy_node(
     let mut verify_time = None;
     let mut update_time = None;
     let outcome = (|| -> crate::Result<bool> {
+        if crate::safe_fs::has_deferred() {
+            settle_for(&component.dyn_footprint())
+                .map_err(|e| Error::io("completing the files written so far", e))?;
+        }
         component.dyn_enter(&mut cx)?;
         let t = Instant::now();
         let verified = component.dyn_verify(&mut cx);

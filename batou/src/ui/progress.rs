@@ -75,6 +75,15 @@ impl Progress {
         }
     }
 
+    /// Whether progress lines are on the screen.
+    pub fn is_drawing(&self) -> bool {
+        !self
+            .bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// Runs `print` with the lines hidden, so text lands above them.
     pub fn suspend(&self, print: impl FnOnce()) {
         if self

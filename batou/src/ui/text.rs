@@ -142,6 +142,15 @@ impl Reporter for BatouText {
             None => self.render(event),
         }
     }
+
+    fn batch(&self, report: &mut dyn FnMut()) {
+        // Held lines must not be written over live progress lines.
+        if self.progress.as_ref().is_some_and(|p| p.is_drawing()) {
+            report();
+        } else {
+            self.term.batch(report);
+        }
+    }
 }
 
 impl BatouText {
