@@ -532,3 +532,43 @@ fn files_written_in_a_batch_are_in_place_before_anything_reads_them() {
     assert_eq!(names, ["copy", "first"], "no temp file left");
     assert!(!r.deploy().unwrap());
 }
+
+/// Sets `tweaked`'s mode to 0600 when it exits: a change to the disk that
+/// is not an update.
+#[batou::component]
+pub struct Tweaker {}
+
+impl batou::component::Component for Tweaker {
+    fn exit(&mut self, cx: &mut batou::component::Deploy) -> batou::Result<()> {
+        fs::set_permissions(
+            cx.workdir().join("tweaked"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .map_err(|e| batou::Error::io("tweaking", e))
+    }
+}
+
+/// Checks `tweaked`'s mode, lets Tweaker change it, checks it again.
+#[batou::component]
+pub struct Twice {}
+
+impl batou::component::Component for Twice {
+    fn configure(&mut self, cx: &mut batou::component::Configure) -> batou::Result<()> {
+        cx.add(Mode::new("tweaked").mode(0o644));
+        cx.add(Tweaker::new());
+        cx.add(Mode::new("tweaked").mode(0o644));
+        Ok(())
+    }
+}
+
+#[test]
+fn what_a_check_saw_is_forgotten_when_something_else_ran() {
+    let (dir, mut r) = root();
+    let p = dir.path().join("work/twice/tweaked");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, "x").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    r.configure(Twice::new()).unwrap();
+    assert!(r.deploy().unwrap(), "the second check sees 0600");
+    assert_eq!(mode(&p), 0o644);
+}

@@ -144,6 +144,7 @@ impl TestRoot {
             host_fqdn: "localhost",
             predict,
             sink: &sink,
+            stats: Default::default(),
         };
         crate::model::deploy_tree(node, &run)
     }

@@ -9,7 +9,7 @@ use batou::component::Footprint;
 use batou::prelude::*;
 use batou::template::{TemplateError, Value};
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -242,8 +242,18 @@ impl Content {
 
 /// Whether `path` is a regular file with exactly `data`: one open (not
 /// following a link), one `fstat`, and a read only when the sizes match.
-fn has_bytes(path: &Path, data: &[u8]) -> bool {
+/// Whether `path` is a regular file holding exactly `data`; `meta` is its
+/// `lstat` (links and anything but regular files never match).
+fn has_bytes(path: &Path, data: &[u8], meta: std::io::Result<fs::Metadata>) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
+    match meta {
+        Ok(m) if m.is_file() && m.len() == data.len() as u64 => {}
+        _ => return false,
+    }
+    if data.is_empty() {
+        return true;
+    }
+    // Never through a link, never waiting on a FIFO put there meanwhile.
     let Ok(mut file) = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -251,14 +261,18 @@ fn has_bytes(path: &Path, data: &[u8]) -> bool {
     else {
         return false;
     };
-    match file.metadata() {
-        Ok(m) if m.is_file() && m.len() == data.len() as u64 => {
-            // One byte more than expected tells a file that grew since.
-            let mut current = vec![0u8; data.len() + 1];
-            read_full(&mut file, &mut current).is_ok_and(|n| current[..n] == *data)
+    // One byte more than expected tells a file that grew since. A regular
+    // file's read stops short only at its end, so the first read usually
+    // tells all.
+    let mut current = vec![0u8; data.len() + 1];
+    let read = file.read(&mut current).and_then(|n| {
+        if n >= data.len() {
+            Ok(n)
+        } else {
+            read_full(&mut file, &mut current[n..]).map(|more| n + more)
         }
-        _ => false,
-    }
+    });
+    read.is_ok_and(|n| current[..n] == *data)
 }
 
 impl Component for Content {
@@ -325,7 +339,7 @@ impl Component for Content {
         };
         let path = Path::new(&self.path);
         let same = match &want {
-            Desired::Bytes(b) => has_bytes(path, b),
+            Desired::Bytes(b) => has_bytes(path, b, cx.symlink_metadata(path)),
             Desired::Copy(src) => same_content(src, path)
                 .map_err(|e| Error::io(format!("reading source {}", src.display()), e))?,
         };
@@ -710,23 +724,33 @@ mod tests {
 
     #[test]
     fn has_bytes_reads_only_regular_files_and_never_follows_links() {
+        let check = |p: &Path, data: &[u8]| has_bytes(p, data, fs::symlink_metadata(p));
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("f");
         fs::write(&f, b"abc").unwrap();
-        assert!(has_bytes(&f, b"abc"));
-        assert!(!has_bytes(&f, b"abd"));
-        assert!(!has_bytes(&f, b"ab"));
-        assert!(!has_bytes(&f, b"abcd"));
-        assert!(!has_bytes(&d.path().join("missing"), b""));
+        assert!(check(&f, b"abc"));
+        assert!(!check(&f, b"abd"));
+        assert!(!check(&f, b"ab"));
+        assert!(!check(&f, b"abcd"));
+        assert!(!check(&d.path().join("missing"), b""));
         let link = d.path().join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
-        assert!(!has_bytes(&link, b"abc"), "a link is not the file");
-        assert!(!has_bytes(d.path(), b""), "a directory is not a file");
+        assert!(!check(&link, b"abc"), "a link is not the file");
+        assert!(!check(d.path(), b""), "a directory is not a file");
         let fifo = d.path().join("fifo");
         let name = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
         // SAFETY: a valid C string and mode.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-        assert!(!has_bytes(&fifo, b""), "a FIFO is not read (nor waited on)");
+        assert!(!check(&fifo, b""), "a FIFO is not read (nor waited on)");
+        // What was looked at earlier in the walk may be out of date: a
+        // FIFO or a longer file found when reading never matches.
+        let earlier = fs::symlink_metadata(&f).unwrap();
+        assert!(
+            !has_bytes(&fifo, b"abc", Ok(earlier.clone())),
+            "no wait on a FIFO"
+        );
+        fs::write(&f, b"abcd").unwrap();
+        assert!(!has_bytes(&f, b"abc", Ok(earlier)), "grown since");
     }
 
     #[test]

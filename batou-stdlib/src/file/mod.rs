@@ -363,12 +363,14 @@ impl Component for Presence {
         self.path = mapped(cx, &self.path);
         Ok(())
     }
-    fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        ensure!(
-            Path::new(&self.path).is_file(),
-            "{} is not a file",
-            self.path
-        );
+    fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
+        let path = Path::new(&self.path);
+        let is_file = match cx.symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => path.is_file(),
+            Ok(m) => m.is_file(),
+            Err(_) => false,
+        };
+        ensure!(is_file, "{} is not a file", self.path);
         Ok(())
     }
     fn update(&mut self, _cx: &mut Deploy) -> Result<()> {
@@ -536,8 +538,8 @@ impl Component for Mode {
         self.path = mapped(cx, &self.path);
         Ok(())
     }
-    fn verify(&mut self, _cx: &mut Deploy) -> Result<()> {
-        match fs::symlink_metadata(&self.path) {
+    fn verify(&mut self, cx: &mut Deploy) -> Result<()> {
+        match cx.symlink_metadata(Path::new(&self.path)) {
             Ok(m) if m.file_type().is_symlink() => Ok(()),
             Ok(m) => {
                 ensure!(

@@ -132,6 +132,15 @@ impl<'a> Deploy<'a> {
         self.defdir
     }
 
+    /// `std::fs::symlink_metadata(path)`, shared by the components of the
+    /// walk until something may have changed on disk (any `update`, any
+    /// component whose footprint is
+    /// [`Footprint::Anything`](super::Footprint::Anything)). For the checks
+    /// of components that declare the files they work on.
+    pub fn symlink_metadata(&self, path: &Path) -> std::io::Result<std::fs::Metadata> {
+        self.run.stats.symlink_metadata(path)
+    }
+
     /// The project directory on this host.
     pub fn project_root(&self) -> &Path {
         &self.run.env.project_root

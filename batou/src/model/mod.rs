@@ -384,6 +384,7 @@ impl Model {
             host_fqdn: &h.fqdn,
             predict,
             sink,
+            stats: Default::default(),
         };
         let Some(root) = self.roots.iter().find(|r| r.host == host && r.name == name) else {
             return Err(vec![Line::new(

@@ -2,6 +2,7 @@
 //! exit, `before-update` handlers, events for changed and slow components.
 
 use super::*;
+use std::collections::HashMap;
 
 /// Deploys a configured root tree; `Ok(true)` if anything changed.
 pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
@@ -66,6 +67,7 @@ impl Tree<'_> {
             return Ok(());
         };
         if !self.handlers.is_empty() && !run.predict {
+            run.stats.clear();
             crate::safe_fs::settle()
                 .map_err(|e| Error::io("completing the files written so far", e))?;
         }
@@ -109,6 +111,42 @@ pub struct DeployRun<'a> {
     pub(crate) host_fqdn: &'a str,
     pub(crate) predict: bool,
     pub(crate) sink: &'a (dyn Fn(crate::events::Event) + Sync),
+    /// What components of the walk found on disk (see [`StatCache`]).
+    pub(crate) stats: StatCache,
+}
+
+/// `lstat` results of a walk, shared by the checks of components that
+/// work on files (Presence, Mode and Content look at the same file), and
+/// forgotten whenever something may have changed on disk: after every
+/// `update`, and around every component whose footprint is
+/// [`Footprint::Anything`](crate::component::Footprint::Anything).
+#[derive(Debug, Default)]
+pub(crate) struct StatCache(std::sync::Mutex<HashMap<std::path::PathBuf, Found>>);
+
+/// An `lstat` result (an error as its kind and OS code: errors do not
+/// clone).
+type Found = Result<std::fs::Metadata, (std::io::ErrorKind, Option<i32>)>;
+
+impl StatCache {
+    /// `fs::symlink_metadata(path)`, remembered.
+    pub(crate) fn symlink_metadata(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<std::fs::Metadata> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let found = known.entry(path.to_path_buf()).or_insert_with(|| {
+            std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()))
+        });
+        found.clone().map_err(|(kind, code)| match code {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => kind.into(),
+        })
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// Deploys a tree; returns whether anything changed, or the lines of the
@@ -159,9 +197,14 @@ pub(crate) fn deploy_node(
     };
     let mut verify_time = None;
     let mut update_time = None;
+    let footprint = component.dyn_footprint();
+    let anything = footprint == crate::component::Footprint::Anything;
+    if anything {
+        run.stats.clear();
+    }
     let outcome = (|| -> crate::Result<bool> {
         if crate::safe_fs::has_deferred() {
-            settle_for(&component.dyn_footprint())
+            settle_for(&footprint)
                 .map_err(|e| Error::io("completing the files written so far", e))?;
         }
         component.dyn_enter(&mut cx)?;
@@ -180,13 +223,18 @@ pub(crate) fn deploy_node(
             tree.fire_before_update(node, component.as_mut(), run)?;
             if !run.predict {
                 let t = Instant::now();
-                component.dyn_update(&mut cx)?;
+                let updated = component.dyn_update(&mut cx);
+                run.stats.clear();
+                updated?;
                 update_time = Some(t.elapsed().as_secs_f64());
             }
         }
         Ok(needed)
     })();
     let exited = component.dyn_exit(&mut cx);
+    if anything {
+        run.stats.clear();
+    }
     let needed = match (outcome, exited) {
         (Err(e), _) | (Ok(_), Err(e)) => return Err(error_lines(crumbs, e)),
         (Ok(n), Ok(())) => n,
