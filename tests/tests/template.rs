@@ -128,14 +128,42 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
     let target = tempfile::tempdir().unwrap();
     let release = target.path().join("release");
     std::fs::create_dir_all(&release).unwrap();
-    std::fs::copy(p.binary(), release.join("wrapper")).unwrap();
-    let manifest = p.read("Cargo.toml");
-    let (without_patch, _) = manifest
-        .split_once("\n# Build against a local checkout")
-        .expect("the checkout patch");
-    p.write("Cargo.toml", without_patch);
-    // As if the wrapper had built it, after the edit.
-    std::fs::write(release.join(".batou-build-started"), b"").unwrap();
+    let exe = release.join("wrapper");
+    std::fs::copy(p.binary(), &exe).unwrap();
+    // Cargo's record of the build: the project's sources and a path
+    // dependency's (one with a space in its name), and a registry crate's
+    // (never looked at).
+    let dependency = tempfile::tempdir().unwrap();
+    let dep_source = dependency.path().join("lib with space.rs");
+    let registry = dependency
+        .path()
+        .join("registry/src/index/serde-1.0/lib.rs");
+    std::fs::create_dir_all(registry.parent().unwrap()).unwrap();
+    std::fs::write(&dep_source, "").unwrap();
+    std::fs::write(&registry, "").unwrap();
+    let component = p.path.join("components/tick/component.rs");
+    let env_cfg = p.path.join("environments/local/environment.cfg");
+    let escaped = |path: &std::path::Path| path.display().to_string().replace(' ', "\\ ");
+    std::fs::write(
+        release.join("wrapper.d"),
+        format!(
+            "{}: {} {} {} {}\n",
+            exe.display(),
+            escaped(&component),
+            escaped(&env_cfg),
+            escaped(&dep_source),
+            escaped(&registry)
+        ),
+    )
+    .unwrap();
+    let stamp = release.join(".batou-build-started");
+    // As if the wrapper had built it, after all edits so far.
+    let built = || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&stamp, b"").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    built();
     let run = || {
         Command::new(p.path.join("batou"))
             .args(["deploy", "local"])
@@ -146,6 +174,15 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
             .output()
             .unwrap()
     };
+    let asks_cargo = |what: &str| {
+        let out = run();
+        assert_eq!(out.status.code(), Some(127), "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cargo: not found"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    };
     let out = run();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(p.path.join("work/tick/tick.sh").exists());
@@ -155,24 +192,37 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
         stdout(&out)
     );
 
-    // An edited environment is built in (its overrides are checked at
-    // build time): cargo is asked.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // A crate from a registry never changes: its time is not looked at.
+    std::fs::write(&registry, "// touched").unwrap();
+    assert!(run().status.success());
+
+    // An edited environment needs no build: deploy checks its overrides
+    // as the build does.
     p.write(
         "environments/local/environment.cfg",
-        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = tick\n\n[component:tick]\nslep = 1\n",
     );
     let out = run();
-    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
     assert!(
-        stderr(&out).contains("cargo: not found"),
-        "{}",
-        stderr(&out)
+        text.contains("Overrides for undefined attributes"),
+        "{text}"
     );
+    assert!(text.contains("slep"), "{text}");
 
-    // A path dependency: cargo is always asked, even with nothing newer.
-    p.write("Cargo.toml", &manifest);
-    std::fs::write(release.join(".batou-build-started"), b"").unwrap();
-    let out = run();
-    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // A component's source, a path dependency's source, a new file in
+    // src/: cargo is asked.
+    std::fs::write(&component, p.read("components/tick/component.rs")).unwrap();
+    asks_cargo("component edited");
+    built();
+    std::fs::write(&dep_source, "// edited").unwrap();
+    asks_cargo("path dependency edited");
+    built();
+    p.write("src/extra.rs", "");
+    asks_cargo("new file");
+    built();
+    // Without cargo's record, cargo is asked.
+    std::fs::remove_file(release.join("wrapper.d")).unwrap();
+    asks_cargo("no dep-info");
 }

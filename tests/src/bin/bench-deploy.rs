@@ -271,5 +271,39 @@ fn main() -> ExitCode {
         noop / (check + read_hash),
         noop_cpu / (check_cpu + read_hash)
     );
+    edit_loop(&project);
     ExitCode::SUCCESS
+}
+
+/// The everyday loop through `./batou`: a deploy with nothing changed, and
+/// one right after an edit of environment.cfg (wall, median of 5 each).
+fn edit_loop(project: &Path) {
+    let target = batou_tests::workspace_root().join("target/bench-target");
+    let wrapper = format!(
+        "CARGO_TARGET_DIR='{}' ./batou deploy local",
+        target.display()
+    );
+    let run = || measure(project, Path::new("/bin/sh"), &["-c", &wrapper]);
+    // The first run builds through the wrapper (its stamp).
+    if !run().ok {
+        eprintln!("ERROR: ./batou deploy local failed");
+        return;
+    }
+    let unchanged = median((0..5).map(|_| run().wall).collect());
+    let cfg = project.join("environments/local/environment.cfg");
+    let edited = median(
+        (0..5)
+            .map(|i| {
+                let mut text = std::fs::read_to_string(&cfg).expect("environment.cfg");
+                text.push_str(&format!("# edit {i}\n"));
+                std::fs::write(&cfg, text).expect("environment.cfg");
+                run().wall
+            })
+            .collect(),
+    );
+    println!("{:<22} {:>9.3}s", "./batou, unchanged", unchanged);
+    println!(
+        "{:<22} {:>9.3}s (target at most 1 s)",
+        "./batou, cfg edited", edited
+    );
 }
