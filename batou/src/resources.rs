@@ -84,6 +84,21 @@ impl<T> Resource<T> {
 pub trait ResourceValue: Clone + Send + Sync + std::fmt::Debug + 'static {}
 impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> ResourceValue for T {}
 
+/// A provided value as batou's reports show it: strings and booleans as
+/// Python writes them (`'x'`, `True`), anything else as Rust's `Debug`.
+fn describe<T: ResourceValue>(value: &T) -> String {
+    let any: &dyn std::any::Any = value;
+    if let Some(s) = any.downcast_ref::<String>() {
+        crate::component::py_repr(s)
+    } else if let Some(s) = any.downcast_ref::<&'static str>() {
+        crate::component::py_repr(s)
+    } else if let Some(b) = any.downcast_ref::<bool>() {
+        if *b { "True" } else { "False" }.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
 /// Options of [`Configure::require_with`](crate::component::Configure::require_with).
 #[derive(Debug, Clone)]
 pub struct RequireOptions {
@@ -240,7 +255,7 @@ impl Resources {
         let info = self.roots[root].clone();
         self.touched[root].insert(key.to_string());
         let entry = self.entry::<T>(key, location)?;
-        let debug = format!("{value:?}");
+        let debug = describe(&value);
         entry
             .providers
             .entry((info.host, info.name, root))
@@ -449,6 +464,15 @@ impl Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_described_as_batou_shows_them() {
+        assert_eq!(describe(&"it's".to_string()), "\"it's\"");
+        assert_eq!(describe(&"x"), "'x'");
+        assert_eq!(describe(&true), "True");
+        assert_eq!(describe(&8080u16), "8080");
+        assert_eq!(describe(&vec![80u16, 443]), "[80, 443]");
+    }
 
     fn roots() -> Resources {
         Resources::new(vec![

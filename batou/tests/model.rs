@@ -194,7 +194,7 @@ fn an_agent_configures_its_roots_and_what_they_read_with_the_same_values() {
         errors,
         [
             "ERROR: Unused provided resources",
-            "    Resource \"lonely\" provided by lonely with value [\"x\"]"
+            "    Resource \"lonely\" provided by lonely with value ['x']"
         ]
     );
     let names = |host: &str| -> Vec<String> {
@@ -275,7 +275,7 @@ fn unsatisfied_and_unused_resources() {
         errors,
         [
             "ERROR: Unused provided resources",
-            "    Resource \"lonely\" provided by lonely with value [\"x\"]",
+            "    Resource \"lonely\" provided by lonely with value ['x']",
             "ERROR: Unsatisfied resource requirements",
             "    Resource \"missing\" required by needy",
             "ERROR: 1 remaining unconfigured component(s): needy",
