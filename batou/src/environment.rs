@@ -269,6 +269,37 @@ impl Environment {
         }
     }
 
+    /// The hosts an agent that configures `roots` (`(host, root)`: its
+    /// host's and those they read from) needs: every host stays (a
+    /// `require` may name any), but one without such a root keeps only
+    /// its name and address, not its components and data, so what each
+    /// agent receives does not grow with the other hosts' definitions.
+    pub fn hosts_for(&self, roots: &std::collections::BTreeSet<(String, String)>) -> Vec<Host> {
+        let needed: std::collections::BTreeSet<&str> =
+            roots.iter().map(|(host, _)| host.as_str()).collect();
+        self.hosts
+            .iter()
+            .map(|h| {
+                if needed.contains(h.name.as_str()) {
+                    h.clone()
+                } else {
+                    Host {
+                        name: h.name.clone(),
+                        fqdn: h.fqdn.clone(),
+                        ignore: h.ignore,
+                        platform: None,
+                        service_user: None,
+                        data: BTreeMap::new(),
+                        components: Vec::new(),
+                        require_sudo: None,
+                        provisioner: None,
+                        aliases: BTreeMap::new(),
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// The platform of a host: `-p`, then the host's, then the environment's.
     pub fn platform_of(&self, host: &Host) -> Option<String> {
         host.platform.clone().or_else(|| self.platform.clone())

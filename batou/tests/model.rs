@@ -223,21 +223,43 @@ fn an_agent_configures_its_roots_and_what_they_read_with_the_same_values() {
     )
     .unwrap();
     let env = Environment::load(dir.path(), "test").unwrap();
-    for host in ["sss", "zzz"] {
+    for host in ["sss", "zzz", "ooo"] {
         let only = model.roots_for_host(host);
+        // The hosts without such roots come as names only.
+        let reduced = Environment {
+            hosts: env.hosts_for(&only),
+            ..env.clone()
+        };
+        let full: Vec<&str> = reduced
+            .hosts
+            .iter()
+            .filter(|h| !h.components.is_empty())
+            .map(|h| h.name.as_str())
+            .collect();
+        let mut wanted_hosts: Vec<&str> = only.iter().map(|(h, _)| h.as_str()).collect();
+        wanted_hosts.dedup();
+        assert_eq!(full, wanted_hosts, "{host}");
+        assert_eq!(reduced.hosts.len(), env.hosts.len());
         let (agent, errors) = Model::configure_only(
-            ModelEnv::new(dir.path().to_path_buf(), env.clone()),
+            ModelEnv::new(dir.path().to_path_buf(), reduced),
             Some(&only),
         );
         assert!(errors.is_empty(), "{host}: {errors:?}");
-        for (i, root) in agent.roots.iter().enumerate() {
+        for root in &agent.roots {
             let configured = root.node.lock().unwrap().is_some();
             let wanted = only.contains(&(root.host.clone(), root.name.clone()));
             assert_eq!(configured, wanted, "{host}: {}/{}", root.host, root.name);
             if wanted {
-                assert_eq!(root.logs, model.roots[i].logs, "{host}: {}", root.name);
+                let whole = &model.roots[id(&model, &root.host, &root.name)];
+                assert_eq!(root.logs, whole.logs, "{host}: {}", root.name);
             }
         }
+        let present = agent
+            .roots
+            .iter()
+            .filter(|r| only.contains(&(r.host.clone(), r.name.clone())))
+            .count();
+        assert_eq!(present, only.len(), "{host}");
     }
     let sink = id(&model, "sss", "sink");
     assert_eq!(model.roots[sink].logs, ["sink: web1:8080,web2:8080"]);

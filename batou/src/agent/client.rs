@@ -375,7 +375,7 @@ impl AgentConnection {
         project_root: &str,
         environment: &Environment,
     ) -> Result<Vec<Report>, TransportError> {
-        self.start_configure(project_root, environment, None)?;
+        self.start_configure(project_root, environment.clone(), None)?;
         Ok(self.finish_configure()?.0)
     }
 
@@ -385,12 +385,12 @@ impl AgentConnection {
     pub fn start_configure(
         &mut self,
         project_root: &str,
-        environment: &Environment,
+        environment: Environment,
         roots: Option<std::collections::BTreeSet<(String, String)>>,
     ) -> Result<(), TransportError> {
         self.send(&Request::Configure {
             project_root: project_root.to_string(),
-            environment: Box::new(environment.clone()),
+            environment: Box::new(environment),
             host: self.host.clone(),
             roots,
         })

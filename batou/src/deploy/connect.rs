@@ -125,11 +125,20 @@ pub(super) fn configure_and_connect(
         configuration_result(reporter, errors)?;
         let model_plan = model.plan();
         emit_logs(reporter, &model_plan);
-        // The agents that waited for the model configure now, all at once.
+        // The agents that waited for the model configure now, all at once,
+        // each with the hosts it needs in full.
+        let without_hosts = Environment {
+            hosts: Vec::new(),
+            ..env.clone()
+        };
         for (host, (agent, pending)) in agents.iter_mut() {
             if let Some(root) = pending.take() {
-                if let Err(e) = agent.start_configure(&root, env, Some(model.roots_for_host(host)))
-                {
+                let roots = model.roots_for_host(host);
+                let environment = Environment {
+                    hosts: env.hosts_for(&roots),
+                    ..without_hosts.clone()
+                };
+                if let Err(e) = agent.start_configure(&root, environment, Some(roots)) {
                     reporter.event(&Event::ConnectFailed {
                         host: e.host,
                         message: e.detail,
@@ -306,7 +315,7 @@ fn connect(
         }
     };
     let pending = if configures_early(env) {
-        a.start_configure(&root, env, None)?;
+        a.start_configure(&root, env.clone(), None)?;
         None
     } else {
         Some(root)
