@@ -90,8 +90,11 @@ pub struct Deploy<'a> {
     /// Whether a component added before this one by the same parent
     /// changed in this run.
     pub(crate) earlier_siblings_changed: bool,
-    /// This component's `component_changed` event, until it is sent.
-    pub(crate) pending: RefCell<Option<crate::events::Event>>,
+    /// This component's `component_changed` event is still to be sent
+    /// (made only then: most components never send it).
+    pub(crate) pending: std::cell::Cell<bool>,
+    /// The diff that event carries.
+    pub(crate) diff: RefCell<Option<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Deploy<'_> {
@@ -159,9 +162,7 @@ impl<'a> Deploy<'a> {
     /// Prints a line in the deployment output (flushing this component's
     /// breadcrumb line first).
     pub fn line(&self, line: Line) {
-        if let Some(pending) = self.pending.borrow_mut().take() {
-            (self.run.sink)(pending);
-        }
+        self.send_changed();
         (self.run.sink)(crate::events::Event::ComponentOutput {
             host: self.run.host_name.to_string(),
             root: self.run.root_name.to_string(),
@@ -174,9 +175,7 @@ impl<'a> Deploy<'a> {
     /// known) as a `component_progress` event; views may draw it. Call it
     /// at most every few megabytes.
     pub fn progress(&self, done: u64, total: Option<u64>) {
-        if let Some(pending) = self.pending.borrow_mut().take() {
-            (self.run.sink)(pending);
-        }
+        self.send_changed();
         (self.run.sink)(crate::events::Event::ComponentProgress {
             host: self.run.host_name.to_string(),
             root: self.run.root_name.to_string(),
@@ -190,10 +189,21 @@ impl<'a> Deploy<'a> {
     /// diff) for the `component_changed` event; call it before printing
     /// the diff. Never for sensitive or binary content.
     pub fn diff(&self, lines: Vec<String>) {
-        if let Some(crate::events::Event::ComponentChanged { diff, .. }) =
-            self.pending.borrow_mut().as_mut()
-        {
-            *diff = Some(lines);
+        if self.pending.get() {
+            *self.diff.borrow_mut() = Some(lines);
+        }
+    }
+
+    /// Sends this component's `component_changed` event if it is still
+    /// to be sent.
+    pub(crate) fn send_changed(&self) {
+        if self.pending.replace(false) {
+            (self.run.sink)(crate::events::Event::ComponentChanged {
+                host: self.run.host_name.to_string(),
+                root: self.run.root_name.to_string(),
+                component: self.crumbs.to_string(),
+                diff: self.diff.borrow_mut().take(),
+            });
         }
     }
 

@@ -258,6 +258,8 @@ pub trait DynComponent: Send + Any {
     fn dyn_before_update(&mut self, cx: &mut Deploy, source: &str) -> Result<()>;
     #[doc(hidden)]
     fn dyn_footprint(&self) -> Footprint;
+    #[doc(hidden)]
+    fn dyn_namevar_value(&self) -> Option<minijinja::Value>;
     /// The struct name.
     fn type_name(&self) -> &'static str;
     /// The registered name.
@@ -310,6 +312,9 @@ impl<T: Component> DynComponent for T {
     }
     fn dyn_footprint(&self) -> Footprint {
         Component::footprint(self)
+    }
+    fn dyn_namevar_value(&self) -> Option<minijinja::Value> {
+        ComponentMeta::namevar_value(self)
     }
     fn type_name(&self) -> &'static str {
         T::TYPE_NAME

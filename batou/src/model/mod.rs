@@ -54,7 +54,8 @@ impl Node {
             crumbs: &self.crumbs,
             children: &self.children,
             earlier_siblings_changed: false,
-            pending: RefCell::new(None),
+            pending: std::cell::Cell::new(false),
+            diff: RefCell::new(None),
         };
         let component = self.component.lock().unwrap_or_else(|e| e.into_inner());
         component.dyn_last_updated(&cx)
@@ -788,27 +789,34 @@ impl Scope<'_> {
 
 /// Replaces the last breadcrumb element by what the component shows.
 fn with_own_crumb(crumbs: &str, c: &dyn DynComponent, cx: &Configure) -> String {
-    let own = match c.dyn_breadcrumb(cx) {
-        Some(n) => format!("{}({})", c.type_name(), py_repr(&n)),
-        None => c.type_name().to_string(),
-    };
-    match crumbs.rsplit_once(" > ") {
-        Some((head, _)) => format!("{head} > {own}"),
-        None => own,
-    }
+    let head = crumbs.rsplit_once(" > ").map(|(head, _)| head);
+    crumb(head, c.type_name(), c.dyn_breadcrumb(cx).as_deref())
 }
 
 fn child_crumb(c: &dyn DynComponent) -> String {
-    let nv = c
-        .dyn_attribute_values()
-        .into_iter()
-        .zip(c.attributes())
-        .find(|(_, info)| info.namevar)
-        .map(|((_, v), _)| v.to_string());
-    match nv {
-        Some(n) => format!("{}({})", c.type_name(), py_repr(&n)),
-        None => c.type_name().to_string(),
+    let namevar = c.dyn_namevar_value().map(|v| v.to_string());
+    crumb(None, c.type_name(), namevar.as_deref())
+}
+
+/// `head > Type('name')` (without the parts that are `None`).
+fn crumb(head: Option<&str>, type_name: &str, name: Option<&str>) -> String {
+    let name = name.map(py_repr);
+    let mut out = String::with_capacity(
+        head.map_or(0, |h| h.len() + 3)
+            + type_name.len()
+            + name.as_ref().map_or(0, |n| n.len() + 2),
+    );
+    if let Some(head) = head {
+        out.push_str(head);
+        out.push_str(" > ");
     }
+    out.push_str(type_name);
+    if let Some(name) = name {
+        out.push('(');
+        out.push_str(&name);
+        out.push(')');
+    }
+    out
 }
 
 impl Configure<'_> {

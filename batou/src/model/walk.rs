@@ -91,7 +91,8 @@ impl Tree<'_> {
                 crumbs: &target.crumbs,
                 children: &target.children,
                 earlier_siblings_changed: false,
-                pending: RefCell::new(None),
+                pending: std::cell::Cell::new(false),
+                diff: RefCell::new(None),
             };
             if std::ptr::eq(target, source) {
                 source_component.dyn_before_update(&mut cx, &source.crumbs)?;
@@ -188,12 +189,8 @@ pub(crate) fn deploy_node(
         crumbs,
         children: &node.children,
         earlier_siblings_changed,
-        pending: RefCell::new(Some(crate::events::Event::ComponentChanged {
-            host: run.host_name.to_string(),
-            root: run.root_name.to_string(),
-            component: crumbs.clone(),
-            diff: None,
-        })),
+        pending: std::cell::Cell::new(true),
+        diff: RefCell::new(None),
     };
     let mut verify_time = None;
     let mut update_time = None;
@@ -217,9 +214,7 @@ pub(crate) fn deploy_node(
             Err(e) => return Err(e),
         };
         if needed {
-            if let Some(p) = cx.pending.borrow_mut().take() {
-                (run.sink)(p);
-            }
+            cx.send_changed();
             tree.fire_before_update(node, component.as_mut(), run)?;
             if !run.predict {
                 let t = Instant::now();
@@ -239,7 +234,7 @@ pub(crate) fn deploy_node(
         (Err(e), _) | (Ok(_), Err(e)) => return Err(error_lines(crumbs, e)),
         (Ok(n), Ok(())) => n,
     };
-    cx.pending.borrow_mut().take();
+    cx.pending.set(false);
     let total = started.elapsed().as_secs_f64();
     let sub = if node_has_children(&node.children) {
         Some(sub_time)
