@@ -141,18 +141,23 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
     std::fs::create_dir_all(registry.parent().unwrap()).unwrap();
     std::fs::write(&dep_source, "").unwrap();
     std::fs::write(&registry, "").unwrap();
+    // A file the build generated (check_environments!'s, under OUT_DIR).
+    let generated = release.join("build/wrapper-1/out/environments.rs");
+    std::fs::create_dir_all(generated.parent().unwrap()).unwrap();
+    std::fs::write(&generated, "").unwrap();
     let component = p.path.join("components/tick/component.rs");
     let env_cfg = p.path.join("environments/local/environment.cfg");
     let escaped = |path: &std::path::Path| path.display().to_string().replace(' ', "\\ ");
     std::fs::write(
         release.join("wrapper.d"),
         format!(
-            "{}: {} {} {} {}\n",
+            "{}: {} {} {} {} {}\n",
             exe.display(),
             escaped(&component),
             escaped(&env_cfg),
             escaped(&dep_source),
-            escaped(&registry)
+            escaped(&registry),
+            escaped(&generated)
         ),
     )
     .unwrap();
@@ -192,8 +197,10 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
         stdout(&out)
     );
 
-    // A crate from a registry never changes: its time is not looked at.
+    // A crate from a registry never changes, and what the build generated
+    // is not an input: their times are not looked at.
     std::fs::write(&registry, "// touched").unwrap();
+    std::fs::write(&generated, "// generated again").unwrap();
     assert!(run().status.success());
 
     // An edited environment needs no build: deploy checks its overrides
