@@ -237,6 +237,17 @@ impl ModelEnv {
     }
 }
 
+/// Whether `path` is absolute without `.`, `..`, doubled or trailing
+/// slashes: already what normalising it would give.
+fn is_plain_absolute(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    bytes.first() == Some(&b'/')
+        && bytes[1..]
+            .split(|b| *b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b"..")
+}
+
 /// `~` expansion.
 pub fn expand_user(path: &Path) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~") {
@@ -258,6 +269,9 @@ pub fn expand_user(path: &Path) -> PathBuf {
 pub fn map_path(workdir: &Path, path: &Path) -> PathBuf {
     let p = expand_user(path);
     let joined = if p.is_absolute() { p } else { workdir.join(p) };
+    if is_plain_absolute(&joined) {
+        return joined;
+    }
     let mut out = PathBuf::new();
     for c in joined.components() {
         match c {
@@ -269,4 +283,30 @@ pub fn map_path(workdir: &Path, path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_joined_to_the_workdir_and_normalised() {
+        let work = Path::new("/srv/app/work/web");
+        for (given, mapped) in [
+            ("/etc/app.conf", "/etc/app.conf"),
+            ("app.conf", "/srv/app/work/web/app.conf"),
+            ("../shared/x", "/srv/app/work/shared/x"),
+            ("/etc/./app//conf/", "/etc/app/conf"),
+            ("/etc/app/../nginx", "/etc/nginx"),
+            ("/", "/"),
+        ] {
+            // As strings: `Path`'s equality ignores doubled slashes and `.`.
+            let got = map_path(work, Path::new(given));
+            assert_eq!(got.to_str(), Some(mapped), "{given}");
+        }
+        assert!(is_plain_absolute(Path::new("/etc/app.conf")));
+        for odd in ["/", "etc", "/etc/", "/etc//x", "/etc/./x", "/etc/../x"] {
+            assert!(!is_plain_absolute(Path::new(odd)), "{odd}");
+        }
+    }
 }

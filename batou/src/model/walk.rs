@@ -122,23 +122,30 @@ pub struct DeployRun<'a> {
 /// `update`, and around every component whose footprint is
 /// [`Footprint::Anything`](crate::component::Footprint::Anything).
 #[derive(Debug, Default)]
-pub(crate) struct StatCache(std::sync::Mutex<HashMap<std::path::PathBuf, Found>>);
+pub(crate) struct StatCache(std::sync::Mutex<HashMap<std::ffi::OsString, Found>>);
 
 /// An `lstat` result (an error as its kind and OS code: errors do not
 /// clone).
 type Found = Result<std::fs::Metadata, (std::io::ErrorKind, Option<i32>)>;
 
 impl StatCache {
-    /// `fs::symlink_metadata(path)`, remembered.
+    /// `fs::symlink_metadata(path)`, remembered (keyed by the path's bytes:
+    /// hashing a `Path` goes component by component).
     pub(crate) fn symlink_metadata(
         &self,
         path: &std::path::Path,
     ) -> std::io::Result<std::fs::Metadata> {
         let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let found = known.entry(path.to_path_buf()).or_insert_with(|| {
-            std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()))
-        });
-        found.clone().map_err(|(kind, code)| match code {
+        let found = match known.get(path.as_os_str()) {
+            Some(found) => found.clone(),
+            None => {
+                let found =
+                    std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()));
+                known.insert(path.as_os_str().to_os_string(), found.clone());
+                found
+            }
+        };
+        found.map_err(|(kind, code)| match code {
             Some(code) => std::io::Error::from_raw_os_error(code),
             None => kind.into(),
         })
