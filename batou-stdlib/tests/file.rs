@@ -572,3 +572,46 @@ fn what_a_check_saw_is_forgotten_when_something_else_ran() {
     assert!(r.deploy().unwrap(), "the second check sees 0600");
     assert_eq!(mode(&p), 0o644);
 }
+
+/// Moves the directory `sub` away in its update while claiming to touch no
+/// file: the batched file written into it can no longer be put in place.
+#[batou::component]
+pub struct Mover {}
+
+impl batou::component::Component for Mover {
+    fn verify(&mut self, _cx: &mut batou::component::Deploy) -> batou::Result<()> {
+        Err(batou::Error::update_needed("always"))
+    }
+    fn update(&mut self, cx: &mut batou::component::Deploy) -> batou::Result<()> {
+        fs::rename(cx.workdir().join("sub"), cx.workdir().join("moved"))
+            .map_err(|e| batou::Error::io("moving", e))
+    }
+    fn footprint(&self) -> batou::component::Footprint {
+        batou::component::Footprint::Files(Vec::new())
+    }
+}
+
+/// A file, then Mover.
+#[batou::component]
+pub struct Lost {}
+
+impl batou::component::Component for Lost {
+    fn configure(&mut self, cx: &mut batou::component::Configure) -> batou::Result<()> {
+        cx.add(File::new("sub/x").content("x\n").leading(true));
+        cx.add(Mover::new());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_batched_file_that_cannot_be_put_in_place_fails_the_root_and_is_named() {
+    let (dir, mut r) = root();
+    r.configure(Lost::new()).unwrap();
+    let lines = r.deploy().unwrap_err();
+    let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    let expected = format!(
+        "completing the files written so far: writing {}: No such file or directory (os error 2)",
+        dir.path().join("work/lost/sub/x").display()
+    );
+    assert!(text.iter().any(|l| l.contains(&expected)), "{text:#?}");
+}

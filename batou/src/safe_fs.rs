@@ -246,28 +246,22 @@ impl AtomicFile {
     /// content until then, and a crash before it leaves only a temp file).
     /// Outside a batch it commits at once.
     pub fn commit_batched(self) -> io::Result<()> {
-        let full = BATCH.with(|b| {
-            b.borrow()
-                .as_ref()
-                .map(|batch| batch.deferred.len() >= MAX_DEFERRED)
-        });
-        match full {
-            None => self.commit(),
-            Some(full) => {
-                if full {
-                    settle()?;
-                }
-                start_writeback(&self);
-                BATCH.with(|b| match b.borrow_mut().as_mut() {
-                    Some(batch) => {
-                        let at = batch.place(&self.dest);
-                        batch.deferred.push(Deferred { at, file: self });
-                        Ok(())
-                    }
-                    None => self.commit(),
-                })
-            }
+        let waiting = BATCH.with(|b| b.borrow().as_ref().map(|batch| batch.deferred.len()));
+        let Some(waiting) = waiting else {
+            return self.commit();
+        };
+        if waiting >= MAX_DEFERRED {
+            settle()?;
         }
+        start_writeback(&self);
+        BATCH.with(|b| {
+            // Still open: settling empties a batch, it does not close it.
+            let mut b = b.borrow_mut();
+            let batch = b.get_or_insert_with(Batch::default);
+            let at = batch.place(&self.dest);
+            batch.deferred.push(Deferred { at, file: self });
+        });
+        Ok(())
     }
 }
 

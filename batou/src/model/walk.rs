@@ -19,7 +19,7 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
         .collect();
     let tree = Tree { order, handlers };
     // Files written in a batch are synced together, and put in place
-    // before anything could look at them (see `settle_for`).
+    // before anything could look at them (see `prepare_for`).
     let (result, settled) = crate::safe_fs::batched(|| deploy_node(root, run, &tree, false, None));
     match (result, settled) {
         (Err(lines), _) => Err(lines),
@@ -31,13 +31,22 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
     }
 }
 
-/// Completes the batched files that `footprint` could touch (all of them
-/// for [`Footprint::Anything`]).
-fn settle_for(footprint: &crate::component::Footprint) -> std::io::Result<()> {
-    match footprint {
-        crate::component::Footprint::Anything => crate::safe_fs::settle(),
-        crate::component::Footprint::Files(paths) => crate::safe_fs::settle_touching(paths),
+/// Before a component that may look at `footprint` runs: what the walk
+/// knows of the disk is forgotten if it may change anything, and the
+/// batched files it could see are put in place.
+fn prepare_for(run: &DeployRun, footprint: &crate::component::Footprint) -> crate::Result<()> {
+    use crate::component::Footprint;
+    if *footprint == Footprint::Anything {
+        run.stats.clear();
     }
+    if !crate::safe_fs::has_deferred() {
+        return Ok(());
+    }
+    match footprint {
+        Footprint::Anything => crate::safe_fs::settle(),
+        Footprint::Files(paths) => crate::safe_fs::settle_touching(paths),
+    }
+    .map_err(|e| Error::io("completing the files written so far", e))
 }
 
 pub(crate) fn preorder<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
@@ -67,9 +76,7 @@ impl Tree<'_> {
             return Ok(());
         };
         if !self.handlers.is_empty() && !run.predict {
-            run.stats.clear();
-            crate::safe_fs::settle()
-                .map_err(|e| Error::io("completing the files written so far", e))?;
+            prepare_for(run, &crate::component::Footprint::Anything)?;
         }
         for &(i, scope) in &self.handlers {
             if scope == EventScope::Precursor && i <= at {
@@ -202,15 +209,8 @@ pub(crate) fn deploy_node(
     let mut verify_time = None;
     let mut update_time = None;
     let footprint = component.dyn_footprint();
-    let anything = footprint == crate::component::Footprint::Anything;
-    if anything {
-        run.stats.clear();
-    }
     let outcome = (|| -> crate::Result<bool> {
-        if crate::safe_fs::has_deferred() {
-            settle_for(&footprint)
-                .map_err(|e| Error::io("completing the files written so far", e))?;
-        }
+        prepare_for(run, &footprint)?;
         component.dyn_enter(&mut cx)?;
         let t = Instant::now();
         let verified = component.dyn_verify(&mut cx);
@@ -234,7 +234,7 @@ pub(crate) fn deploy_node(
         Ok(needed)
     })();
     let exited = component.dyn_exit(&mut cx);
-    if anything {
+    if footprint == crate::component::Footprint::Anything {
         run.stats.clear();
     }
     let needed = match (outcome, exited) {
