@@ -615,3 +615,32 @@ fn a_batched_file_that_cannot_be_put_in_place_fails_the_root_and_is_named() {
     );
     assert!(text.iter().any(|l| l.contains(&expected)), "{text:#?}");
 }
+
+/// Lost, as a root that touches no file itself: the file is put in place
+/// only when the root ends.
+#[batou::component]
+pub struct LostAtTheEnd {}
+
+impl batou::component::Component for LostAtTheEnd {
+    fn configure(&mut self, cx: &mut batou::component::Configure) -> batou::Result<()> {
+        cx.add(File::new("sub/x").content("x\n").leading(true));
+        cx.add(Mover::new());
+        Ok(())
+    }
+    fn footprint(&self) -> batou::component::Footprint {
+        batou::component::Footprint::Files(Vec::new())
+    }
+}
+
+#[test]
+fn a_batched_file_lost_at_the_end_of_the_root_is_named() {
+    let (dir, mut r) = root();
+    r.configure(LostAtTheEnd::new()).unwrap();
+    let lines = r.deploy().unwrap_err();
+    let text: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    let expected = format!(
+        "completing the deployment: writing {}: No such file or directory (os error 2)",
+        dir.path().join("work/lostattheend/sub/x").display()
+    );
+    assert!(text.iter().any(|l| l.contains(&expected)), "{text:#?}");
+}
