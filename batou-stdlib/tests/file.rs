@@ -586,7 +586,7 @@ impl batou::component::Component for Mover {
         fs::rename(cx.workdir().join("sub"), cx.workdir().join("moved"))
             .map_err(|e| batou::Error::io("moving", e))
     }
-    fn footprint(&self) -> batou::component::Footprint {
+    fn footprint(&self) -> batou::component::Footprint<'_> {
         batou::component::Footprint::Files(Vec::new())
     }
 }
@@ -627,7 +627,7 @@ impl batou::component::Component for LostAtTheEnd {
         cx.add(Mover::new());
         Ok(())
     }
-    fn footprint(&self) -> batou::component::Footprint {
+    fn footprint(&self) -> batou::component::Footprint<'_> {
         batou::component::Footprint::Files(Vec::new())
     }
 }

@@ -405,7 +405,7 @@ pub fn settle() -> io::Result<()> {
 /// inside the other as written: what a component that reads or changes
 /// only the files `paths`, and no directories, needs before it looks at
 /// them.
-pub fn settle_touching(paths: &[PathBuf]) -> io::Result<()> {
+pub fn settle_touching(paths: &[&Path]) -> io::Result<()> {
     let touching = BATCH.with(|b| {
         let mut b = b.borrow_mut();
         let Some(batch) = b.as_mut().filter(|b| !b.deferred.is_empty()) else {
@@ -630,15 +630,16 @@ mod tests {
         let conf = real.join("app.conf");
         let ((), settled) = batched(|| {
             deferred(&conf, b"x");
-            settle_touching(&[real.join("other.conf"), d.path().join("elsewhere")]).unwrap();
+            let (other, elsewhere) = (real.join("other.conf"), d.path().join("elsewhere"));
+            settle_touching(&[&other, &elsewhere]).unwrap();
             assert!(has_deferred(), "unrelated files do not settle");
             // The same file reached through a link to its directory.
-            settle_touching(&[d.path().join("link/app.conf")]).unwrap();
+            settle_touching(&[&d.path().join("link/app.conf")]).unwrap();
             assert!(!has_deferred());
             assert_eq!(fs::read(&conf).unwrap(), b"x");
             // A path the file is in, as written.
             deferred(&conf, b"y");
-            settle_touching(std::slice::from_ref(&real)).unwrap();
+            settle_touching(&[&real]).unwrap();
             assert!(!has_deferred());
         });
         settled.unwrap();

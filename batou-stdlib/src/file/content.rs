@@ -385,11 +385,11 @@ impl Component for Content {
         Some(basename(&self.path))
     }
     /// The file, and the file it is copied from.
-    fn footprint(&self) -> Footprint {
-        let source = self.copy_from.iter().chain(&self.delayed_source).cloned();
+    fn footprint(&self) -> Footprint<'_> {
+        let source = self.copy_from.iter().chain(&self.delayed_source);
         Footprint::Files(
-            std::iter::once(PathBuf::from(&self.path))
-                .chain(source)
+            std::iter::once(Path::new(&self.path))
+                .chain(source.map(PathBuf::as_path))
                 .collect(),
         )
     }

@@ -270,7 +270,7 @@ impl Component for File {
         Some(project_relative(cx, &self.path))
     }
     /// Its sub-components do the work.
-    fn footprint(&self) -> Footprint {
+    fn footprint(&self) -> Footprint<'_> {
         Footprint::Files(Vec::new())
     }
 }
@@ -340,7 +340,7 @@ impl Component for BinaryFile {
         Some(project_relative(cx, &self.path))
     }
     /// Its sub-components do the work.
-    fn footprint(&self) -> Footprint {
+    fn footprint(&self) -> Footprint<'_> {
         Footprint::Files(Vec::new())
     }
 }
@@ -392,8 +392,8 @@ impl Component for Presence {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
     }
-    fn footprint(&self) -> Footprint {
-        Footprint::Files(vec![PathBuf::from(&self.path)])
+    fn footprint(&self) -> Footprint<'_> {
+        Footprint::Files(vec![Path::new(&self.path)])
     }
 }
 
@@ -565,8 +565,8 @@ impl Component for Mode {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
     }
-    fn footprint(&self) -> Footprint {
-        Footprint::Files(vec![PathBuf::from(&self.path)])
+    fn footprint(&self) -> Footprint<'_> {
+        Footprint::Files(vec![Path::new(&self.path)])
     }
 }
 
@@ -595,8 +595,8 @@ impl Component for Owner {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
     }
-    fn footprint(&self) -> Footprint {
-        Footprint::Files(vec![PathBuf::from(&self.path)])
+    fn footprint(&self) -> Footprint<'_> {
+        Footprint::Files(vec![Path::new(&self.path)])
     }
 }
 
@@ -666,8 +666,8 @@ impl Component for Group {
     fn breadcrumb(&self, _cx: &Configure) -> Option<String> {
         Some(basename(&self.path))
     }
-    fn footprint(&self) -> Footprint {
-        Footprint::Files(vec![PathBuf::from(&self.path)])
+    fn footprint(&self) -> Footprint<'_> {
+        Footprint::Files(vec![Path::new(&self.path)])
     }
 }
 

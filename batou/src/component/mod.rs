@@ -111,7 +111,7 @@ pub trait Component: ComponentMeta + Send + 'static {
     /// component that may touch them runs: before every component with
     /// the default [`Footprint::Anything`], and before one listing
     /// [`Footprint::Files`] only when it names one of them.
-    fn footprint(&self) -> Footprint {
+    fn footprint(&self) -> Footprint<'_> {
         Footprint::Anything
     }
 }
@@ -133,18 +133,18 @@ pub trait Component: ComponentMeta + Send + 'static {
 ///         batou::ensure!(std::path::Path::new(&self.path).is_file(), "no stamp");
 ///         Ok(())
 ///     }
-///     fn footprint(&self) -> Footprint {
-///         Footprint::Files(vec![self.path.clone().into()])
+///     fn footprint(&self) -> Footprint<'_> {
+///         Footprint::Files(vec![std::path::Path::new(&self.path)])
 ///     }
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Footprint {
+pub enum Footprint<'a> {
     /// Anything: files, directories, commands, services (the default).
     Anything,
     /// Only these files (no directory, no command): the component reads,
     /// replaces or changes the attributes of these paths and nothing else.
-    Files(Vec<std::path::PathBuf>),
+    Files(Vec<&'a std::path::Path>),
 }
 
 /// Which updates a `before-update` handler hears about.
@@ -257,7 +257,7 @@ pub trait DynComponent: Send + Any {
     #[doc(hidden)]
     fn dyn_before_update(&mut self, cx: &mut Deploy, source: &str) -> Result<()>;
     #[doc(hidden)]
-    fn dyn_footprint(&self) -> Footprint;
+    fn dyn_footprint(&self) -> Footprint<'_>;
     #[doc(hidden)]
     fn dyn_namevar_value(&self) -> Option<minijinja::Value>;
     /// The struct name.
@@ -310,7 +310,7 @@ impl<T: Component> DynComponent for T {
     fn dyn_before_update(&mut self, cx: &mut Deploy, source: &str) -> Result<()> {
         Component::before_update(self, cx, source)
     }
-    fn dyn_footprint(&self) -> Footprint {
+    fn dyn_footprint(&self) -> Footprint<'_> {
         Component::footprint(self)
     }
     fn dyn_namevar_value(&self) -> Option<minijinja::Value> {

@@ -2,7 +2,6 @@
 //! exit, `before-update` handlers, events for changed and slow components.
 
 use super::*;
-use std::collections::HashMap;
 
 /// Deploys a configured root tree; `Ok(true)` if anything changed.
 pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line>> {
@@ -128,27 +127,43 @@ pub struct DeployRun<'a> {
 /// forgotten whenever something may have changed on disk: after every
 /// `update`, and around every component whose footprint is
 /// [`Footprint::Anything`](crate::component::Footprint::Anything).
+///
+/// Only the last [`StatCache::KEEP`] paths are remembered: the checks
+/// that share a file run one after the other, and a path looked at again
+/// later only costs another `lstat`. A short list compared byte by byte
+/// is cheaper than hashing every path into a map that grows with the
+/// root.
 #[derive(Debug, Default)]
-pub(crate) struct StatCache(std::sync::Mutex<HashMap<std::ffi::OsString, Found>>);
+pub(crate) struct StatCache(std::sync::Mutex<Recent>);
+
+/// The remembered `lstat` results, oldest overwritten first.
+#[derive(Debug, Default)]
+struct Recent {
+    entries: Vec<(std::ffi::OsString, Found)>,
+    next: usize,
+}
 
 /// An `lstat` result (an error as its kind and OS code: errors do not
 /// clone).
 type Found = Result<std::fs::Metadata, (std::io::ErrorKind, Option<i32>)>;
 
 impl StatCache {
-    /// `fs::symlink_metadata(path)`, remembered (keyed by the path's bytes:
-    /// hashing a `Path` goes component by component).
+    /// How many paths are remembered.
+    pub(crate) const KEEP: usize = 8;
+
+    /// `fs::symlink_metadata(path)`, remembered.
     pub(crate) fn symlink_metadata(
         &self,
         path: &std::path::Path,
     ) -> std::io::Result<std::fs::Metadata> {
-        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let found = match known.get(path.as_os_str()) {
-            Some(found) => found.clone(),
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = path.as_os_str();
+        let found = match recent.entries.iter().find(|(k, _)| k == key) {
+            Some((_, found)) => found.clone(),
             None => {
                 let found =
                     std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()));
-                known.insert(path.as_os_str().to_os_string(), found.clone());
+                recent.remember(key, found.clone());
                 found
             }
         };
@@ -160,7 +175,25 @@ impl StatCache {
 
     /// Forgets everything.
     pub(crate) fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        recent.entries.clear();
+        recent.next = 0;
+    }
+}
+
+impl Recent {
+    /// Keeps `found` for `key`, in place of the oldest entry when full
+    /// (whose buffer is reused).
+    fn remember(&mut self, key: &std::ffi::OsStr, found: Found) {
+        if self.entries.len() < StatCache::KEEP {
+            self.entries.push((key.to_os_string(), found));
+            return;
+        }
+        let slot = &mut self.entries[self.next];
+        slot.0.clear();
+        slot.0.push(key);
+        slot.1 = found;
+        self.next = (self.next + 1) % StatCache::KEEP;
     }
 }
 
@@ -193,7 +226,8 @@ pub(crate) fn deploy_node(
     for child in &node.children {
         sub_changed |= deploy_node(child, run, tree, sub_changed, Some(&node.workdir))?;
     }
-    let sub_time = started.elapsed().as_secs_f64();
+    // Clock reads are few: a no-op walk is mostly this bookkeeping.
+    let sub_time = node_has_children(&node.children).then(|| started.elapsed().as_secs_f64());
     let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
     let crumbs = &node.crumbs;
     let mut cx = Deploy {
@@ -208,9 +242,13 @@ pub(crate) fn deploy_node(
     };
     let mut verify_time = None;
     let mut update_time = None;
-    let footprint = component.dyn_footprint();
+    let (anything, prepared) = {
+        let footprint = component.dyn_footprint();
+        let anything = footprint == crate::component::Footprint::Anything;
+        (anything, prepare_for(run, &footprint))
+    };
     let outcome = (|| -> crate::Result<bool> {
-        prepare_for(run, &footprint)?;
+        prepared?;
         component.dyn_enter(&mut cx)?;
         let t = Instant::now();
         let verified = component.dyn_verify(&mut cx);
@@ -234,7 +272,7 @@ pub(crate) fn deploy_node(
         Ok(needed)
     })();
     let exited = component.dyn_exit(&mut cx);
-    if footprint == crate::component::Footprint::Anything {
+    if anything {
         run.stats.clear();
     }
     let needed = match (outcome, exited) {
@@ -243,11 +281,7 @@ pub(crate) fn deploy_node(
     };
     cx.pending.set(false);
     let total = started.elapsed().as_secs_f64();
-    let sub = if node_has_children(&node.children) {
-        Some(sub_time)
-    } else {
-        None
-    };
+    let sub = sub_time;
     if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
         (run.sink)(crate::events::Event::ComponentSlow {
             host: run.host_name.to_string(),
@@ -291,4 +325,51 @@ pub(crate) fn error_lines(crumbs: &str, e: Error) -> Vec<Line> {
         Style::color(Color::Red),
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stat_cache_remembers_the_last_paths_and_forgets_on_clear() {
+        let d = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..=StatCache::KEEP)
+            .map(|i| d.path().join(format!("f{i}")))
+            .collect();
+        for p in &paths {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let cache = StatCache::default();
+        for p in &paths {
+            assert_eq!(cache.symlink_metadata(p).unwrap().len(), 1);
+        }
+        // Changed behind the cache's back: the recent paths answer from
+        // memory, the oldest (overwritten) is looked at again.
+        for p in &paths {
+            std::fs::write(p, b"xy").unwrap();
+        }
+        assert_eq!(cache.symlink_metadata(&paths[0]).unwrap().len(), 2);
+        assert_eq!(
+            cache
+                .symlink_metadata(&paths[StatCache::KEEP])
+                .unwrap()
+                .len(),
+            1
+        );
+        let missing = d.path().join("missing");
+        let e = cache.symlink_metadata(&missing).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        std::fs::write(&missing, b"").unwrap();
+        assert!(cache.symlink_metadata(&missing).is_err(), "remembered");
+        cache.clear();
+        assert!(cache.symlink_metadata(&missing).is_ok());
+        assert_eq!(
+            cache
+                .symlink_metadata(&paths[StatCache::KEEP])
+                .unwrap()
+                .len(),
+            2
+        );
+    }
 }
