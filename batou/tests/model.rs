@@ -572,3 +572,39 @@ fn configuration_errors_are_sorted_like_batou() {
         "{errors:#?}"
     );
 }
+
+#[component]
+pub struct Quiet {}
+impl Component for Quiet {}
+
+/// The agent frees a root's tree once it is deployed; asking for that root
+/// again is answered with what happened, not with "not configured".
+#[test]
+fn a_released_root_is_freed_and_cannot_deploy_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_dir = dir.path().join("environments/test");
+    std::fs::create_dir_all(&env_dir).unwrap();
+    std::fs::write(
+        env_dir.join("environment.cfg"),
+        "[environment]\nconnect_method = local\n[hosts]\nlocalhost = quiet\n",
+    )
+    .unwrap();
+    let env = Environment::load(dir.path(), "test").unwrap_or_else(|e| panic!("{:?}", e.0));
+    let (model, errors) = Model::configure(ModelEnv::new(dir.path().to_path_buf(), env));
+    assert!(errors.is_empty(), "{errors:?}");
+    let sink = |_: batou::events::Event| {};
+    assert_eq!(
+        model.deploy_root("localhost", "quiet", false, &sink),
+        Ok(false)
+    );
+    assert!(model.release_root("localhost", "quiet").is_some());
+    assert!(model.release_root("localhost", "quiet").is_none());
+    assert!(model.release_root("localhost", "other").is_none());
+    let lines = model
+        .deploy_root("localhost", "quiet", false, &sink)
+        .unwrap_err();
+    assert_eq!(
+        lines[0].text,
+        "ERROR: component quiet on host localhost was deployed already"
+    );
+}

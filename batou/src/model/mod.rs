@@ -82,6 +82,8 @@ pub struct Root {
     pub node: std::sync::Mutex<Option<Node>>,
     /// Configure-time log lines.
     pub logs: Vec<String>,
+    /// The tree was taken out after deploying ([`Model::release_root`]).
+    pub released: std::sync::atomic::AtomicBool,
 }
 
 /// What the controller needs of a configured model to deploy it: the
@@ -157,6 +159,7 @@ impl Model {
                     host_ignored: host.ignore,
                     node: std::sync::Mutex::new(None),
                     logs: Vec::new(),
+                    released: Default::default(),
                 });
             }
         }
@@ -395,12 +398,32 @@ impl Model {
         };
         let guard = root.node.lock().unwrap_or_else(|e| e.into_inner());
         let Some(node) = guard.as_ref() else {
+            let state = if root.released.load(std::sync::atomic::Ordering::Relaxed) {
+                "was deployed already"
+            } else {
+                "is not configured"
+            };
             return Err(vec![Line::new(
-                format!("ERROR: component {name} on host {host} is not configured"),
+                format!("ERROR: component {name} on host {host} {state}"),
                 Style::bold_color(Color::Red),
             )]);
         };
         deploy_tree(node, &run)
+    }
+
+    /// Takes a root's tree out of the model once it is deployed, so that
+    /// the caller frees it where it suits: the agent frees each tree on
+    /// the root's own thread after answering, while its memory is still
+    /// in the caches and while the next root deploys, instead of the whole
+    /// model at exit. The root cannot be deployed again.
+    pub fn release_root(&self, host: &str, name: &str) -> Option<Node> {
+        let root = self
+            .roots
+            .iter()
+            .find(|r| r.host == host && r.name == name)?;
+        root.released
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        root.node.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
