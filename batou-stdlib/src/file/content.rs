@@ -386,12 +386,15 @@ impl Component for Content {
     }
     /// The file, and the file it is copied from.
     fn footprint(&self) -> Footprint<'_> {
-        let source = self.copy_from.iter().chain(&self.delayed_source);
-        Footprint::Files(
-            std::iter::once(Path::new(&self.path))
-                .chain(source.map(PathBuf::as_path))
-                .collect(),
-        )
+        let path = Path::new(&self.path);
+        match (&self.copy_from, &self.delayed_source) {
+            (None, None) => Footprint::File(path),
+            (copy, delayed) => Footprint::Files(
+                std::iter::once(path)
+                    .chain(copy.iter().chain(delayed).map(PathBuf::as_path))
+                    .collect(),
+            ),
+        }
     }
 }
 

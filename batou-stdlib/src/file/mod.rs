@@ -393,7 +393,7 @@ impl Component for Presence {
         Some(basename(&self.path))
     }
     fn footprint(&self) -> Footprint<'_> {
-        Footprint::Files(vec![Path::new(&self.path)])
+        Footprint::File(Path::new(&self.path))
     }
 }
 
@@ -566,7 +566,7 @@ impl Component for Mode {
         Some(basename(&self.path))
     }
     fn footprint(&self) -> Footprint<'_> {
-        Footprint::Files(vec![Path::new(&self.path)])
+        Footprint::File(Path::new(&self.path))
     }
 }
 
@@ -596,7 +596,7 @@ impl Component for Owner {
         Some(basename(&self.path))
     }
     fn footprint(&self) -> Footprint<'_> {
-        Footprint::Files(vec![Path::new(&self.path)])
+        Footprint::File(Path::new(&self.path))
     }
 }
 
@@ -667,7 +667,7 @@ impl Component for Group {
         Some(basename(&self.path))
     }
     fn footprint(&self) -> Footprint<'_> {
-        Footprint::Files(vec![Path::new(&self.path)])
+        Footprint::File(Path::new(&self.path))
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Configure<'a> {
     pub(crate) features: &'a [String],
     pub(crate) crumbs: &'a str,
     pub(crate) workdir: PathBuf,
+    /// The component chose its own workdir ([`Self::set_workdir`]).
+    pub(crate) workdir_set: bool,
     pub(crate) defdir: PathBuf,
     pub(crate) parent: Option<Value>,
     /// Sub-components with the source line of their `add` call.
@@ -120,6 +122,7 @@ impl<'a> Configure<'a> {
     /// sub-components it adds afterwards.
     pub fn set_workdir(&mut self, path: impl AsRef<Path>) {
         self.workdir = self.map(path);
+        self.workdir_set = true;
     }
 
     /// The definition directory: where the component's source file lives

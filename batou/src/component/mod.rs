@@ -110,7 +110,8 @@ pub trait Component: ComponentMeta + Send + 'static {
     /// [`crate::safe_fs::batched`]) are synced and put in place before a
     /// component that may touch them runs: before every component with
     /// the default [`Footprint::Anything`], and before one listing
-    /// [`Footprint::Files`] only when it names one of them.
+    /// [`Footprint::File`] or [`Footprint::Files`] only when it names one
+    /// of them.
     fn footprint(&self) -> Footprint<'_> {
         Footprint::Anything
     }
@@ -134,7 +135,7 @@ pub trait Component: ComponentMeta + Send + 'static {
 ///         Ok(())
 ///     }
 ///     fn footprint(&self) -> Footprint<'_> {
-///         Footprint::Files(vec![std::path::Path::new(&self.path)])
+///         Footprint::File(std::path::Path::new(&self.path))
 ///     }
 /// }
 /// ```
@@ -142,8 +143,10 @@ pub trait Component: ComponentMeta + Send + 'static {
 pub enum Footprint<'a> {
     /// Anything: files, directories, commands, services (the default).
     Anything,
-    /// Only these files (no directory, no command): the component reads,
-    /// replaces or changes the attributes of these paths and nothing else.
+    /// Only this file (no directory, no command): the component reads,
+    /// replaces or changes the attributes of this path and nothing else.
+    File(&'a std::path::Path),
+    /// Only these files, as [`Footprint::File`].
     Files(Vec<&'a std::path::Path>),
 }
 

@@ -41,6 +41,9 @@ pub struct Node {
     pub(crate) children: Vec<Node>,
     pub(crate) crumbs: String,
     pub(crate) workdir: PathBuf,
+    /// The walk creates `workdir` before this node's sub-components run:
+    /// a root's, or one its component chose; others share their parent's.
+    pub(crate) makes_workdir: bool,
     pub(crate) defdir: PathBuf,
     pub(crate) changed: std::sync::atomic::AtomicBool,
 }
@@ -688,6 +691,7 @@ impl Scope<'_> {
             features: self.features,
             crumbs,
             workdir,
+            workdir_set: false,
             defdir,
             parent,
             added: Vec::new(),
@@ -744,6 +748,7 @@ impl Scope<'_> {
             }
         }
         let workdir = cx.workdir.clone();
+        let makes_workdir = cx.parent.is_none() || cx.workdir_set;
         let defdir = cx.defdir.clone();
         cx.crumbs = &crumbs;
         let value = cx.value_of_dyn(component.as_ref());
@@ -804,6 +809,7 @@ impl Scope<'_> {
             children,
             crumbs,
             workdir,
+            makes_workdir,
             defdir,
             changed: std::sync::atomic::AtomicBool::new(false),
         })

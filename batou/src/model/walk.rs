@@ -19,7 +19,7 @@ pub(crate) fn deploy_tree(root: &Node, run: &DeployRun) -> Result<bool, Vec<Line
     let tree = Tree { order, handlers };
     // Files written in a batch are synced together, and put in place
     // before anything could look at them (see `prepare_for`).
-    let (result, settled) = crate::safe_fs::batched(|| deploy_node(root, run, &tree, false, None));
+    let (result, settled) = crate::safe_fs::batched(|| deploy_node(root, run, &tree, false));
     match (result, settled) {
         (Err(lines), _) => Err(lines),
         (Ok(_), Err(e)) => Err(error_lines(
@@ -43,6 +43,7 @@ fn prepare_for(run: &DeployRun, footprint: &crate::component::Footprint) -> crat
     }
     match footprint {
         Footprint::Anything => crate::safe_fs::settle(),
+        Footprint::File(path) => crate::safe_fs::settle_touching(std::slice::from_ref(path)),
         Footprint::Files(paths) => crate::safe_fs::settle_touching(paths),
     }
     .map_err(|e| Error::io("completing the files written so far", e))
@@ -149,7 +150,7 @@ type Found = Result<std::fs::Metadata, (std::io::ErrorKind, Option<i32>)>;
 
 impl StatCache {
     /// How many paths are remembered.
-    pub(crate) const KEEP: usize = 8;
+    pub(crate) const KEEP: usize = 4;
 
     /// `fs::symlink_metadata(path)`, remembered.
     pub(crate) fn symlink_metadata(
@@ -158,8 +159,8 @@ impl StatCache {
     ) -> std::io::Result<std::fs::Metadata> {
         let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = path.as_os_str();
-        let found = match recent.entries.iter().find(|(k, _)| k == key) {
-            Some((_, found)) => found.clone(),
+        let found = match recent.find(key) {
+            Some(found) => found.clone(),
             None => {
                 let found =
                     std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()));
@@ -182,6 +183,24 @@ impl StatCache {
 }
 
 impl Recent {
+    /// The entry for `key`, newest first (the checks of one file follow
+    /// each other).
+    fn find(&self, key: &std::ffi::OsStr) -> Option<&Found> {
+        let len = self.entries.len();
+        if len == 0 {
+            return None;
+        }
+        // Slots fill in order, then `next` is the oldest.
+        let newest = (self.next + len - 1) % len;
+        let (to_newest, after) = self.entries.split_at(newest + 1);
+        to_newest
+            .iter()
+            .rev()
+            .chain(after.iter().rev())
+            .find(|(k, _)| k == key)
+            .map(|(_, found)| found)
+    }
+
     /// Keeps `found` for `key`, in place of the oldest entry when full
     /// (whose buffer is reused).
     fn remember(&mut self, key: &std::ffi::OsStr, found: Found) {
@@ -204,14 +223,13 @@ pub(crate) fn deploy_node(
     run: &DeployRun,
     tree: &Tree,
     earlier_siblings_changed: bool,
-    parent_workdir: Option<&std::path::Path>,
 ) -> Result<bool, Vec<Line>> {
     let started = Instant::now();
     // The workdir exists before the first sub-component runs a command in
-    // it: made by the first node that has it (a sub-component sharing its
-    // parent's finds it made). Predicting changes nothing on disk, not
-    // even the workdir.
-    let created = if run.predict || parent_workdir == Some(node.workdir.as_path()) {
+    // it: made by a root and by a component that chose its own (a
+    // sub-component sharing its parent's finds it made). Predicting changes
+    // nothing on disk, not even the workdir.
+    let created = if run.predict || !node.makes_workdir {
         Ok(())
     } else {
         std::fs::create_dir_all(&node.workdir)
@@ -224,7 +242,7 @@ pub(crate) fn deploy_node(
     }
     let mut sub_changed = false;
     for child in &node.children {
-        sub_changed |= deploy_node(child, run, tree, sub_changed, Some(&node.workdir))?;
+        sub_changed |= deploy_node(child, run, tree, sub_changed)?;
     }
     // Clock reads are few: a no-op walk is mostly this bookkeeping.
     let sub_time = node_has_children(&node.children).then(|| started.elapsed().as_secs_f64());
