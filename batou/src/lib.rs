@@ -33,6 +33,7 @@ extern crate self as batou;
 
 // The API of component code and component libraries.
 pub mod address;
+pub mod alloc;
 pub mod component;
 pub mod environment;
 pub mod events;

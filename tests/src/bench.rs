@@ -65,10 +65,23 @@ pub fn build_release(project: &Path, name: &str) -> Option<PathBuf> {
 /// mode ([`measure_mode`]), which reports the CPU time and peak RSS of the
 /// command and its descendants (controller and agents).
 pub fn measure(project: &Path, bin: &Path, args: &[&str]) -> Measured {
+    run_measured(project, bin, args, false)
+}
+
+/// [`measure`], also sampling the memory (PSS) of the command's agents
+/// every 10 ms or so. Reading an agent's `smaps_rollup` walks its page
+/// tables under its memory lock and takes a core of the two: only the
+/// fleet benchmark, which reports it, pays that.
+pub fn measure_agents(project: &Path, bin: &Path, args: &[&str]) -> Measured {
+    run_measured(project, bin, args, true)
+}
+
+fn run_measured(project: &Path, bin: &Path, args: &[&str], agents: bool) -> Measured {
     let me = std::env::current_exe().expect("current exe");
     let started = Instant::now();
     let out = Command::new(me)
         .arg("measure")
+        .args(agents.then_some("--agents"))
         .arg(bin)
         .args(args)
         .current_dir(project)
@@ -95,8 +108,12 @@ pub fn measure(project: &Path, bin: &Path, args: &[&str]) -> Measured {
 
 /// The `measure` mode of a benchmark executable: runs the command (its
 /// output discarded) and prints `cpu_s=` and `maxrss_kb=` of it and its
-/// descendants.
+/// descendants; with `--agents` first, also the peak PSS of its children.
 pub fn measure_mode(args: &[String]) -> ExitCode {
+    let (sample_agents, args) = match args.split_first() {
+        Some((flag, rest)) if flag == "--agents" => (true, rest),
+        _ => (false, args),
+    };
     let Some((command, rest)) = args.split_first() else {
         return ExitCode::from(2);
     };
@@ -107,6 +124,9 @@ pub fn measure_mode(args: &[String]) -> ExitCode {
         .expect("run command");
     let (mut agents_pss, mut agents) = (0u64, 0u64);
     let status = loop {
+        if !sample_agents {
+            break child.wait().expect("wait for command");
+        }
         if let Some(status) = child.try_wait().expect("wait for command") {
             break status;
         }

@@ -367,11 +367,12 @@ fn deploy_root(
     }) {
         std::process::exit(3);
     }
-    // A root deploys once per run: its tree is freed here, while the next
-    // root deploys. A component whose drop panics has been answered for
+    // A root deploys once per run: its tree is dropped here, while the next
+    // root deploys, and its memory kept for the process's end (see
+    // `crate::alloc`). A component whose drop panics has been answered for
     // already; the panic is not the agent's end.
     let tree = model.release_root(host, root);
-    if crate::panics::catch(move || drop(tree)).is_err() {
+    if crate::panics::catch(move || crate::alloc::drop_without_freeing(tree)).is_err() {
         eprintln!("batou agent: a component of {root} panicked while being dropped");
     }
 }

@@ -10,7 +10,9 @@
 //! Run: `cargo run --release -p batou-tests --bin bench-fleet [-- --hosts 100]`
 //! (or `bench/fleet [--hosts 100]`).
 
-use batou_tests::bench::{build_release, count_argument, generate, measure, measure_mode, median};
+use batou_tests::bench::{
+    build_release, count_argument, generate, measure_agents, measure_mode, median,
+};
 use std::process::ExitCode;
 
 const FILES_PER_ROOT: usize = 10;
@@ -87,13 +89,13 @@ fn main() -> ExitCode {
     println!(
         "batou-rs fleet benchmark: {hosts} local hosts x 2 roots x {FILES_PER_ROOT} templated files"
     );
-    let first = measure(&project, &bin, &["deploy", "local"]);
+    let first = measure_agents(&project, &bin, &["deploy", "local"]);
     if !first.ok {
         eprintln!("ERROR: first deploy failed");
         return ExitCode::from(1);
     }
     let runs: Vec<_> = (0..3)
-        .map(|_| measure(&project, &bin, &["deploy", "local"]))
+        .map(|_| measure_agents(&project, &bin, &["deploy", "local"]))
         .collect();
     if runs.iter().any(|m| !m.ok) {
         eprintln!("ERROR: a no-op deploy failed");
