@@ -184,3 +184,43 @@ fn lifecycle() {
     assert!(files.deploy().unwrap());
     assert!(!files.deploy().unwrap());
 }
+
+/// Verifies slowly: over the one second that makes a component slow.
+#[component]
+pub struct Sleepy {}
+
+impl Component for Sleepy {
+    fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        Ok(())
+    }
+}
+
+/// Does nothing, at once.
+#[component]
+pub struct Quick {}
+
+impl Component for Quick {}
+
+/// A component whose verify takes over a second is reported with its
+/// times; a quick one is not.
+#[test]
+fn a_slow_verify_is_reported_with_its_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut root = TestRoot::new(dir.path());
+    root.configure(Sleepy::new()).unwrap();
+    assert!(!root.deploy().unwrap());
+    let output = root.take_output();
+    assert_eq!(output.len(), 1, "{output:?}");
+    let line = &output[0];
+    assert!(line.starts_with("💤 localhost: Sleepy [total=1."), "{line}");
+    assert!(line.contains(", verify=1."), "{line}");
+    assert!(line.ends_with(", update=∅, sub=∅]"), "{line}");
+    let mut quick = TestRoot::new(dir.path());
+    quick.configure(Quick::new()).unwrap();
+    quick.deploy().unwrap();
+    assert!(
+        !quick.take_output().iter().any(|l| l.starts_with("💤")),
+        "no slow line for quick components"
+    );
+}

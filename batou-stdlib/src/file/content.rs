@@ -28,7 +28,7 @@ pub const SAVED_DIFFS_BYTES: u64 = 16 << 20;
 /// (streamed, never held in memory).
 #[derive(Debug, Clone)]
 enum Desired {
-    Bytes(Vec<u8>),
+    Bytes(std::sync::Arc<[u8]>),
     Copy(PathBuf),
 }
 
@@ -56,7 +56,7 @@ pub struct Content {
     sensitive_data: Option<bool>,
     pub(crate) template_context: Option<Value>,
     pub(crate) template_args: Option<Value>,
-    rendered: Option<Vec<u8>>,
+    rendered: Option<std::sync::Arc<[u8]>>,
     delayed_source: Option<PathBuf>,
     /// Mode of a newly created file (set by File).
     pub(crate) create_mode: Option<batou::component::Mode>,
@@ -157,6 +157,7 @@ impl Content {
         let rendered = self.process(&basename(&src.to_string_lossy()), bytes, |n, t| {
             cx.render(n, t, ctx.clone(), args.as_ref())
         })?;
+        let rendered: std::sync::Arc<[u8]> = rendered.into();
         self.rendered = Some(rendered.clone());
         Ok(Some(Desired::Bytes(rendered)))
     }
@@ -220,7 +221,7 @@ impl Content {
             Vec::new()
         };
         let new = match want {
-            Desired::Bytes(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            Desired::Bytes(b) => std::borrow::Cow::Borrowed(&b[..]),
             Desired::Copy(src) => std::borrow::Cow::Owned(
                 fs::read(src)
                     .map_err(|e| Error::io(format!("reading source {}", src.display()), e))?,
@@ -288,7 +289,7 @@ impl Component for Content {
             let r = self.process(&name, text.into_bytes(), |n, t| {
                 cx.render(n, t, ctx.clone(), args.as_ref())
             })?;
-            self.rendered = Some(r);
+            self.rendered = Some(r.into());
         } else if let Some(src) = self.source.clone().filter(|s| !s.is_empty()) {
             let p = cx.resolve_source(&src);
             if let Some(data) = batou::component::embedded_file(&p) {
@@ -301,7 +302,7 @@ impl Component for Content {
                         cx.render(n, t, ctx.clone(), args.as_ref())
                     })?
                 };
-                self.rendered = Some(r);
+                self.rendered = Some(r.into());
                 return Ok(());
             }
             if self.is_plain()? {
@@ -320,7 +321,7 @@ impl Component for Content {
                     let r = self.process(&sname, bytes.to_vec(), |n, t| {
                         cx.render(n, t, ctx.clone(), args.as_ref())
                     })?;
-                    self.rendered = Some(r);
+                    self.rendered = Some(r.into());
                 }
                 Err(_) => self.delayed_source = Some(p),
             }

@@ -2,8 +2,9 @@
 //!
 //! The set-up phase (hello, lock, ship, configure) is a `Session` with
 //! one handler per request; nothing but `Hello` is served before `Hello`.
-//! Then every `Deploy` runs on its own thread, so several roots of one host
-//! deploy at once when the controller asks for it (`-j`). Answers carry the
+//! Then every `Deploy` runs on a thread of its own while others run, so
+//! several roots of one host deploy at once when the controller asks for it
+//! (`-j`); a thread that finished takes the next request. Answers carry the
 //! request's id. A frame that is too large or not a request is answered
 //! with `Failed` naming the problem before the agent exits non-zero.
 
@@ -17,6 +18,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::SeqCst;
 
 /// Exit code after a request the agent could not handle.
 const EXIT_FAILED: i32 = 1;
@@ -284,40 +286,76 @@ fn configure(
     Ok(Next::Configured(Box::new(model), host, errors))
 }
 
-/// Serves `Deploy` requests, each on its own thread, until `Bye` (running
-/// deployments finish first) or the end of the channel.
+/// Serves `Deploy` requests until `Bye` (running deployments finish first)
+/// or the end of the channel. Each request runs on a thread of its own
+/// while others run (`-j`); a thread that finished takes the next one, so
+/// roots deployed one after the other do not start a thread each.
 fn deploy_phase(
     reader: &mut impl std::io::Read,
     send: &(dyn Fn(&Response) -> bool + Sync),
     model: &Model,
     host: &str,
 ) -> i32 {
-    std::thread::scope(|scope| loop {
-        let req: Request = match read_frame(reader) {
-            Ok(Some(r)) => r,
-            // The controller is gone (killed, or the connection dropped):
-            // stop at once rather than deploy on our own. Every change is
-            // atomic; the next run converges.
-            Ok(None) => std::process::exit(3),
-            Err(e) => {
-                refuse_frame(send, e);
-                std::process::exit(3)
-            }
-        };
-        match req {
-            Request::Deploy { id, root, predict } => {
-                scope.spawn(move || deploy_root(send, model, host, id, &root, predict));
-            }
-            // Running deployments finish first: the scope joins them.
-            Request::Bye => return 0,
-            _ => {
-                send(&Response::Failed {
-                    message: "unexpected request after configure".into(),
-                });
-                return EXIT_FAILED;
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let queue = std::sync::Mutex::new(queue);
+    // Threads waiting for a job (or about to).
+    let idle = std::sync::atomic::AtomicUsize::new(0);
+    let (queue, idle) = (&queue, &idle);
+    std::thread::scope(|scope| {
+        // Dropped when this closure returns: the waiting threads end.
+        let jobs = jobs;
+        loop {
+            let req: Request = match read_frame(reader) {
+                Ok(Some(r)) => r,
+                // The controller is gone (killed, or the connection
+                // dropped): stop at once rather than deploy on our own.
+                // Every change is atomic; the next run converges.
+                Ok(None) => std::process::exit(3),
+                Err(e) => {
+                    refuse_frame(send, e);
+                    std::process::exit(3)
+                }
+            };
+            match req {
+                Request::Deploy { id, root, predict } => {
+                    let mut job = Job { id, root, predict };
+                    if idle
+                        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        // An idle thread has not ended: `jobs` is alive.
+                        match jobs.send(job) {
+                            Ok(()) => continue,
+                            Err(std::sync::mpsc::SendError(back)) => job = back,
+                        }
+                    }
+                    scope.spawn(move || {
+                        let mut next = Some(job);
+                        while let Some(job) = next.take() {
+                            deploy_root(send, model, host, job.id, &job.root, job.predict);
+                            idle.fetch_add(1, SeqCst);
+                            next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv().ok();
+                        }
+                    });
+                }
+                // Running deployments finish first: the scope joins them.
+                Request::Bye => return 0,
+                _ => {
+                    send(&Response::Failed {
+                        message: "unexpected request after configure".into(),
+                    });
+                    return EXIT_FAILED;
+                }
             }
         }
     })
+}
+
+/// A `Deploy` request for a thread of [`deploy_phase`].
+struct Job {
+    id: u64,
+    root: String,
+    predict: bool,
 }
 
 fn deploy_root(

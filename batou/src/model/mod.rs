@@ -27,7 +27,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 pub use walk::*;
 
 /// How often one root may be configured again within one round of the
