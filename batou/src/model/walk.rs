@@ -137,12 +137,9 @@ pub struct DeployRun<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct StatCache(std::sync::Mutex<Recent>);
 
-/// The remembered `lstat` results, oldest overwritten first.
+/// The remembered `lstat` results, oldest first.
 #[derive(Debug, Default)]
-struct Recent {
-    entries: Vec<(std::ffi::OsString, Found)>,
-    next: usize,
-}
+struct Recent(std::collections::VecDeque<(std::ffi::OsString, Found)>);
 
 /// An `lstat` result (an error as its kind and OS code: errors do not
 /// clone).
@@ -159,8 +156,8 @@ impl StatCache {
     ) -> std::io::Result<std::fs::Metadata> {
         let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = path.as_os_str();
-        let found = match recent.find(key) {
-            Some(found) => found.clone(),
+        let found = match recent.0.iter().rev().find(|(k, _)| k == key) {
+            Some((_, found)) => found.clone(),
             None => {
                 let found =
                     std::fs::symlink_metadata(path).map_err(|e| (e.kind(), e.raw_os_error()));
@@ -176,43 +173,21 @@ impl StatCache {
 
     /// Forgets everything.
     pub(crate) fn clear(&self) {
-        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        recent.entries.clear();
-        recent.next = 0;
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0.clear();
     }
 }
 
 impl Recent {
-    /// The entry for `key`, newest first (the checks of one file follow
-    /// each other).
-    fn find(&self, key: &std::ffi::OsStr) -> Option<&Found> {
-        let len = self.entries.len();
-        if len == 0 {
-            return None;
-        }
-        // Slots fill in order, then `next` is the oldest.
-        let newest = (self.next + len - 1) % len;
-        let (to_newest, after) = self.entries.split_at(newest + 1);
-        to_newest
-            .iter()
-            .rev()
-            .chain(after.iter().rev())
-            .find(|(k, _)| k == key)
-            .map(|(_, found)| found)
-    }
-
     /// Keeps `found` for `key`, in place of the oldest entry when full
     /// (whose buffer is reused).
     fn remember(&mut self, key: &std::ffi::OsStr, found: Found) {
-        if self.entries.len() < StatCache::KEEP {
-            self.entries.push((key.to_os_string(), found));
-            return;
-        }
-        let slot = &mut self.entries[self.next];
-        slot.0.clear();
-        slot.0.push(key);
-        slot.1 = found;
-        self.next = (self.next + 1) % StatCache::KEEP;
+        let mut name = match self.0.len() {
+            n if n < StatCache::KEEP => std::ffi::OsString::new(),
+            _ => self.0.pop_front().map(|(name, _)| name).unwrap_or_default(),
+        };
+        name.clear();
+        name.push(key);
+        self.0.push_back((name, found));
     }
 }
 
@@ -244,8 +219,7 @@ pub(crate) fn deploy_node(
     for child in &node.children {
         sub_changed |= deploy_node(child, run, tree, sub_changed)?;
     }
-    // Clock reads are few: a no-op walk is mostly this bookkeeping.
-    let sub_time = node_has_children(&node.children).then(|| started.seconds());
+    let sub = node_has_children(&node.children).then(|| started.seconds());
     let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
     let crumbs = &node.crumbs;
     let mut cx = Deploy {
@@ -299,7 +273,6 @@ pub(crate) fn deploy_node(
     };
     cx.pending.set(false);
     let total = started.seconds();
-    let sub = sub_time;
     if verify_time.unwrap_or(0.0) > 1.0 || update_time.unwrap_or(0.0) > 1.0 || total > 10.0 {
         (run.sink)(crate::events::Event::ComponentSlow {
             host: run.host_name.to_string(),
