@@ -385,6 +385,7 @@ impl Receiver {
         for (path, kind) in &self.wanted {
             self.place(path, kind)?;
         }
+        self.remove_stale_temps();
         let deleted = self.delete_gone()?;
         write_record(&self.root, &self.wanted)?;
         Ok(deleted)
@@ -417,6 +418,27 @@ impl Receiver {
             }
         }
         Ok(())
+    }
+
+    /// Removes what interrupted earlier shipments left: the temp files of
+    /// agents that no longer run, in every directory the manifest has
+    /// (never through a link).
+    fn remove_stale_temps(&self) {
+        let mut dirs = std::collections::BTreeSet::from([PathBuf::new()]);
+        for (path, kind) in &self.wanted {
+            let rel = PathBuf::from(path);
+            match kind {
+                Kind::Dir => dirs.insert(rel),
+                _ => dirs.insert(rel.parent().map(Path::to_path_buf).unwrap_or_default()),
+            };
+        }
+        for dir in dirs {
+            if dir.as_os_str().is_empty()
+                || !safe_fs::has_link_in_parents(&self.root, &dir.join("x"))
+            {
+                safe_fs::remove_stale_temps_in(&self.root.join(&dir));
+            }
+        }
     }
 
     /// Deletes, deepest first, what the previous record has and the new
@@ -673,6 +695,32 @@ mod tests {
         assert!(!dst.path().join("a").exists(), "nothing half-written stays");
         let err = r.chunk("b", b"x", true).unwrap_err().to_string();
         assert_eq!(err, "b is not a file of the manifest");
+    }
+
+    #[test]
+    fn what_an_interrupted_shipment_left_is_removed_by_the_next() {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("components/app")).unwrap();
+        fs::write(src.path().join("components/app/big"), "data").unwrap();
+        ship(src.path(), dst.path()).unwrap();
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let stale = dst
+            .path()
+            .join(format!("components/app/.big.batou-tmp-{dead_pid}-3"));
+        let stale_top = dst.path().join(format!(".new.batou-tmp-{dead_pid}-4"));
+        let live = dst.path().join(format!(
+            "components/app/.big.batou-tmp-{}-5",
+            std::process::id()
+        ));
+        for f in [&stale, &stale_top, &live] {
+            fs::write(f, "half").unwrap();
+        }
+        ship(src.path(), dst.path()).unwrap();
+        assert!(!stale.exists() && !stale_top.exists());
+        assert!(live.exists(), "a running process's temp file is left alone");
     }
 
     #[test]

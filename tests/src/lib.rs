@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod gpg;
+pub mod link;
 pub mod python;
 pub mod sshd;
 

@@ -785,6 +785,92 @@ fn edit_is_locked_private_and_cleaned_up_on_signals() {
     )));
 }
 
+/// A `secrets edit` of secrets that exist already holds its lock while its
+/// editor runs: reading the file does not release it (it did, with classic
+/// `fcntl` locks), a second edit is refused, and the first one's text is
+/// saved. A Python batou holding `fcntl.lockf` on the file is respected too.
+#[test]
+fn a_second_edit_of_existing_secrets_is_refused_also_while_python_batou_holds_them() {
+    let keys = tempfile::tempdir().unwrap();
+    let (p, key, public) = age_project("secrets-lock-existing", keys.path());
+    let ed = editor_writing(keys.path(), "create", &secrets_text(&public, "age"));
+    ok(&run(age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &["secrets", "edit", "prod"],
+    )
+    .env("EDITOR", &ed)));
+    let changed = secrets_text(&public, "age").replace(PASSWORD, "the-first-edit-wins");
+    let waiting = waiting_editor(keys.path(), &changed);
+    let first = age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"])
+        .env("EDITOR", &waiting)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&keys.path().join("started"), "the editor start");
+    let late = editor_writing(keys.path(), "late", &secrets_text(&public, "age"));
+    let second =
+        run(age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"]).env("EDITOR", &late));
+    assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
+    assert_eq!(
+        stderr(&second),
+        "ERROR: File already locked: environments/prod/secrets.cfg.age (another batou secrets command is using it)\n"
+    );
+    std::fs::write(keys.path().join("release"), "").unwrap();
+    ok(&first.wait_with_output().unwrap());
+    let shown = ok(&run(&mut age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &[
+            "secrets",
+            "decrypttostdout",
+            "environments/prod/secrets.cfg.age",
+        ],
+    )));
+    assert!(shown.contains("password = the-first-edit-wins"), "{shown}");
+
+    // Python batou's lock: `fcntl.lockf` held by another process.
+    let held = keys.path().join("python-holds");
+    let mut python = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl, sys, time, pathlib\n\
+             f = open(sys.argv[1], 'r+')\n\
+             fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+             pathlib.Path(sys.argv[2]).touch()\n\
+             time.sleep(60)\n",
+        )
+        .arg(p.path.join("environments/prod/secrets.cfg.age"))
+        .arg(&held)
+        .spawn()
+        .expect("run python3");
+    wait_for(&held, "python3 holding the lock");
+    let refused =
+        run(age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"]).env("EDITOR", &late));
+    let _ = python.kill();
+    let _ = python.wait();
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("File already locked: environments/prod/secrets.cfg.age"),
+        "{}",
+        stderr(&refused)
+    );
+    let shown = ok(&run(&mut age_cmd(
+        &p,
+        &key,
+        keys.path(),
+        &[
+            "secrets",
+            "decrypttostdout",
+            "environments/prod/secrets.cfg.age",
+        ],
+    )));
+    assert!(shown.contains("password = the-first-edit-wins"), "{shown}");
+}
+
 #[test]
 fn secrets_reach_a_remote_host_only_in_the_rendered_file() {
     let Some(lab) = batou_tests::sshd::SshLab::for_test(&["s1"]) else {

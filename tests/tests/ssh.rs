@@ -343,7 +343,7 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("ERROR: s7: the agent closed the connection"),
+        text.contains("ERROR: s7: the host closed the connection (its sshd ended the session: restarted, or the session was killed)"),
         "{text}"
     );
     assert!(text.contains("DEPLOYMENT FAILED (during deploy)"), "{text}");
@@ -353,6 +353,291 @@ fn losing_a_host_mid_deployment_names_it_and_the_next_run_converges() {
     let out = p.batou(&["deploy", "remote"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(lab.hosts[0].path("deployment/work/slow/done").exists());
+}
+
+/// Whether nobody holds the lock file at `path` (an open-file-description
+/// lock, as batou takes it, would fail).
+fn lock_is_free(path: &std::path::Path) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    else {
+        return true;
+    };
+    // SAFETY: an all-zero flock is valid; a valid descriptor.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) == 0 }
+}
+
+/// The network path to the host drops mid-deploy (a link that goes
+/// silent, as a pulled cable or a firewall's DROP): the controller says
+/// the host stopped answering after the environment's timeout allows, the
+/// agent on the host notices its silent controller and ends, releasing
+/// the lock, and once the link is back the next deploy converges without
+/// anyone touching the host. With both ssh clients.
+#[test]
+fn a_dropped_link_is_noticed_at_both_ends_and_leaves_the_host_unlocked() {
+    let Some(lab) = SshLab::for_test(&["dl"]) else {
+        return;
+    };
+    for client in ["russh", "openssh"] {
+        let _ = std::fs::remove_dir_all(lab.hosts[0].path("deployment"));
+        let link = batou_tests::link::Link::to(lab.hosts[0].port);
+        let p = Project::generate(&format!("ssh-dropped-link-{client}"));
+        p.write(
+            "ssh_config",
+            &lab.ssh_config().replace(
+                &format!("Port {}\n", lab.hosts[0].port),
+                &format!("Port {}\n", link.port),
+            ),
+        );
+        p.write(
+            "environments/remote/environment.cfg",
+            &format!(
+                "[environment]\nconnect_method = ssh\nssh_client = {client}\ntimeout = 1\n\n[hosts]\ndl = slow\n"
+            ),
+        );
+        p.write("components/tick/component.rs", LOAD_BALANCER);
+        std::fs::remove_dir_all(p.path.join("environments/local")).unwrap();
+        p.build_ok();
+        let running = p
+            .command(&["deploy", "remote"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = lab.hosts[0].path("deployment/work/slow/started");
+        wait_for(&started, "the deployment starting");
+        link.cut();
+        let out = running.wait_with_output().unwrap();
+        let text = stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{client}: {text}{}",
+            stderr(&out)
+        );
+        assert!(
+            text.contains("ERROR: dl: the host stopped answering: nothing heard for 4s (keep-alives every 1s, the environment's timeout)"),
+            "{client}: {text}{}",
+            stderr(&out)
+        );
+        // The agent notices its silent controller and ends: the lock is
+        // free, without anyone logging in.
+        let lock = lab.hosts[0].path("deployment/.batou-lock");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !lock_is_free(&lock) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{client}: the agent on the host still holds {}",
+                lock.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        link.restore();
+        let out = p.batou(&["deploy", "remote"]);
+        assert!(
+            out.status.success(),
+            "{client}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(lab.hosts[0].path("deployment/work/slow/done").exists());
+    }
+}
+
+/// Every name below `dir` that contains `needle`.
+fn names_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(rel, _, _)| rel.display().to_string())
+        .filter(|rel| rel.contains(needle))
+        .collect()
+}
+
+/// A shipment cut off mid-file leaves a temp file of an agent that is
+/// gone; the next deploy removes it, as it removes a half-uploaded
+/// executable of an upload that no longer runs.
+#[test]
+fn what_interrupted_uploads_left_is_removed_by_the_next_deploy() {
+    let Some(lab) = SshLab::for_test(&["iu"]) else {
+        return;
+    };
+    let host = &lab.hosts[0];
+    let link = batou_tests::link::Link::to(host.port);
+    let p = Project::generate("ssh-interrupted-upload");
+    p.write(
+        "ssh_config",
+        &lab.ssh_config().replace(
+            &format!("Port {}\n", host.port),
+            &format!("Port {}\n", link.port),
+        ),
+    );
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = ssh\ntimeout = 1\n\n[hosts]\niu = tick\n",
+    );
+    let big: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(p.path.join("components/tick/big.bin"), big).unwrap();
+    p.build_ok();
+    // A half-uploaded executable of an upload shell that is gone.
+    let bin = host.path("deployment/.batou/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let half_exe = bin.join(format!("batou-0123.tmp.{dead_pid}"));
+    std::fs::write(&half_exe, "half").unwrap();
+    host.give(&host.path("deployment"));
+    std::fs::set_permissions(
+        host.path("deployment/.batou"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let running = p
+        .command(&["deploy", "local"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = host.path("deployment/components/tick");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while names_containing(&target, ".batou-tmp-").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shipment never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    link.cut();
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        !half_exe.exists(),
+        "the upload removes half-uploaded executables"
+    );
+    let lock = host.path("deployment/.batou-lock");
+    while !lock_is_free(&lock) {
+        assert!(std::time::Instant::now() < deadline, "the agent still runs");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        names_containing(&target, ".batou-tmp-").len(),
+        1,
+        "the cut shipment left its temp file"
+    );
+    link.restore();
+    let out = p.batou(&["deploy", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        names_containing(&host.path("deployment"), ".batou-tmp-"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        std::fs::metadata(target.join("big.bin")).unwrap().len(),
+        64 << 20
+    );
+}
+
+const GREEDY: &str = r##"
+use batou::prelude::*;
+
+/// Caps its agent's address space (as `ulimit -v` would), then asks for
+/// more.
+#[component]
+pub struct Greedy {}
+
+impl Component for Greedy {
+    fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+        Err(batou::Error::update_needed("always"))
+    }
+    fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        cx.cmd(&format!("prlimit --pid {} --as=4294967296", std::process::id()))?;
+        let v = vec![7u8; 8 << 30];
+        std::hint::black_box(&v);
+        Ok(())
+    }
+}
+
+/// Its agent is killed with SIGKILL, as the kernel's OOM killer does.
+#[component]
+pub struct Killed {}
+
+impl Component for Killed {
+    fn verify(&mut self, _cx: &mut Deploy) -> batou::Result<()> {
+        Err(batou::Error::update_needed("always"))
+    }
+    fn update(&mut self, cx: &mut Deploy) -> batou::Result<()> {
+        cx.cmd("kill -KILL $PPID")?;
+        Ok(())
+    }
+}
+"##;
+
+/// An agent that runs out of memory says so: a failed allocation under a
+/// memory cap is named with its size, a SIGKILL (the OOM killer's way) is
+/// named as such; locally and over ssh.
+#[test]
+fn an_agent_out_of_memory_or_killed_is_reported_with_the_cause() {
+    let lab = SshLab::for_test(&["om"]);
+    let p = Project::generate("agent-memory");
+    p.write("components/tick/component.rs", GREEDY);
+    std::fs::remove_dir_all(p.path.join("environments/local")).unwrap();
+    let mut envs = vec!["local"];
+    p.write(
+        "environments/local-greedy/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = greedy\n",
+    );
+    p.write(
+        "environments/local-killed/environment.cfg",
+        "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = killed\n",
+    );
+    if let Some(lab) = &lab {
+        envs.push("remote");
+        p.write("ssh_config", &lab.ssh_config());
+        for what in ["greedy", "killed"] {
+            p.write(
+                &format!("environments/remote-{what}/environment.cfg"),
+                &format!("[environment]\nconnect_method = ssh\n\n[hosts]\nom = {what}\n"),
+            );
+        }
+    }
+    p.build_ok();
+    for env in envs {
+        let host = if env == "local" { "localhost" } else { "om" };
+        let out = p.batou(&["deploy", &format!("{env}-greedy")]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{env}: {text}{}", stderr(&out));
+        assert!(
+            text.contains(&format!(
+                "ERROR: {host}: the agent ran out of memory (memory allocation of 8589934592 bytes failed)"
+            )),
+            "{env}: {text}{}",
+            stderr(&out)
+        );
+        let out = p.batou(&["deploy", &format!("{env}-killed")]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{env}: {text}{}", stderr(&out));
+        assert!(
+            text.contains(&format!(
+                "ERROR: {host}: the agent was killed (SIGKILL): on a host short of memory this is the kernel's out-of-memory killer"
+            )),
+            "{env}: {text}{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

@@ -131,77 +131,7 @@ pub(crate) fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usi
     Ok(n)
 }
 
-/// Whether a temp file name (`.<name>.batou-tmp-<pid>-<n>`) belongs to a
-/// process that no longer runs (a killed earlier run). Temp files of
-/// running processes, this one included, may be in the middle of a write
-/// and are left alone.
-fn is_stale(name: &str) -> bool {
-    let Some(at) = name.rfind(MARKER) else {
-        return false;
-    };
-    if !name.starts_with('.') {
-        return false;
-    }
-    let Some((pid, n)) = name[at + MARKER.len()..].split_once('-') else {
-        return false;
-    };
-    let (Ok(pid), true) = (
-        pid.parse::<i32>(),
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
-    ) else {
-        return false;
-    };
-    if pid == std::process::id() as i32 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks whether the process exists.
-    let exists = unsafe { libc::kill(pid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    // A killed process may linger as a zombie until it is reaped.
-    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    !exists || zombie
-}
-
-/// Directories this process has cleaned of stale temp files.
-static CLEANED: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
-    std::sync::Mutex::new(None);
-
-/// Removes the temp files a killed earlier run left in `path`'s
-/// directory, once per directory per process (a deployment run): later
-/// writes there find it cleaned.
-pub fn remove_stale_temps(path: &Path) {
-    let Some(dir) = path.parent() else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    {
-        let mut cleaned = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
-        if !cleaned
-            .get_or_insert_with(Default::default)
-            .insert(dir.to_path_buf())
-        {
-            return;
-        }
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if is_stale(&e.file_name().to_string_lossy()) {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-}
+pub use batou::safe_fs::remove_stale_temps;
 
 /// Removes whatever is at `path` (file, symlink or directory tree; links
 /// are removed, never followed).

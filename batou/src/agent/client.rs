@@ -1,5 +1,6 @@
 //! The controller side: start an agent and talk to it.
 
+use super::liveness::{LastHeard, Pinger, SharedWriter};
 use super::protocol::{read_frame, write_frame, Request, Response, PROTOCOL_VERSION};
 use crate::environment::Environment;
 use crate::output::Line;
@@ -8,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use crate::transport::TransportError;
 
@@ -16,17 +17,23 @@ use crate::transport::TransportError;
 pub struct AgentConnection {
     host: String,
     child: ChildGuard,
-    /// The last lines the agent (or ssh) wrote to stderr; they are also
-    /// passed on to the controller's stderr.
-    stderr_tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    writer: BufWriter<Box<dyn Write + Send>>,
+    /// Seconds between pings (the environment's timeout, at least 1).
+    heartbeat: u64,
+    writer: SharedWriter,
+    /// Pings the agent while the connection lives (from the answer to
+    /// `Hello` on).
+    pinger: Option<Pinger>,
     reader: BufReader<Box<dyn Read + Send>>,
 }
 
 impl AgentConnection {
     /// Starts this executable as an agent in `project_root` (connect_method
-    /// `local`) and exchanges `Hello`.
-    pub fn spawn_local(host: &str, project_root: &Path) -> Result<AgentConnection, TransportError> {
+    /// `local`) and exchanges `Hello`; pings it every `timeout` seconds.
+    pub fn spawn_local(
+        host: &str,
+        project_root: &Path,
+        timeout: u64,
+    ) -> Result<AgentConnection, TransportError> {
         let exe = std::env::current_exe().map_err(|e| TransportError {
             kind: crate::transport::ErrorKind::Other,
             host: host.to_string(),
@@ -34,7 +41,7 @@ impl AgentConnection {
         })?;
         let mut cmd = Command::new(&exe);
         cmd.arg("agent").current_dir(project_root);
-        Self::start(host, cmd)
+        Self::start(host, cmd, timeout)
     }
 
     /// Uploads this executable to the host (once per version) and starts it
@@ -82,9 +89,10 @@ impl AgentConnection {
         };
         let conn = AgentConnection {
             host: ssh.host.clone(),
-            child: ChildGuard(Process::Russh(remote)),
-            stderr_tail: tail,
-            writer: BufWriter::new(Box::new(w)),
+            child: ChildGuard::new(Process::Russh(remote), tail, ssh.timeout),
+            heartbeat: super::liveness::heartbeat(ssh.timeout),
+            writer: shared(Box::new(w)),
+            pinger: None,
             reader: BufReader::new(Box::new(r)),
         };
         Self::handshake(ssh, conn)
@@ -93,7 +101,7 @@ impl AgentConnection {
     /// Starts an agent command that may instead report the executable
     /// missing (see [`crate::transport::ssh::MISSING`]).
     fn start_checked(ssh: &crate::transport::Ssh, cmd: Command) -> Result<Started, TransportError> {
-        let conn = Self::spawn_child(&ssh.host, cmd)?;
+        let conn = Self::spawn_child(&ssh.host, cmd, ssh.timeout, true)?;
         Self::handshake(ssh, conn)
     }
 
@@ -105,20 +113,14 @@ impl AgentConnection {
     ) -> Result<Started, TransportError> {
         // A remote command that only reports the executable missing may be
         // gone before the hello reaches it: its answer is still to be read.
-        let _ = conn.send(&Request::Hello {
-            protocol: PROTOCOL_VERSION,
-            version: crate::VERSION.to_string(),
-        });
+        let hello = conn.hello();
+        let _ = conn.send(&hello);
         let mut head = [0u8; 4];
         if std::io::Read::read_exact(&mut conn.reader, &mut head).is_err() {
             let status = conn.child.wait_status();
             // Let the stderr thread see the end of ssh's output.
             std::thread::sleep(std::time::Duration::from_millis(50));
-            let stderr = conn
-                .stderr_tail
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .join("\n");
+            let stderr = conn.child.stderr().join("\n");
             return Err(ssh.explain(&status, &stderr));
         }
         let marker = crate::transport::ssh::MISSING.as_bytes();
@@ -134,6 +136,7 @@ impl AgentConnection {
                 .map_err(|e| conn.error(format!("broken channel to the agent: {e}")))?;
         match response {
             Response::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => {
+                conn.start_pinging();
                 Ok(Started::Agent(conn))
             }
             Response::Failed { message } => Err(conn.error(message)),
@@ -141,7 +144,12 @@ impl AgentConnection {
         }
     }
 
-    fn spawn_child(host: &str, mut cmd: Command) -> Result<AgentConnection, TransportError> {
+    fn spawn_child(
+        host: &str,
+        mut cmd: Command,
+        timeout: u64,
+        via_ssh: bool,
+    ) -> Result<AgentConnection, TransportError> {
         let err = |message: String| TransportError {
             kind: crate::transport::ErrorKind::Other,
             host: host.to_string(),
@@ -173,22 +181,29 @@ impl AgentConnection {
         });
         Ok(AgentConnection {
             host: host.to_string(),
-            child: ChildGuard(Process::Child(child)),
-            stderr_tail,
-            writer: BufWriter::new(Box::new(stdin)),
+            child: ChildGuard::new(Process::Child { child, via_ssh }, stderr_tail, timeout),
+            heartbeat: super::liveness::heartbeat(timeout),
+            writer: shared(Box::new(stdin)),
+            pinger: None,
             reader: BufReader::new(Box::new(stdout)),
         })
     }
 
-    /// Starts an agent command and exchanges `Hello`.
-    pub fn start(host: &str, cmd: Command) -> Result<AgentConnection, TransportError> {
-        let mut conn = Self::spawn_child(host, cmd)?;
-        conn.send(&Request::Hello {
-            protocol: PROTOCOL_VERSION,
-            version: crate::VERSION.to_string(),
-        })?;
+    /// Starts an agent command and exchanges `Hello`; pings it every
+    /// `timeout` seconds from then on.
+    pub fn start(
+        host: &str,
+        cmd: Command,
+        timeout: u64,
+    ) -> Result<AgentConnection, TransportError> {
+        let mut conn = Self::spawn_child(host, cmd, timeout, false)?;
+        let hello = conn.hello();
+        conn.send(&hello)?;
         match conn.receive()? {
-            Response::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => Ok(conn),
+            Response::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => {
+                conn.start_pinging();
+                Ok(conn)
+            }
             Response::Failed { message } => Err(conn.error(message)),
             other => Err(conn.error(format!("unexpected answer to hello: {other:?}"))),
         }
@@ -339,7 +354,7 @@ impl AgentConnection {
     /// A failed send while shipping: the agent's own `Failed` answer, if it
     /// gave one, explains it better than the broken pipe.
     fn shipping_failed(&mut self, message: String) -> TransportError {
-        match read_frame::<Response>(&mut self.reader) {
+        match read_answer(&mut self.reader, &self.child.heard) {
             Ok(Some(Response::Failed { message })) => self.error(message),
             _ => self.error(message),
         }
@@ -353,20 +368,35 @@ impl AgentConnection {
         }
     }
 
+    /// Our `Hello`, with the heartbeat the agent may expect.
+    fn hello(&self) -> Request {
+        Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: crate::VERSION.to_string(),
+            heartbeat: self.heartbeat,
+        }
+    }
+
+    fn start_pinging(&mut self) {
+        self.pinger = Some(Pinger::start(self.writer.clone(), self.heartbeat));
+    }
+
     fn send(&mut self, req: &Request) -> Result<(), TransportError> {
-        write_frame(&mut self.writer, req)
-            .map_err(|e| self.error(format!("lost connection to the agent: {e}")))
+        let written = write_frame(&mut *lock(&self.writer), req);
+        written.map_err(|e| {
+            let why = self.child.why_lost(&e.to_string());
+            self.error(why)
+        })
     }
 
     fn receive(&mut self) -> Result<Response, TransportError> {
-        match read_frame(&mut self.reader) {
-            Ok(Some(r)) => Ok(r),
-            Ok(None) => {
-                let status = self.child.wait_status();
-                Err(self.error(format!("the agent exited unexpectedly ({status})")))
-            }
-            Err(e) => Err(self.error(format!("broken channel to the agent: {e}"))),
-        }
+        let detail = match read_answer(&mut self.reader, &self.child.heard) {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) => "the channel ended".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let why = self.child.why_lost(&detail);
+        Err(self.error(why))
     }
 
     /// Configures the model on the agent; returns its configuration errors.
@@ -420,17 +450,20 @@ impl AgentConnection {
             host,
             child,
             writer,
+            pinger,
             mut reader,
             ..
         } = self;
+        let child = Arc::new(Mutex::new(child));
+        let watched = child.clone();
         let reader_thread = std::thread::spawn(move || loop {
-            let mut batch = vec![next_agent_event(&mut reader)];
+            let mut batch = vec![next_agent_event(&mut reader, &watched)];
             // Frames already read from the channel come along.
             while !reader.buffer().is_empty() && batch.len() < MAX_BATCH {
                 if matches!(batch.last(), Some(AgentEvent::Lost { .. })) {
                     break;
                 }
-                batch.push(next_agent_event(&mut reader));
+                batch.push(next_agent_event(&mut reader, &watched));
             }
             let last = matches!(batch.last(), Some(AgentEvent::Lost { .. }));
             if events.send((index, batch)).is_err() || last {
@@ -441,7 +474,25 @@ impl AgentConnection {
             host,
             child,
             writer,
+            _pinger: pinger,
             reader_thread: Some(reader_thread),
+        }
+    }
+}
+
+/// Reads the agent's next answer; its `Pong`s only say it is there.
+fn read_answer(
+    reader: &mut BufReader<Box<dyn Read + Send>>,
+    heard: &LastHeard,
+) -> std::io::Result<Option<Response>> {
+    loop {
+        match read_frame::<Response>(reader)? {
+            Some(Response::Pong) => heard.touch(),
+            Some(answer) => {
+                heard.touch();
+                return Ok(Some(answer));
+            }
+            None => return Ok(None),
         }
     }
 }
@@ -449,9 +500,14 @@ impl AgentConnection {
 /// Events forwarded in one message at most.
 const MAX_BATCH: usize = 1024;
 
-/// Reads the agent's next answer in the deployment phase.
-fn next_agent_event(reader: &mut BufReader<Box<dyn Read + Send>>) -> AgentEvent {
-    match read_frame::<Response>(reader) {
+/// Reads the agent's next answer in the deployment phase; at the end of
+/// the channel, `child` says why.
+fn next_agent_event(
+    reader: &mut BufReader<Box<dyn Read + Send>>,
+    child: &Mutex<ChildGuard>,
+) -> AgentEvent {
+    let heard = lock(child).heard.clone();
+    match read_answer(reader, &heard) {
         Ok(Some(Response::Event { id, event })) => AgentEvent::Event { id, event },
         Ok(Some(Response::Deployed {
             id,
@@ -469,10 +525,10 @@ fn next_agent_event(reader: &mut BufReader<Box<dyn Read + Send>>) -> AgentEvent 
             message: format!("unexpected answer during deployment: {other:?}"),
         },
         Ok(None) => AgentEvent::Lost {
-            message: "the agent closed the connection".into(),
+            message: lock(child).why_lost("the channel ended"),
         },
         Err(e) => AgentEvent::Lost {
-            message: format!("broken channel to the agent: {e}"),
+            message: lock(child).why_lost(&e.to_string()),
         },
     }
 }
@@ -516,57 +572,88 @@ pub enum AgentEvent {
 /// as [`AgentEvent`]s.
 pub struct Deployer {
     host: String,
-    child: ChildGuard,
-    writer: BufWriter<Box<dyn Write + Send>>,
+    child: Arc<Mutex<ChildGuard>>,
+    writer: SharedWriter,
+    _pinger: Option<Pinger>,
     reader_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Deployer {
     /// Asks the agent to deploy a root; answers carry `id`.
     pub fn deploy(&mut self, id: u64, root: &str, predict: bool) -> Result<(), TransportError> {
-        write_frame(
-            &mut self.writer,
-            &Request::Deploy {
-                id,
-                root: root.to_string(),
-                predict,
-            },
-        )
-        .map_err(|e| TransportError {
+        let request = Request::Deploy {
+            id,
+            root: root.to_string(),
+            predict,
+        };
+        let written = write_frame(&mut *lock(&self.writer), &request);
+        written.map_err(|e| TransportError {
             kind: crate::transport::ErrorKind::Other,
             host: self.host.clone(),
-            detail: format!("lost connection to the agent: {e}"),
+            detail: lock(&self.child).why_lost(&e.to_string()),
         })
     }
 
     /// Says goodbye and waits for the agent (and its running deployments).
     pub fn close(mut self) {
-        let _ = write_frame(&mut self.writer, &Request::Bye);
-        let _ = self.child.wait_status();
+        let _ = write_frame(&mut *lock(&self.writer), &Request::Bye);
+        let _ = lock(&self.child).wait_status();
         if let Some(t) = self.reader_thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// The agent's process: a local child (the agent itself or the system
-/// `ssh`), or a command run over russh.
+/// The agent's process: a local child (the agent itself, or the system
+/// `ssh` running it), or a command run over russh.
 enum Process {
-    Child(Child),
+    Child {
+        child: Child,
+        /// The child is `ssh`: its own failures exit 255 and say why on
+        /// stderr.
+        via_ssh: bool,
+    },
     Russh(crate::transport::russh::Remote),
 }
 
-/// Kills the agent process if it is still running when dropped.
-struct ChildGuard(Process);
+/// The agent's process, with what it wrote to stderr; killed if it still
+/// runs when dropped.
+struct ChildGuard {
+    process: Process,
+    /// The last lines the agent (or ssh) wrote to stderr; they are also
+    /// passed on to the controller's stderr.
+    stderr_tail: Arc<Mutex<Vec<String>>>,
+    /// The environment's timeout (seconds), for the silence limit.
+    timeout: u64,
+    /// When the agent was last heard (any frame, its `Pong`s included).
+    heard: Arc<LastHeard>,
+}
+
+/// How long to wait for a process whose channel ended to tell why.
+const ENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl ChildGuard {
+    fn new(process: Process, stderr_tail: Arc<Mutex<Vec<String>>>, timeout: u64) -> ChildGuard {
+        ChildGuard {
+            process,
+            stderr_tail,
+            timeout,
+            heard: Arc::new(LastHeard::default()),
+        }
+    }
+
+    /// The last stderr lines.
+    fn stderr(&self) -> Vec<String> {
+        lock(&self.stderr_tail).clone()
+    }
+
     /// Waits for the process to end; its exit status as text.
     fn wait_status(&mut self) -> String {
-        match &mut self.0 {
-            Process::Child(c) => c.wait().map(|s| s.to_string()).unwrap_or_default(),
+        match &mut self.process {
+            Process::Child { child, .. } => child.wait().map(|s| s.to_string()).unwrap_or_default(),
             Process::Russh(r) => {
                 for _ in 0..200 {
-                    if let Some(code) = *r.status.lock().unwrap_or_else(|e| e.into_inner()) {
+                    if let Some(code) = *lock(&r.status) {
                         return format!("exit status: {code}");
                     }
                     std::thread::sleep(std::time::Duration::from_millis(10));
@@ -575,21 +662,215 @@ impl ChildGuard {
             }
         }
     }
+
+    /// Why the channel to the agent broke (`detail`: what the channel
+    /// said), in words for the error: the host went silent, its sshd
+    /// closed the connection, the agent was killed or ran out of memory,
+    /// or it exited.
+    fn why_lost(&mut self, detail: &str) -> String {
+        let ending = self.ending();
+        // Let the stderr threads pass on the last lines.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        describe_loss(&ending, &self.stderr(), self.timeout, detail)
+    }
+
+    /// How the process ended, waiting a little for it to tell.
+    fn ending(&mut self) -> Ending {
+        let deadline = std::time::Instant::now() + ENDING_WAIT;
+        loop {
+            if let Some(ending) = self.ended() {
+                return ending;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ending::Unknown;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the agent, which answers every ping, missed at least two
+    /// of them (ssh gives up after a few keep-alives unanswered).
+    fn went_silent(&self) -> bool {
+        let heartbeat = super::liveness::heartbeat(self.timeout);
+        self.heard.silent_for() >= std::time::Duration::from_secs(2 * heartbeat)
+    }
+
+    fn ended(&mut self) -> Option<Ending> {
+        use crate::transport::russh::SessionEnd;
+        use std::os::unix::process::ExitStatusExt;
+        match &mut self.process {
+            Process::Child { child, via_ssh } => {
+                let status = child.try_wait().ok()??;
+                Some(match (status.signal(), status.code()) {
+                    (Some(sig), _) => Ending::Signalled(signal_name(sig)),
+                    // ssh's own failure: its stderr says which, or (at a
+                    // LogLevel that hides it) the silence before it.
+                    (None, Some(255)) if *via_ssh => {
+                        let said = ssh_failure(&lock(&self.stderr_tail));
+                        match said {
+                            Ending::Exited(_) if self.went_silent() => Ending::Silent,
+                            // The agent never exits 255: ssh lost the host.
+                            Ending::Exited(_) => Ending::HostClosed,
+                            ending => ending,
+                        }
+                    }
+                    (None, code) => Ending::Exited(code.unwrap_or(-1)),
+                })
+            }
+            Process::Russh(r) => Some(match lock(&r.ended).clone()? {
+                SessionEnd::Exited(code) => Ending::Exited(code as i32),
+                SessionEnd::Signalled(name) => Ending::Signalled(name),
+                SessionEnd::Silent => Ending::Silent,
+                SessionEnd::Closed(_) => Ending::HostClosed,
+            }),
+        }
+    }
+}
+
+/// How an agent's channel ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// The agent exited with this code.
+    Exited(i32),
+    /// The agent was killed by this signal (`KILL`, `ABRT`).
+    Signalled(String),
+    /// The host stopped answering keep-alives.
+    Silent,
+    /// The host's sshd closed the connection (restarted, or the session
+    /// was killed).
+    HostClosed,
+    /// Not known (yet).
+    Unknown,
+}
+
+/// What an `ssh` that exited 255 says of its end.
+fn ssh_failure(stderr: &[String]) -> Ending {
+    let said = |needle: &str| stderr.iter().any(|l| l.contains(needle));
+    if said("not responding") || said("Timeout") {
+        Ending::Silent
+    } else if said("closed by remote host") || said("Connection reset") || said("Broken pipe") {
+        Ending::HostClosed
+    } else {
+        Ending::Exited(255)
+    }
+}
+
+/// `KILL` for 9.
+fn signal_name(sig: i32) -> String {
+    let names = [
+        (libc::SIGKILL, "KILL"),
+        (libc::SIGABRT, "ABRT"),
+        (libc::SIGSEGV, "SEGV"),
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGBUS, "BUS"),
+        (libc::SIGPIPE, "PIPE"),
+    ];
+    names
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map(|(_, name)| name.to_string())
+        .unwrap_or_else(|| sig.to_string())
+}
+
+/// The error text for a lost agent. An allocation failure the agent
+/// printed names the cause best; then how the process or the connection
+/// ended.
+fn describe_loss(ending: &Ending, stderr: &[String], timeout: u64, detail: &str) -> String {
+    if let Some(line) = stderr
+        .iter()
+        .rev()
+        .find(|l| l.contains("memory allocation of") && l.contains("failed"))
+    {
+        return format!("the agent ran out of memory ({})", line.trim());
+    }
+    let heartbeat = super::liveness::heartbeat(timeout);
+    match ending {
+        Ending::Silent => format!(
+            "the host stopped answering: nothing heard for {}s (keep-alives every {heartbeat}s, the environment's timeout); its agent stops by itself when it hears nothing for as long, which releases the host's lock",
+            super::liveness::silence_limit(heartbeat).as_secs()
+        ),
+        Ending::HostClosed => {
+            "the host closed the connection (its sshd ended the session: restarted, or the session was killed)".into()
+        }
+        Ending::Signalled(name) if name == "KILL" => "the agent was killed (SIGKILL): on a host short of memory this is the kernel's out-of-memory killer (see `dmesg` or `journalctl -k` there)".into(),
+        Ending::Signalled(name) => format!("the agent was killed by SIG{name}"),
+        Ending::Exited(code) => match stderr.last() {
+            Some(last) => format!("the agent exited unexpectedly (exit status {code}): {}", last.trim()),
+            None => format!("the agent exited unexpectedly (exit status {code})"),
+        },
+        Ending::Unknown => format!("lost the connection to the agent ({detail})"),
+    }
+}
+
+/// Locks a mutex, also one a panicking thread held.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The writing half of a channel, to share with the [`Pinger`].
+fn shared(w: Box<dyn Write + Send>) -> SharedWriter {
+    Arc::new(Mutex::new(BufWriter::new(w)))
 }
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        match &mut self.0 {
-            Process::Child(c) => {
-                if let Ok(None) = c.try_wait() {
-                    let _ = c.kill();
+        match &mut self.process {
+            Process::Child { child, .. } => {
+                if let Ok(None) = child.try_wait() {
+                    let _ = child.kill();
                 }
-                let _ = c.wait();
+                let _ = child.wait();
             }
             // Closing the socket ends the remote command's stdin.
             Process::Russh(r) => {
                 let _ = r.stream.shutdown(std::net::Shutdown::Both);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_explained_by_their_cause() {
+        let none: Vec<String> = Vec::new();
+        let silent = describe_loss(&Ending::Silent, &none, 3, "");
+        assert!(
+            silent.starts_with(
+                "the host stopped answering: nothing heard for 12s (keep-alives every 3s"
+            ),
+            "{silent}"
+        );
+        assert!(describe_loss(&Ending::HostClosed, &none, 3, "")
+            .starts_with("the host closed the connection (its sshd ended the session"));
+        assert!(
+            describe_loss(&Ending::Signalled("KILL".into()), &none, 3, "")
+                .contains("out-of-memory killer")
+        );
+        let oom = vec!["memory allocation of 1073741824 bytes failed".to_string()];
+        assert_eq!(
+            describe_loss(&Ending::Signalled("ABRT".into()), &oom, 3, ""),
+            "the agent ran out of memory (memory allocation of 1073741824 bytes failed)"
+        );
+        assert_eq!(
+            describe_loss(&Ending::Exited(2), &["boom".to_string()], 3, ""),
+            "the agent exited unexpectedly (exit status 2): boom"
+        );
+        assert_eq!(
+            describe_loss(&Ending::Unknown, &none, 3, "Broken pipe (os error 32)"),
+            "lost the connection to the agent (Broken pipe (os error 32))"
+        );
+        assert_eq!(
+            ssh_failure(&["Timeout, server 127.0.0.1 not responding.".into()]),
+            Ending::Silent
+        );
+        assert_eq!(
+            ssh_failure(&["Connection to 127.0.0.1 closed by remote host.".into()]),
+            Ending::HostClosed
+        );
     }
 }

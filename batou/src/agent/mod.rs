@@ -6,6 +6,7 @@
 //! [`protocol`], exactly as a remote host would be driven over SSH.
 
 pub mod client;
+pub mod liveness;
 mod outbox;
 pub mod protocol;
 pub mod server;

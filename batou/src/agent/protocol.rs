@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Bumped on every incompatible change of [`Request`] or [`Response`].
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest frame accepted (64 MiB): protects against garbage on the channel.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -26,7 +26,15 @@ pub enum Request {
         protocol: u32,
         /// batou version of the controller.
         version: String,
+        /// Seconds between the controller's [`Request::Ping`]s; the agent
+        /// gives up after [`super::liveness::silence_limit`] of them without
+        /// a frame. 0: the controller sends none (the agent never gives up).
+        #[serde(default)]
+        heartbeat: u64,
     },
+    /// "Still here": sent by the controller every `heartbeat` seconds for
+    /// the whole session; never answered.
+    Ping,
     /// Take the host's deployment lock of the project directory
     /// (`<root>/.batou-lock`); refused while another deployment holds it.
     Lock {
@@ -159,6 +167,9 @@ pub enum Response {
         /// The error report, if the root failed.
         error: Option<Vec<Line>>,
     },
+    /// The answer to [`Request::Ping`]: the controller hears the agent
+    /// (and the link) every heartbeat, also while a root deploys quietly.
+    Pong,
     /// The agent cannot handle the request.
     Failed {
         /// Why.

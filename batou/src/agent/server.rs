@@ -8,6 +8,7 @@
 //! request's id. A frame that is too large or not a request is answered
 //! with `Failed` naming the problem before the agent exits non-zero.
 
+use super::liveness::LastHeard;
 use super::protocol::{read_frame, Request, Response, PROTOCOL_VERSION};
 use crate::environment::Environment;
 use crate::lock::ProjectLock;
@@ -19,11 +20,57 @@ use std::io::BufReader;
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
 
 /// Exit code after a request the agent could not handle.
 const EXIT_FAILED: i32 = 1;
 /// Exit code after garbage on the channel (oversized or invalid frame).
 const EXIT_PROTOCOL: i32 = 2;
+/// Exit code when the controller went away (the channel ended or went
+/// silent) while deploying.
+pub(crate) const EXIT_CONTROLLER_GONE: i32 = 3;
+
+/// What the reader thread passes on: a request, the end of the channel
+/// (`None`), or garbage on it.
+type Incoming = std::io::Result<Option<Request>>;
+
+/// Reads frames from stdin on a thread of its own, so the agent hears its
+/// controller also while it configures or deploys: every frame counts as
+/// a sign of life, `Ping`s are answered here, the rest is passed on.
+fn read_requests(
+    last_heard: Arc<LastHeard>,
+    outbox: Arc<super::outbox::Outbox<File>>,
+) -> std::sync::mpsc::Receiver<Incoming> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(std::io::stdin().lock());
+        loop {
+            let frame: Incoming = read_frame(&mut reader);
+            match frame {
+                Ok(Some(Request::Ping)) => {
+                    last_heard.touch();
+                    outbox.send(&Response::Pong);
+                }
+                Ok(Some(req)) => {
+                    last_heard.touch();
+                    if tx.send(Ok(Some(req))).is_err() {
+                        return;
+                    }
+                }
+                end => {
+                    let _ = tx.send(end);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next request; `Ok(None)` when the channel ended.
+fn next_request(requests: &std::sync::mpsc::Receiver<Incoming>) -> Incoming {
+    requests.recv().unwrap_or(Ok(None))
+}
 
 /// Runs the agent until the controller says `Bye` or closes the channel.
 /// Returns the process exit code.
@@ -43,18 +90,21 @@ pub fn serve() -> i32 {
     let outbox = std::sync::Arc::new(super::outbox::Outbox::new(out));
     let flusher = std::sync::Arc::clone(&outbox);
     std::thread::spawn(move || flusher.flush_events());
-    let mut reader = BufReader::new(std::io::stdin().lock());
+    let last_heard = Arc::new(LastHeard::default());
+    let requests = read_requests(last_heard.clone(), outbox.clone());
     let send = |msg: &Response| -> bool { outbox.send(msg) };
 
     let mut session = Session {
         send: &send,
         greeted: false,
-        lock: None,
+        heartbeat: 0,
+        last_heard,
+        lock: Arc::new(Mutex::new(None)),
         receiving: None,
         bundle: None,
     };
     let (model, host) = loop {
-        let req: Request = match read_frame(&mut reader) {
+        let req: Request = match next_request(&requests) {
             Ok(Some(r)) => r,
             Ok(None) => return 0,
             Err(e) => return refuse_frame(&send, e),
@@ -77,9 +127,16 @@ pub fn serve() -> i32 {
             }
         }
     };
-    // The lock is held until the agent ends.
-    let _lock = session.lock.take();
-    deploy_phase(&mut reader, &send, &model, &host)
+    // The lock is held until the deployments end.
+    let code = deploy_phase(&requests, &send, &model, &host);
+    drop(
+        session
+            .lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(),
+    );
+    code
 }
 
 /// Answers garbage on the channel with `Failed`, then ends the agent.
@@ -104,7 +161,13 @@ enum Next {
 struct Session<'s> {
     send: &'s dyn Fn(&Response) -> bool,
     greeted: bool,
-    lock: Option<ProjectLock>,
+    /// When the last frame arrived (for the watchdog).
+    last_heard: Arc<LastHeard>,
+    /// The host's lock, once taken; shared with the watchdog, which
+    /// refreshes it.
+    lock: Arc<Mutex<Option<ProjectLock>>>,
+    /// The controller's heartbeat, seconds (0: none).
+    heartbeat: u64,
     receiving: Option<Receiver>,
     /// The bundle file being received for a VCS update.
     bundle: Option<PathBuf>,
@@ -116,7 +179,11 @@ impl Session<'_> {
             return Err("batou agent: the first request must be Hello".into());
         }
         match req {
-            Request::Hello { protocol, version } => self.hello(protocol, &version),
+            Request::Hello {
+                protocol,
+                version,
+                heartbeat,
+            } => self.hello(protocol, &version, heartbeat),
             Request::Lock { root } => self.lock(&root),
             Request::Ship { root, manifest } => self.ship(&root, manifest),
             Request::ShipFile { path, data, last } => self.ship_file(&path, &data, last),
@@ -136,6 +203,8 @@ impl Session<'_> {
                 roots,
             } => configure(&project_root, *environment, host, roots.as_ref()),
             Request::Bye => Ok(Next::Exit(0)),
+            // Taken by the reader; harmless if one gets here.
+            Request::Ping => Ok(Next::Continue),
             Request::Deploy { .. } => Err("deploy before configure".into()),
         }
     }
@@ -148,7 +217,7 @@ impl Session<'_> {
         })
     }
 
-    fn hello(&mut self, protocol: u32, version: &str) -> Result<Next, String> {
+    fn hello(&mut self, protocol: u32, version: &str, heartbeat: u64) -> Result<Next, String> {
         if protocol != PROTOCOL_VERSION {
             return Err(format!(
                 "protocol mismatch: controller batou {version} speaks protocol {protocol}, this agent (batou {}) speaks {PROTOCOL_VERSION}",
@@ -156,6 +225,11 @@ impl Session<'_> {
             ));
         }
         self.greeted = true;
+        if heartbeat > 0 && self.heartbeat == 0 {
+            self.heartbeat = heartbeat;
+            let (last, lock) = (self.last_heard.clone(), self.lock.clone());
+            std::thread::spawn(move || super::liveness::watch(last, heartbeat, lock));
+        }
         self.reply(Response::Hello {
             protocol: PROTOCOL_VERSION,
             version: crate::VERSION.to_string(),
@@ -166,9 +240,14 @@ impl Session<'_> {
         let root = target_root(root)?;
         std::fs::create_dir_all(&root)
             .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-        match ProjectLock::acquire(&root) {
+        let taken = if self.heartbeat > 0 {
+            ProjectLock::acquire_for_agent(&root, super::liveness::silence_limit(self.heartbeat))
+        } else {
+            ProjectLock::acquire(&root)
+        };
+        match taken {
             Ok(l) => {
-                self.lock = Some(l);
+                *self.lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
                 self.reply(Response::Locked)
             }
             Err(e @ crate::lock::LockError::Held { .. }) => Err(format!(
@@ -291,7 +370,7 @@ fn configure(
 /// while others run (`-j`); a thread that finished takes the next one, so
 /// roots deployed one after the other do not start a thread each.
 fn deploy_phase(
-    reader: &mut impl std::io::Read,
+    requests: &std::sync::mpsc::Receiver<Incoming>,
     send: &(dyn Fn(&Response) -> bool + Sync),
     model: &Model,
     host: &str,
@@ -305,15 +384,15 @@ fn deploy_phase(
         // Dropped when this closure returns: the waiting threads end.
         let jobs = jobs;
         loop {
-            let req: Request = match read_frame(reader) {
+            let req: Request = match next_request(requests) {
                 Ok(Some(r)) => r,
                 // The controller is gone (killed, or the connection
                 // dropped): stop at once rather than deploy on our own.
                 // Every change is atomic; the next run converges.
-                Ok(None) => std::process::exit(3),
+                Ok(None) => std::process::exit(EXIT_CONTROLLER_GONE),
                 Err(e) => {
                     refuse_frame(send, e);
-                    std::process::exit(3)
+                    std::process::exit(EXIT_CONTROLLER_GONE)
                 }
             };
             match req {
@@ -374,7 +453,7 @@ fn deploy_root(
         }) {
             // The controller is gone: stop here. Every change is atomic,
             // the next run converges.
-            std::process::exit(3);
+            std::process::exit(EXIT_CONTROLLER_GONE);
         }
     };
     // A panic in component code fails this root with a report, like any
@@ -403,7 +482,7 @@ fn deploy_root(
         seconds,
         error,
     }) {
-        std::process::exit(3);
+        std::process::exit(EXIT_CONTROLLER_GONE);
     }
     // A root deploys once per run: its tree is dropped here, while the next
     // root deploys, and its memory kept for the process's end (see

@@ -38,6 +38,7 @@ pub fn for_environment(
     match env.connect_method {
         ConnectMethod::Local => Box::new(Local {
             project_root: project_root.to_path_buf(),
+            timeout: env.timeout,
         }),
         ConnectMethod::Ssh => Box::new(ssh),
         ConnectMethod::Vagrant => Box::new(Vagrant(ssh)),
@@ -48,11 +49,13 @@ pub fn for_environment(
 /// `connect_method = local`: this executable as a local agent process.
 struct Local {
     project_root: PathBuf,
+    /// The environment's timeout: the agent's heartbeat.
+    timeout: u64,
 }
 
 impl Connector for Local {
     fn open(&self, host: &Host, _upload: Progress) -> Result<AgentConnection, TransportError> {
-        AgentConnection::spawn_local(&host.name, &self.project_root)
+        AgentConnection::spawn_local(&host.name, &self.project_root, self.timeout)
     }
     fn target_directory(&self) -> Option<&str> {
         None

@@ -1,10 +1,13 @@
-//! `fcntl` record locks on encrypted files, as batou's `lockf`: shared
-//! for reading, exclusive for writing, never waiting. A concurrent
+//! Record locks on encrypted files, conflicting with batou's `lockf`:
+//! shared for reading, exclusive for writing, never waiting. A concurrent
 //! `secrets edit` of the same file (also by Python batou) is refused.
+//! They are open-file-description locks ([`crate::lock::try_lock`]), so
+//! reading the file through another descriptor while holding one does not
+//! release it.
 
 use super::{Result, SecretsError};
+use crate::lock::LockKind;
 use std::fs::{File, OpenOptions};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A held lock; released when dropped. A file the lock created (because
@@ -21,7 +24,7 @@ impl FileLock {
     /// A shared lock for reading an existing file.
     pub fn shared(path: &Path, display: &str) -> Result<FileLock> {
         let file = File::open(path).map_err(SecretsError::io(format!("Cannot open {display}")))?;
-        lock(&file, libc::F_RDLCK, display)?;
+        lock(&file, LockKind::Shared, display)?;
         Ok(FileLock {
             _file: file,
             path: path.to_path_buf(),
@@ -40,7 +43,7 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .map_err(SecretsError::io(format!("Cannot open {display}")))?;
-        if let Err(e) = lock(&file, libc::F_WRLCK, display) {
+        if let Err(e) = lock(&file, LockKind::Exclusive, display) {
             if created {
                 let _ = std::fs::remove_file(path);
             }
@@ -66,22 +69,13 @@ impl Drop for FileLock {
     }
 }
 
-fn lock(file: &File, kind: libc::c_int, display: &str) -> Result<()> {
-    // SAFETY: an all-zero flock is valid; l_len 0 locks the whole file.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    // SAFETY: a valid descriptor and a valid flock struct.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Err(SecretsError::Locked(display.to_string())),
-        _ => Err(SecretsError::Io {
+fn lock(file: &File, kind: LockKind, display: &str) -> Result<()> {
+    match crate::lock::try_lock(file, kind) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(SecretsError::Locked(display.to_string())),
+        Err(source) => Err(SecretsError::Io {
             what: format!("Cannot lock {display}"),
-            source: err,
+            source,
         }),
     }
 }

@@ -47,6 +47,7 @@ fn connect(
     accept_new: bool,
     timeout: u64,
     depth: u8,
+    ended: Arc<Mutex<Option<SessionEnd>>>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Connected, String>> + Send>> {
     Box::pin(async move {
         let outcome = Arc::new(Mutex::new(None));
@@ -54,10 +55,17 @@ fn connect(
             target: target.clone(),
             accept_new,
             outcome: outcome.clone(),
+            ended: ended.clone(),
         };
+        // Keep-alives at the environment's timeout; the host counts as
+        // gone after the agent's own silence limit (see
+        // crate::agent::liveness).
         let config = Arc::new(russh::client::Config {
             inactivity_timeout: None,
-            keepalive_interval: Some(std::time::Duration::from_secs(15)),
+            keepalive_interval: Some(std::time::Duration::from_secs(
+                crate::agent::liveness::heartbeat(timeout),
+            )),
+            keepalive_max: (crate::agent::liveness::MISSES - 1) as usize,
             ..Default::default()
         });
         let limit = std::time::Duration::from_secs(timeout);
@@ -65,7 +73,7 @@ fn connect(
             Some(spec) if depth < 4 => {
                 let hop = jump_target(spec, target.config.as_deref())
                     .map_err(|e| format!("ProxyJump {spec}: {e}"))?;
-                let jump = connect(hop, accept_new, timeout, depth + 1)
+                let jump = connect(hop, accept_new, timeout, depth + 1, ended)
                     .await
                     .map_err(|e| format!("ProxyJump {spec}: {e}"))?;
                 let channel = jump
@@ -166,10 +174,54 @@ struct Client {
     target: Target,
     accept_new: bool,
     outcome: Arc<Mutex<Option<KeyCheck>>>,
+    /// Why the session ended, once it did.
+    ended: Arc<Mutex<Option<SessionEnd>>>,
+}
+
+/// How a remote command's session ended, as far as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The command exited with this status.
+    Exited(u32),
+    /// The command was killed by this signal (`KILL`, `ABRT`, ...).
+    Signalled(String),
+    /// The host stopped answering keep-alives.
+    Silent,
+    /// The host (its sshd) closed the connection, or it broke.
+    Closed(String),
+}
+
+/// Records the first thing known about the end (an exit status beats the
+/// connection closing after it).
+fn record_end(ended: &Mutex<Option<SessionEnd>>, end: SessionEnd) {
+    let mut e = ended.lock().unwrap_or_else(|e| e.into_inner());
+    if e.is_none() {
+        *e = Some(end);
+    }
 }
 
 impl russh::client::Handler for Client {
     type Error = russh::Error;
+
+    async fn disconnected(
+        &mut self,
+        reason: russh::client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let end = match &reason {
+            russh::client::DisconnectReason::Error(russh::Error::KeepaliveTimeout) => {
+                SessionEnd::Silent
+            }
+            russh::client::DisconnectReason::Error(e) => SessionEnd::Closed(e.to_string()),
+            russh::client::DisconnectReason::ReceivedDisconnect(_) => {
+                SessionEnd::Closed("the host disconnected".into())
+            }
+        };
+        record_end(&self.ended, end);
+        match reason {
+            russh::client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            russh::client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 
     async fn check_server_key(
         &mut self,
@@ -213,6 +265,14 @@ impl russh::client::Handler for Client {
     }
 }
 
+/// `KILL` for `russh::Sig::KILL`, the name as sent for custom signals.
+fn signal_name_of(sig: &russh::Sig) -> String {
+    match sig {
+        russh::Sig::Custom(name) => name.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Prints a stderr line of the remote command and keeps the last 50.
 fn push_stderr(tail: &Mutex<Vec<String>>, line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
@@ -231,6 +291,8 @@ pub struct Remote {
     pub status: Arc<Mutex<Option<u32>>>,
     /// The last stderr lines (also printed to our stderr).
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// How the session ended, once it did.
+    pub ended: Arc<Mutex<Option<SessionEnd>>>,
     _thread: std::thread::JoinHandle<()>,
 }
 
@@ -245,12 +307,14 @@ pub fn exec(
     let (ours, theirs) =
         UnixStream::pair().map_err(|e| format!("cannot make a socket pair: {e}"))?;
     let status = Arc::new(Mutex::new(None));
+    let ended = Arc::new(Mutex::new(None));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let (target, command, st, err_tail) = (
+    let (target, command, st, err_tail, end) = (
         target.clone(),
         command.to_string(),
         status.clone(),
         stderr.clone(),
+        ended.clone(),
     );
     let thread = std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
@@ -264,7 +328,7 @@ pub fn exec(
             }
         };
         rt.block_on(async move {
-            let connected = match connect(target, accept_new, timeout, 0).await {
+            let connected = match connect(target, accept_new, timeout, 0, end.clone()).await {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -317,6 +381,10 @@ pub fn exec(
                         }
                         russh::ChannelMsg::ExitStatus { exit_status } => {
                             *st.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit_status);
+                            record_end(&end, SessionEnd::Exited(exit_status));
+                        }
+                        russh::ChannelMsg::ExitSignal { signal_name, .. } => {
+                            record_end(&end, SessionEnd::Signalled(signal_name_of(&signal_name)));
                         }
                         russh::ChannelMsg::Close => break,
                         _ => {}
@@ -341,6 +409,7 @@ pub fn exec(
             stream: ours,
             status,
             stderr,
+            ended,
             _thread: thread,
         }),
         Ok(Err(e)) => Err(e),

@@ -117,16 +117,22 @@ impl Ssh {
         if self.accept_new_host_keys {
             c.args(["-o", "StrictHostKeyChecking=accept-new"]);
         }
+        // Keep-alives at the environment's timeout: the host counts as
+        // gone after the agent's own silence limit (see
+        // crate::agent::liveness).
         c.args(["-o", "BatchMode=yes", "-o"])
             .arg(format!("ConnectTimeout={}", self.timeout))
-            .args([
-                "-o",
-                "ServerAliveInterval=15",
-                "-o",
-                "ServerAliveCountMax=3",
-                "-C",
-                "-T",
-            ])
+            .arg("-o")
+            .arg(format!(
+                "ServerAliveInterval={}",
+                crate::agent::liveness::heartbeat(self.timeout)
+            ))
+            .arg("-o")
+            .arg(format!(
+                "ServerAliveCountMax={}",
+                crate::agent::liveness::MISSES - 1
+            ))
+            .args(["-C", "-T"])
             .arg(&self.destination)
             .arg(&remote);
         c
@@ -343,12 +349,14 @@ impl Ssh {
         ));
         let target = shell_path(target_directory);
         // .batou and .batou/bin are private; only the current and the
-        // previous executable are kept.
+        // previous executable are kept, and half-uploaded ones of upload
+        // shells that no longer run (a dropped connection) are removed.
         let script = format!(
             "set -e; mkdir -p {target}; (umask 077; mkdir -p {dir}); \
              for x in {batou} {dir}; do \
                if [ -L \"$x\" ] || [ ! -O \"$x\" ]; then echo \"{UNSAFE}: $x is a link or belongs to another user\" >&2; exit 97; fi; \
                chmod 700 \"$x\"; done; \
+             for s in {dir}/*.tmp.*; do [ -f \"$s\" ] || continue; kill -0 \"${{s##*.}}\" 2>/dev/null || rm -f \"$s\"; done; \
              t={path}.tmp.$$; (umask 077; cat > \"$t\"); \
              h=$(sha256sum \"$t\" | cut -d' ' -f1); \
              if [ \"$h\" != {hash} ]; then rm -f \"$t\"; echo \"upload corrupted: got $h\" >&2; exit 3; fi; \
