@@ -257,17 +257,27 @@ impl Address {
                 conversion,
             });
         };
-        let candidates: Vec<IpAddr> = match overrides.get(&connect.host) {
-            Some(ips) => ips.clone(),
-            None => match connect.host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => (connect.host.as_str(), port)
-                    .to_socket_addrs()
-                    .map(|a| a.map(|s| s.ip()).collect())
-                    .unwrap_or_default(),
-            },
+        // A literal needs no resolution: its own family is what it is
+        // (whatever the settings say), the other one is absent unless
+        // disabled.
+        let literal = match overrides.get(&connect.host) {
+            Some(_) => None,
+            None => connect.host.parse::<IpAddr>().ok(),
+        };
+        let candidates: Vec<IpAddr> = match (overrides.get(&connect.host), literal) {
+            (Some(ips), _) => ips.clone(),
+            (None, Some(ip)) => vec![ip],
+            (None, None) => (connect.host.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.map(|s| s.ip()).collect())
+                .unwrap_or_default(),
         };
         let pick = |family: Family, v6: bool| -> Result<Option<Option<NetLoc>>, ConversionError> {
+            let family = match literal {
+                Some(ip) if ip.is_ipv6() == v6 => Family::Required,
+                Some(_) if family == Family::Required => Family::Optional,
+                _ => family,
+            };
             if family == Family::Disabled {
                 return Ok(None);
             }
@@ -458,6 +468,18 @@ mod tests {
                 .message,
             "Need port for service address."
         );
+    }
+
+    #[test]
+    fn a_literal_is_taken_as_its_family() {
+        let none = BTreeMap::new();
+        // The defaults (IPv4 required, IPv6 off) and an IPv6 literal.
+        let a = Address::resolve("[::1]:8080", Family::Required, Family::Disabled, &none).unwrap();
+        assert_eq!(a.listen_v6().unwrap().unwrap().to_string(), "[::1]:8080");
+        assert_eq!(a.listen().unwrap(), None);
+        let b = Address::resolve("127.0.0.1:80", Family::Required, Family::Required, &none).unwrap();
+        assert_eq!(b.listen().unwrap().unwrap().to_string(), "127.0.0.1:80");
+        assert_eq!(b.listen_v6().unwrap(), None);
     }
 
     #[test]
