@@ -195,6 +195,41 @@ fn option_line(content: &str) -> Option<(&str, &str)> {
     Some((content[..at].trim_end(), content[at + 1..].trim()))
 }
 
+/// The name nearest to `name` among `names` (at most 2 edits away, or one
+/// that starts with it): the "did you mean" of every unknown name batou
+/// reports, at build time and at run time.
+///
+/// ```
+/// let names = ["sleep".to_string(), "server_name".to_string()];
+/// assert_eq!(batou_cfg::closest("slep", &names), Some("sleep"));
+/// assert_eq!(batou_cfg::closest("sever_name", &names), Some("server_name"));
+/// assert_eq!(batou_cfg::closest("colour", &names), None);
+/// ```
+pub fn closest<'a, S: AsRef<str>>(name: &str, names: &'a [S]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|n| (edit_distance(name, n.as_ref()), n.as_ref()))
+        .filter(|(d, n)| *d <= 2 || (!name.is_empty() && n.starts_with(name)))
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance of two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

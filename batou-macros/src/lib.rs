@@ -42,3 +42,12 @@ pub fn check_environments(input: TokenStream) -> TokenStream {
 pub fn components(input: TokenStream) -> TokenStream {
     components::expand(input.into()).into()
 }
+
+/// *Used by the code `#[component]` generates*: the build error for an
+/// override of an attribute a component lacks, with the nearest known
+/// name. Input: `"location", "component", "key", ["known", ...]`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __unknown_attribute(input: TokenStream) -> TokenStream {
+    component::unknown_attribute(input.into()).into()
+}

@@ -13,6 +13,12 @@
 //!   ServiceCheck, NagiosServer, NRPEHost.
 //! - [`archive`]: Extract, Untar, Unzip (in-process, refusing entries that
 //!   would leave the target).
+//! - [`python`]: VirtualEnv, Package; [`appenv`]: AppEnv (a venv from
+//!   `requirements.lock`); [`buildout`]: Buildout.
+//! - [`supervisor`]: Supervisor, Program, Eventlistener (the real
+//!   supervisord in a venv); [`service`]: Service (boot-time start);
+//!   [`systemd`]: Unit (checked with `systemd-analyze`).
+//! - [`checksum`]: the `algo:hex` checksums Download and others verify.
 //!
 //! Every write is atomic: a temporary file in the same directory, then a
 //! rename, so a killed deployment never leaves a half-written managed file.

@@ -477,7 +477,8 @@ mod tests {
         let a = Address::resolve("[::1]:8080", Family::Required, Family::Disabled, &none).unwrap();
         assert_eq!(a.listen_v6().unwrap().unwrap().to_string(), "[::1]:8080");
         assert_eq!(a.listen().unwrap(), None);
-        let b = Address::resolve("127.0.0.1:80", Family::Required, Family::Required, &none).unwrap();
+        let b =
+            Address::resolve("127.0.0.1:80", Family::Required, Family::Required, &none).unwrap();
         assert_eq!(b.listen().unwrap().unwrap().to_string(), "127.0.0.1:80");
         assert_eq!(b.listen_v6().unwrap(), None);
     }

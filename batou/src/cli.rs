@@ -1,5 +1,6 @@
 //! The command line (clap): `batou [-d] [--color WHEN] deploy [...] ENV`,
-//! `graph ENV`, `completions SHELL`, and the hidden `agent` mode the
+//! `graph ENV`, `secrets edit|summary|add|remove|reencrypt|decrypttostdout`,
+//! `migrate`, `completions SHELL`, and the hidden `agent` mode the
 //! controller starts on each host.
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -108,8 +109,8 @@ pub enum Command {
         /// Defines number of jobs running parallel to deploy.
         #[arg(short, long)]
         jobs: Option<std::num::NonZeroUsize>,
-        /// Rebuild provisioned machines (batou for Rust does not
-        /// provision: accepted, and a warning says so).
+        /// Rebuild the machines of registered provisioners from scratch
+        /// (a warning says so when no host is provisioned).
         #[arg(long = "provision-rebuild")]
         provision_rebuild: bool,
         /// Accept and remember the host keys of hosts not yet in
@@ -119,8 +120,9 @@ pub enum Command {
         /// Write the events as JSON lines to stdout instead of text.
         #[arg(long)]
         json: bool,
-        /// Deploy only hosts whose names match one of these glob patterns
-        /// (the whole model is still configured).
+        /// Deploy only hosts whose names match one of these glob patterns;
+        /// `!PATTERN` excludes (`--limit 'web*,!web3'`). The whole model is
+        /// still configured.
         #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
         limit: Vec<String>,
         /// Environment to deploy.

@@ -153,6 +153,9 @@ pub struct Host {
     pub fqdn: String,
     /// Not connected, not deployed (still configured).
     pub ignore: bool,
+    /// Ignored because `--limit` does not select it (`ignore` is set too).
+    #[serde(default)]
+    pub not_selected: bool,
     /// Host-specific platform.
     pub platform: Option<String>,
     /// Host-specific service user.
@@ -259,6 +262,7 @@ impl Environment {
                 None => name.to_string(),
             },
             ignore: false,
+            not_selected: false,
             platform: None,
             service_user: None,
             data: BTreeMap::new(),
@@ -287,6 +291,7 @@ impl Environment {
                         name: h.name.clone(),
                         fqdn: h.fqdn.clone(),
                         ignore: h.ignore,
+                        not_selected: h.not_selected,
                         platform: None,
                         service_user: None,
                         data: BTreeMap::new(),
@@ -364,31 +369,7 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
 }
 
-/// The name nearest to `name` (at most 2 edits away, or a prefix).
-pub(crate) fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
-    names
-        .iter()
-        .map(|n| (edit_distance(name, n), n))
-        .filter(|(d, n)| *d <= 2 || (!name.is_empty() && n.starts_with(name)))
-        .min()
-        .map(|(_, n)| n.as_str())
-}
-
-/// Levenshtein distance of two short strings.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
+pub(crate) use batou_cfg::closest;
 
 /// The environments of a project (directories of `environments/` with an
 /// `environment.cfg`), sorted.
@@ -740,7 +721,7 @@ impl<'a> Loader<'a> {
                 self.warn(
                     *line,
                     format!(
-                        "provision-dynamic-hostname: no name for {} in hostmap.json (batou for Rust does not provision hosts); it is reached as {}",
+                        "provision-dynamic-hostname: no name for {} in hostmap.json (a provisioner that makes dynamic names writes it there); it is reached as {}",
                         host.name, host.name
                     ),
                 );

@@ -24,6 +24,8 @@ pub enum SkipReason {
     HostIgnored,
     /// The root is ignored (`!name`).
     ComponentIgnored,
+    /// Its host is not selected by `--limit`.
+    NotSelected,
 }
 
 /// What travels to a host while it is set up.
@@ -238,6 +240,8 @@ pub enum Event {
         index: usize,
         /// Number of hosts.
         total: usize,
+        /// Why: ignored (`!host`) or not selected by `--limit`.
+        reason: SkipReason,
     },
     /// Bytes travelling to a host while it is set up.
     HostProgress {
@@ -526,6 +530,7 @@ mod tests {
                     host: h(),
                     index: 1,
                     total: 2,
+                    reason: SkipReason::NotSelected,
                 },
             ),
             (

@@ -85,7 +85,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What component code usually needs.
 pub mod prelude {
     pub use crate::address::{Address, NetLoc};
-    pub use crate::component::{Child, Component, Configure, Deploy};
+    pub use crate::component::{Child, Component, Configure, Deploy, EventScope};
     pub use crate::output::{Color, Line, Style};
     pub use crate::resources::{RequireOptions, Resource};
     pub use crate::secrets::Secret;
@@ -99,6 +99,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::model::DeploymentCrate;
+    pub use batou_macros::__unknown_attribute as unknown_attribute;
     pub use inventory;
 }
 
@@ -117,10 +118,11 @@ macro_rules! __private_register_deployment {
     };
 }
 
-/// `--version`: the deployment crate's name and version, and batou's.
+/// `--version` after clap's `batou`: batou's version, then the deployment
+/// crate's name and version (`batou 0.1.0 (myproject 0.1.0)`).
 fn version_text() -> &'static str {
     let text = match inventory::iter::<model::DeploymentCrate>.into_iter().next() {
-        Some(d) if !d.name.is_empty() => format!("{} {} (batou {VERSION})", d.name, d.version),
+        Some(d) if !d.name.is_empty() => format!("{VERSION} ({} {})", d.name, d.version),
         _ => VERSION.to_string(),
     };
     // Once per process, for clap's 'static version string.

@@ -188,11 +188,37 @@ fn limit_deploys_only_matching_hosts_with_the_whole_model_configured() {
         !p.path.join("work/provider").exists(),
         "a is outside the limit"
     );
-    assert!(text.contains("⏭️ a: Connection ignored (1/2)"), "{text}");
+    assert!(
+        text.contains("⏭️ a: Not selected by --limit (1/2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("⏭️ a: Skipping component provider ... (not selected by --limit)"),
+        "{text}"
+    );
     assert!(text.contains("\n  b: connect="), "per-host timings: {text}");
     assert!(
         text.contains("Slowest components: consumer on b ("),
         "{text}"
+    );
+
+    // `!pattern` excludes, as Ansible's and colmena's --limit do.
+    std::fs::remove_dir_all(p.path.join("work")).unwrap();
+    let out = p.batou(&["deploy", "--limit", "!a", "pair"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("⏭️ a: Not selected by --limit (1/2)"),
+        "{text}"
+    );
+    assert_eq!(p.read("work/consumer/c.txt"), "hello from a\n");
+    assert!(!p.path.join("work/provider").exists(), "a is excluded");
+    let out = p.batou(&["deploy", "--limit", "*,!a,!b", "pair"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("ERROR: --limit *,!a,!b matches no host of environment pair"),
+        "{}",
+        stdout(&out)
     );
 
     let out = p.batou(&["deploy", "--limit", "x*,y", "pair"]);
@@ -288,7 +314,7 @@ fn completions_graph_version_and_exit_codes() {
     let out = p.batou(&["--version"]);
     assert_eq!(
         stdout(&out).trim(),
-        "batou cli-misc 0.1.0 (batou 0.1.0)",
+        "batou 0.1.0 (cli-misc 0.1.0)",
         "{}",
         stdout(&out)
     );

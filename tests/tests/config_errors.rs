@@ -20,7 +20,7 @@ fn unknown_attribute_or_component_fails_the_build() {
     assert!(!out.status.success(), "build succeeded");
     assert!(
         err.contains(
-            "environments/local/environment.cfg:8: [component:tick] slep: component `tick` has no attribute `slep` (known attributes: sleep)"
+            "environments/local/environment.cfg:8: [component:tick] slep: component `tick` has no attribute `slep`, did you mean `sleep`? (known attributes: sleep)"
         ),
         "{err}"
     );

@@ -172,7 +172,7 @@ fn a_dependency_line_is_all_the_wiring_and_the_build_checks_it() {
     assert!(
         err.contains(
             "environments/local/environment.cfg:8: [component:vhost] sever_name: component `vhost` \
-             has no attribute `sever_name` (known attributes: server_name)"
+             has no attribute `sever_name`, did you mean `server_name`? (known attributes: server_name)"
         ),
         "{err}"
     );

@@ -217,6 +217,7 @@ fn the_wrapper_skips_cargo_only_when_nothing_changed() {
         "{text}"
     );
     assert!(text.contains("slep"), "{text}");
+    assert!(text.contains("Did you mean: sleep (for slep)"), "{text}");
 
     // A component's source, a path dependency's source, a new file in
     // src/: cargo is asked.

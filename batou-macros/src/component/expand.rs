@@ -148,13 +148,7 @@ pub fn generate(c: &Component) -> TokenStream {
         .iter()
         .map(|(f, _)| f.ident.unraw().to_string())
         .collect();
-    let known_list = if known.is_empty() {
-        "none".to_string()
-    } else {
-        known.join(", ")
-    };
-    let fallback = format!("component `{name}` has no attribute `");
-    let fallback_tail = format!("` (known attributes: {known_list})");
+    let name_text = name.to_string();
     let check_arms = known.iter().map(|k| quote! { (#k, $loc:literal) => {}; });
 
     let features = &c.features;
@@ -257,7 +251,7 @@ pub fn generate(c: &Component) -> TokenStream {
             (@root, $loc:literal) => {};
             #(#check_arms)*
             ($key:literal, $loc:literal) => {
-                ::core::compile_error!(::core::concat!($loc, ": ", #fallback, $key, #fallback_tail));
+                ::batou::__private::unknown_attribute!($loc, #name_text, $key, [#(#known),*]);
             };
         }
     }

@@ -35,3 +35,61 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     }
 }
+
+/// `"location", "component", "key", ["known", ...]`.
+struct UnknownAttribute {
+    location: syn::LitStr,
+    component: syn::LitStr,
+    key: syn::LitStr,
+    known: Vec<syn::LitStr>,
+}
+
+impl syn::parse::Parse for UnknownAttribute {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let location = input.parse()?;
+        input.parse::<syn::Token![,]>()?;
+        let component = input.parse()?;
+        input.parse::<syn::Token![,]>()?;
+        let key = input.parse()?;
+        input.parse::<syn::Token![,]>()?;
+        let list;
+        syn::bracketed!(list in input);
+        let known = list
+            .parse_terminated(<syn::LitStr as syn::parse::Parse>::parse, syn::Token![,])?
+            .into_iter()
+            .collect();
+        Ok(UnknownAttribute {
+            location,
+            component,
+            key,
+            known,
+        })
+    }
+}
+
+/// The build error for an override of an attribute a component lacks:
+/// `LOCATION: component `C` has no attribute `K`, did you mean `N`?
+/// (known attributes: ...)`, at the key's span.
+pub fn unknown_attribute(input: TokenStream) -> TokenStream {
+    let u: UnknownAttribute = match syn::parse2(input) {
+        Ok(u) => u,
+        Err(e) => return e.to_compile_error(),
+    };
+    let known: Vec<String> = u.known.iter().map(syn::LitStr::value).collect();
+    let key = u.key.value();
+    let hint = batou_cfg::closest(&key, &known)
+        .map(|n| format!(", did you mean `{n}`?"))
+        .unwrap_or_default();
+    let list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    let message = format!(
+        "{}: component `{}` has no attribute `{key}`{hint} (known attributes: {list})",
+        u.location.value(),
+        u.component.value()
+    );
+    let span = u.key.span();
+    quote::quote_spanned! {span=> ::core::compile_error!(#message); }
+}

@@ -193,6 +193,11 @@ fn announce_hosts(env: &Environment, reporter: &dyn Reporter) {
                 host: host.name.clone(),
                 index: i + 1,
                 total,
+                reason: if host.not_selected {
+                    crate::events::SkipReason::NotSelected
+                } else {
+                    crate::events::SkipReason::HostIgnored
+                },
             }
         } else {
             Event::HostConnecting {

@@ -189,11 +189,23 @@ fn apply_limit(env: &mut Environment, limit: &[String]) -> Result<(), String> {
     if limit.is_empty() {
         return Ok(());
     }
-    let patterns = limit
-        .iter()
-        .map(|p| glob::Pattern::new(p).map_err(|e| format!("--limit: invalid pattern {p:?}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let matches = |name: &str| patterns.iter().any(|p| p.matches(name));
+    // `!pattern` excludes (as Ansible's and colmena's --limit); without
+    // a pattern that includes, every host not excluded is selected.
+    let mut include = Vec::new();
+    let mut exclude = Vec::new();
+    for p in limit {
+        let (list, text) = match p.strip_prefix('!') {
+            Some(rest) => (&mut exclude, rest),
+            None => (&mut include, p.as_str()),
+        };
+        let pattern =
+            glob::Pattern::new(text).map_err(|e| format!("--limit: invalid pattern {p:?}: {e}"))?;
+        list.push(pattern);
+    }
+    let matches = |name: &str| {
+        (include.is_empty() || include.iter().any(|p| p.matches(name)))
+            && !exclude.iter().any(|p| p.matches(name))
+    };
     if !env.hosts.iter().any(|h| matches(&h.name)) {
         let hosts: Vec<&str> = env.hosts.iter().map(|h| h.name.as_str()).collect();
         return Err(format!(
@@ -204,8 +216,9 @@ fn apply_limit(env: &mut Environment, limit: &[String]) -> Result<(), String> {
         ));
     }
     for h in &mut env.hosts {
-        if !matches(&h.name) {
+        if !matches(&h.name) && !h.ignore {
             h.ignore = true;
+            h.not_selected = true;
         }
     }
     Ok(())

@@ -157,7 +157,9 @@ fn skip_reasons(plan: &Plan) -> Vec<Option<SkipReason>> {
     plan.roots
         .iter()
         .map(|r| {
-            if r.host_ignored {
+            if r.host_not_selected {
+                Some(SkipReason::NotSelected)
+            } else if r.host_ignored {
                 Some(SkipReason::HostIgnored)
             } else if r.ignore {
                 Some(SkipReason::ComponentIgnored)

@@ -79,6 +79,8 @@ pub struct Root {
     pub ignore: bool,
     /// The host is ignored.
     pub host_ignored: bool,
+    /// The host is not selected by `--limit` (`host_ignored` is set too).
+    pub host_not_selected: bool,
     /// The configured tree (`None` if configuring failed). Behind a mutex:
     /// different roots deploy concurrently.
     pub node: std::sync::Mutex<Option<Node>>,
@@ -112,6 +114,9 @@ pub struct PlannedRoot {
     pub ignore: bool,
     /// The host is ignored.
     pub host_ignored: bool,
+    /// The host is not selected by `--limit` (`host_ignored` is set too).
+    #[serde(default)]
+    pub host_not_selected: bool,
     /// Configure-time log lines.
     pub logs: Vec<String>,
 }
@@ -159,6 +164,7 @@ impl Model {
                     name: spec.name.clone(),
                     ignore: spec.ignore,
                     host_ignored: host.ignore,
+                    host_not_selected: host.not_selected,
                     node: std::sync::Mutex::new(None),
                     logs: Vec::new(),
                     released: Default::default(),
@@ -339,6 +345,7 @@ impl Model {
                     name: r.name.clone(),
                     ignore: r.ignore,
                     host_ignored: r.host_ignored,
+                    host_not_selected: r.host_not_selected,
                     logs: r.logs.clone(),
                 })
                 .collect(),
@@ -414,10 +421,10 @@ impl Model {
     }
 
     /// Takes a root's tree out of the model once it is deployed, so that
-    /// the caller frees it where it suits: the agent frees each tree on
-    /// the root's own thread after answering, while its memory is still
-    /// in the caches and while the next root deploys, instead of the whole
-    /// model at exit. The root cannot be deployed again.
+    /// the caller disposes of it where it suits: the agent drops each tree
+    /// on the root's own thread after answering, while the next root
+    /// deploys, without freeing its memory (`crate::alloc`), instead of
+    /// the whole model at exit. The root cannot be deployed again.
     pub fn release_root(&self, host: &str, name: &str) -> Option<Node> {
         let root = self
             .roots
@@ -461,11 +468,22 @@ fn configure_root(
         if !unknown.is_empty() {
             let keys: Vec<&str> = unknown.iter().map(|o| o.key.as_str()).collect();
             let locations: Vec<&str> = unknown.iter().map(|o| o.location.as_str()).collect();
+            let names: Vec<&str> = component.attributes().iter().map(|a| a.name).collect();
+            let close: Vec<String> = keys
+                .iter()
+                .filter_map(|k| {
+                    crate::environment::closest(k, &names).map(|n| format!("{n} (for {k})"))
+                })
+                .collect();
+            let mut report = Report::new("Overrides for undefined attributes", order::OVERRIDES)
+                .field("Component", &crumbs)
+                .field("Attributes", keys.join(", "))
+                .field("Location", locations.join(", "));
+            if !close.is_empty() {
+                report = report.field("Did you mean", close.join(", "));
+            }
             errors.push(
-                Report::new("Overrides for undefined attributes", order::OVERRIDES)
-                    .field("Component", &crumbs)
-                    .field("Attributes", keys.join(", "))
-                    .field("Location", locations.join(", "))
+                report
                     .field("Known", known_attributes(component.as_ref()))
                     .on_host(&host.name)
                     .sort_by(vec![host.name.clone(), crumbs.clone()]),
@@ -858,13 +876,4 @@ impl Configure<'_> {
             defdir: self.defdir.clone(),
         })
     }
-}
-
-/// Roots grouped by host, for listings.
-pub fn roots_by_host(model: &Model) -> BTreeMap<&str, Vec<&Root>> {
-    let mut map: BTreeMap<&str, Vec<&Root>> = BTreeMap::new();
-    for r in &model.roots {
-        map.entry(r.host.as_str()).or_default().push(r);
-    }
-    map
 }

@@ -219,7 +219,7 @@ pub(crate) fn deploy_node(
     for child in &node.children {
         sub_changed |= deploy_node(child, run, tree, sub_changed)?;
     }
-    let sub = node_has_children(&node.children).then(|| started.seconds());
+    let sub = (!node.children.is_empty()).then(|| started.seconds());
     let mut component = node.component.lock().unwrap_or_else(|e| e.into_inner());
     let crumbs = &node.crumbs;
     let mut cx = Deploy {
@@ -313,10 +313,6 @@ impl Tick {
         let now = Tick::now().0;
         (now.tv_sec - self.0.tv_sec) as f64 + (now.tv_nsec - self.0.tv_nsec) as f64 / 1e9
     }
-}
-
-pub(crate) fn node_has_children(children: &[Node]) -> bool {
-    !children.is_empty()
 }
 
 pub(crate) fn error_lines(crumbs: &str, e: Error) -> Vec<Line> {

@@ -1,7 +1,7 @@
-//! Reaching hosts: the system OpenSSH client as transport (it honours the
-//! user's full OpenSSH configuration: Include, Match, ProxyJump,
-//! ControlMaster, agents, FIDO keys), and uploading this executable as the
-//! agent.
+//! Reaching hosts: russh in-process by default ([`russh`], reading the
+//! user's ssh_config through [`ssh_config`]), or the system OpenSSH client
+//! (`ssh_client = openssh`, for what only it honours: ControlMaster, FIDO
+//! keys, ...), and uploading this executable as the agent.
 
 pub mod russh;
 pub mod ssh;

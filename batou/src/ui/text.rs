@@ -198,8 +198,18 @@ impl BatouText {
                 &format!("Connecting via {method} ({index}/{total})"),
                 Some("🌐"),
             ),
-            Event::HostSkipped { host, index, total } => t.line(&Line::new(
-                format!("⏭️ {host}: Connection ignored ({index}/{total})"),
+            Event::HostSkipped {
+                host,
+                index,
+                total,
+                reason,
+            } => t.line(&Line::new(
+                match reason {
+                    crate::events::SkipReason::NotSelected => {
+                        format!("⏭️ {host}: Not selected by --limit ({index}/{total})")
+                    }
+                    _ => format!("⏭️ {host}: Connection ignored ({index}/{total})"),
+                },
                 Style::color(Color::Red),
             )),
             Event::StartingVagrant => t.step("main", "Starting vagrant machines ...", Some("🧱")),
@@ -229,6 +239,7 @@ impl BatouText {
                 let why = match reason {
                     crate::events::SkipReason::HostIgnored => "Host ignored",
                     crate::events::SkipReason::ComponentIgnored => "Component ignored",
+                    crate::events::SkipReason::NotSelected => "not selected by --limit",
                 };
                 t.line(&Line::new(
                     format!("⏭️ {host}: Skipping component {root} ... ({why})"),
