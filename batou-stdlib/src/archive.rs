@@ -28,8 +28,12 @@
 //! their permission bits (without setuid/setgid) and modification times.
 //!
 //! Verify, as batou: the archive exists and every extracted file changed
-//! after the archive did; and a marker next to the archive records its
-//! hash, `strip` and target, so a changed archive is extracted again.
+//! after the archive did; and a marker in the target records the archive,
+//! its hash and `strip`, so a changed archive is extracted again (one
+//! marker per archive path: one archive may go into several targets).
+//!
+//! The compression is read from the archive's first bytes (gzip, bzip2,
+//! xz, or none), as `tar` does: a plain tar named `.tar.gz` is read.
 
 use crate::file::Directory;
 use batou::prelude::*;
@@ -207,8 +211,32 @@ fn open(archive: &Path) -> Result<fs::File> {
     fs::File::open(archive).map_err(|e| Error::io(format!("opening {}", archive.display()), e))
 }
 
-/// A decompressing reader for a tar format.
+/// The tar format the archive's first bytes say (its compression), or
+/// `None` when they name none (a plain tar, or too short to tell).
+fn sniff_tar(archive: &Path) -> Result<Option<Format>> {
+    let mut head = [0u8; 6];
+    let mut file = open(archive)?;
+    let n = crate::file::atomic::read_full(&mut file, &mut head)
+        .map_err(|e| Error::io(format!("reading {}", archive.display()), e))?;
+    let head = &head[..n];
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Format::TarGz)
+    } else if head.starts_with(b"BZh") {
+        Some(Format::TarBz2)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some(Format::TarXz)
+    } else {
+        None
+    })
+}
+
+/// A decompressing reader for a tar format; the compression the content
+/// shows wins over the one the name says.
 fn tar_reader(archive: &Path, format: Format) -> Result<Box<dyn Read>> {
+    let format = sniff_tar(archive)?.unwrap_or(match format {
+        Format::Zip => Format::Zip,
+        _ => Format::Tar,
+    });
     let file = std::io::BufReader::new(open(archive)?);
     Ok(match format {
         Format::TarGz => Box::new(flate2::read::MultiGzDecoder::new(file)),
@@ -423,20 +451,23 @@ fn extract(
     Ok(())
 }
 
-/// The marker of an extraction: next to the archive, what was extracted
-/// where.
-fn marker_path(archive: &Path) -> PathBuf {
+/// The marker of an extraction: in the target (which the extraction
+/// writes anyway; the archive's directory may not be writable), one per
+/// archive path, so one archive extracted into two targets, or two
+/// archives into one, each keep their own.
+fn marker_path(archive: &Path, target: &Path) -> PathBuf {
     let name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    archive.with_file_name(format!(".{name}.batou-extracted"))
+    let id = crate::checksum::Algorithm::Sha256.digest(archive.as_os_str().as_encoded_bytes());
+    target.join(format!(".batou-extracted-{name}-{}", &id[..12]))
 }
 
-fn marker_text(archive_hash: &str, strip: usize, target: &Path) -> String {
+fn marker_text(archive: &Path, archive_hash: &str, strip: usize) -> String {
     format!(
-        "sha256:{archive_hash}\nstrip={strip}\ntarget={}\n",
-        target.display()
+        "archive={}\nsha256:{archive_hash}\nstrip={strip}\n",
+        archive.display()
     )
 }
 
@@ -478,9 +509,10 @@ impl Plan {
             }
         };
         let hash = sha256_of(&self.archive)?;
-        let marker = fs::read_to_string(marker_path(&self.archive)).unwrap_or_default();
+        let marker =
+            fs::read_to_string(marker_path(&self.archive, &self.target)).unwrap_or_default();
         ensure!(
-            marker == marker_text(&hash, self.strip, &self.target),
+            marker == marker_text(&self.archive, &hash, self.strip),
             "{} was not extracted into {} yet",
             self.archive.display(),
             self.target.display()
@@ -508,10 +540,10 @@ impl Plan {
         let entries = read_entries(&self.archive, format, self.strip)?;
         let hash = sha256_of(&self.archive)?;
         extract(&self.archive, format, self.strip, &self.target, &entries)?;
-        let marker = marker_path(&self.archive);
+        let marker = marker_path(&self.archive, &self.target);
         safe_fs::write_atomic(
             &marker,
-            marker_text(&hash, self.strip, &self.target).as_bytes(),
+            marker_text(&self.archive, &hash, self.strip).as_bytes(),
             0o644,
         )
         .map_err(|e| Error::io(format!("writing {}", marker.display()), e))

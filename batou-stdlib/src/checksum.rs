@@ -55,6 +55,13 @@ impl Algorithm {
         }
     }
 
+    /// The digest of `data` (lowercase hex).
+    pub fn digest(self, data: &[u8]) -> String {
+        let mut hasher = Hasher(self.hasher());
+        hasher.update(data);
+        hasher.finish()
+    }
+
     /// The digest of a file's content (lowercase hex).
     pub fn digest_file(self, path: &Path) -> std::io::Result<String> {
         let mut file = std::fs::File::open(path)?;

@@ -222,3 +222,23 @@ impl Component for Build {
         crate::download::file_name_of(&self.uri)
     }
 }
+
+/// [`Configure`] under a name that can be imported next to the prelude's
+/// `Configure` context.
+///
+/// ```
+/// use batou::prelude::*;
+/// use batou_stdlib::cmmi::ConfigureScript;
+///
+/// #[component]
+/// pub struct Zlib;
+///
+/// impl Component for Zlib {
+///     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+///         cx.add(ConfigureScript::new("zlib-1.3"));
+///         Ok(())
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub type ConfigureScript = Configure;

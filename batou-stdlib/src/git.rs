@@ -250,3 +250,23 @@ impl Component for Clone {
             .and_then(|t| t.trim().parse().ok()))
     }
 }
+
+/// [`Clone`] under a name that can be imported next to the `Clone` trait.
+///
+/// ```
+/// use batou::prelude::*;
+/// use batou_stdlib::git::GitClone;
+///
+/// #[component]
+/// #[derive(Clone)]
+/// pub struct Site;
+///
+/// impl Component for Site {
+///     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+///         cx.add(GitClone::new("https://example.com/site.git").branch("main"));
+///         Ok(())
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub type GitClone = Clone;

@@ -195,3 +195,7 @@ impl Component for Clone {
             .and_then(|t| t.split_whitespace().next().and_then(|s| s.parse().ok())))
     }
 }
+
+/// [`Clone`] under a name that can be imported next to the `Clone` trait
+/// (`use batou_stdlib::mercurial::HgClone;`).
+pub type HgClone = Clone;

@@ -154,6 +154,9 @@ fn tail(path: &Path, n: usize) -> String {
 /// The resource every [`Program`] requires on its host.
 pub const SUPERVISOR: Resource<SupervisorInfo> = Resource::new("supervisor");
 
+/// The newest setuptools that still has `pkg_resources`.
+pub const SETUPTOOLS: &str = "80.10.2";
+
 /// How long a reload or start may take until supervisord answers.
 const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -164,6 +167,12 @@ pub struct Supervisor {
     /// The supervisor release pip installs.
     #[attribute(default = "4.2.5")]
     version: String,
+    /// The setuptools release installed with it: supervisor 4.2 imports
+    /// `pkg_resources`, which setuptools 81 and later no longer have (a
+    /// venv of Python 3.12 or newer has no setuptools of its own, and pip
+    /// would fetch the newest). batou pins it for the same reason.
+    #[attribute(default = SETUPTOOLS)]
+    setuptools: String,
     /// The Python version of its environment.
     #[attribute(default = "3")]
     python: String,
@@ -304,12 +313,19 @@ impl Component for Supervisor {
         };
         cx.provide(&SUPERVISOR, info.clone())?;
         cx.add(
-            VirtualEnv::new(self.python.clone()).package(
-                Package::new("supervisor")
-                    .version(self.version.clone())
-                    .install_options(self.install_options.clone())
-                    .env(self.env.clone()),
-            ),
+            VirtualEnv::new(self.python.clone())
+                .package(
+                    Package::new("setuptools")
+                        .version(self.setuptools.clone())
+                        .install_options(self.install_options.clone())
+                        .env(self.env.clone()),
+                )
+                .package(
+                    Package::new("supervisor")
+                        .version(self.version.clone())
+                        .install_options(self.install_options.clone())
+                        .env(self.env.clone()),
+                ),
         );
         cx.add(Directory::new("etc/supervisor.d").leading(true));
         cx.add(Directory::new("var/log").leading(true));
@@ -530,6 +546,15 @@ impl Spec {
         checks::options(&what, &self.options)
     }
 
+    /// Where its output goes: var/log/<name>.log of the supervisor, or the
+    /// `stderr_logfile` an event listener's options name.
+    fn log(&self) -> PathBuf {
+        match (self.kind, self.options.get("stderr_logfile")) {
+            (Kind::Eventlistener, Some(file)) => PathBuf::from(file),
+            _ => self.supervisor.logdir.join(format!("{}.log", self.name)),
+        }
+    }
+
     fn startsecs(&self) -> u64 {
         self.options
             .get("startsecs")
@@ -562,14 +587,18 @@ impl Spec {
                     prio = self.priority,
                 )
             }
+            // Its stdout speaks supervisor's protocol; stderr goes to its
+            // log (`stderr_logfile`, by default var/log/<name>.log).
             Kind::Eventlistener => format!(
                 "[eventlistener:{name}]\n\
                  command = {command}\n\
                  events = {events}\n\
                  process_name={name}\n\
+                 directory = {dir}\n\
                  priority = {prio}\n",
                 name = self.name,
                 events = self.events.join(","),
+                dir = self.directory,
                 prio = self.priority,
             ),
         };
@@ -632,7 +661,7 @@ impl Spec {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        let log = self.supervisor.logdir.join(format!("{}.log", self.name));
+        let log = self.log();
         Err(Error::Failed(format!(
             "{} \"{}\" did not start up ({}); the end of {}:\n{}",
             self.label(),
@@ -786,6 +815,16 @@ macro_rules! program_component {
                 options
                     .entry("startretries".into())
                     .or_insert_with(|| "3".into());
+                if $kind == Kind::Eventlistener && !options.contains_key("stderr_logfile") {
+                    let log = supervisor.logdir.join(format!("{}.log", self.name));
+                    options.insert("stderr_logfile".into(), log.to_string_lossy().into_owned());
+                    options
+                        .entry("stderr_logfile_backups".into())
+                        .or_insert_with(|| "0".into());
+                    options
+                        .entry("stderr_logfile_maxbytes".into())
+                        .or_insert_with(|| "0".into());
+                }
                 let spec = Spec {
                     kind: $kind,
                     name: self.name.clone(),

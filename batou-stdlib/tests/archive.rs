@@ -308,3 +308,64 @@ fn unknown_suffixes_and_missing_or_damaged_archives() {
         "{out}"
     );
 }
+
+#[test]
+fn one_archive_into_two_targets_converges_and_nothing_is_written_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_tree(dir.path());
+    sh(
+        &src,
+        &format!("tar czf {}/pkg.tar.gz pkg-1.0", dir.path().display()),
+    );
+    let work = workdir_with(dir.path(), &dir.path().join("pkg.tar.gz"));
+    let beside: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let root = |target: &str| {
+        let mut root = TestRoot::new(dir.path());
+        root.configure(Extract::new("pkg.tar.gz").target(target).strip(1))
+            .unwrap();
+        root
+    };
+    let (mut a, mut b) = (root("a"), root("b"));
+    assert!(a.deploy().unwrap());
+    assert!(b.deploy().unwrap());
+    assert!(!a.deploy().unwrap(), "a converged after b was extracted");
+    assert!(!b.deploy().unwrap(), "b converged");
+    assert_tree(&work.join("a"));
+    assert_tree(&work.join("b"));
+    let mut after: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "a" && n != "b")
+        .collect();
+    after.sort();
+    assert_eq!(after, beside, "the archive's directory is only read");
+}
+
+#[test]
+fn the_compression_is_read_from_the_content_as_tar_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source_tree(dir.path());
+    // A plain tar named .tar.gz, and a gzipped one named .tar.
+    sh(
+        &src,
+        &format!("tar cf {}/plain.tar.gz pkg-1.0", dir.path().display()),
+    );
+    sh(
+        &src,
+        &format!("tar czf {}/zipped.tar pkg-1.0", dir.path().display()),
+    );
+    for name in ["plain.tar.gz", "zipped.tar"] {
+        let work = workdir_with(dir.path(), &dir.path().join(name));
+        let mut root = TestRoot::new(dir.path());
+        root.configure(Extract::new(name).target(name.replace('.', "-")).strip(1))
+            .unwrap();
+        assert!(root.deploy().unwrap(), "{name}");
+        assert_tree(&work.join(name.replace('.', "-")));
+        assert!(!root.deploy().unwrap(), "{name}: converged");
+    }
+}

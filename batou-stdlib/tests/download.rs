@@ -54,6 +54,18 @@ fn downloads_verifies_converges_and_follows_redirects() {
     assert!(root.predict().unwrap());
     assert!(!work.join("big.bin").exists());
 
+    // What a download killed mid-transfer left (its process is gone) is
+    // removed by the next one.
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join(format!(".big.bin.batou-tmp-{dead_pid}-0")),
+        b"half",
+    )
+    .unwrap();
+
     assert!(root.deploy().unwrap(), "changed");
     assert_eq!(std::fs::read(work.join("big.bin")).unwrap(), data);
     assert_eq!(names(&work), vec!["big.bin"], "no temporary file left");

@@ -3,7 +3,7 @@
 mod common;
 
 use batou::testing::TestRoot;
-use batou_stdlib::git::Clone;
+use batou_stdlib::git::GitClone;
 use common::text;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,7 +69,7 @@ fn a_branch_is_followed_and_converges() {
     let (repo, _) = upstream(dir.path());
     let work = dir.path().join("work/git_clone/src");
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).target("src").branch("main"))
+    root.configure(GitClone::new(url(&repo)).target("src").branch("main"))
         .unwrap();
     assert!(root.predict().unwrap());
     assert!(!work.join(".git").exists(), "-P clones nothing");
@@ -85,7 +85,7 @@ fn a_branch_is_followed_and_converges() {
 
     // Another branch: switched to it.
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).target("src").branch("feature"))
+    root.configure(GitClone::new(url(&repo)).target("src").branch("feature"))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(read(work.join("b.txt")), "feature");
@@ -102,19 +102,19 @@ fn tags_and_revisions_are_checked_out() {
     let (repo, first) = upstream(dir.path());
     let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).tag("v1")).unwrap();
+    root.configure(GitClone::new(url(&repo)).tag("v1")).unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(read(work.join("a.txt")), "1");
     assert!(!root.deploy().unwrap());
 
     let main = git(&repo, &["rev-parse", "main"]);
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).revision(main))
+    root.configure(GitClone::new(url(&repo)).revision(main))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(read(work.join("a.txt")), "2");
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).revision(first.clone()))
+    root.configure(GitClone::new(url(&repo)).revision(first.clone()))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(read(work.join("a.txt")), "1");
@@ -127,7 +127,7 @@ fn a_dirty_working_copy_is_refused_unless_clobber() {
     let (repo, _) = upstream(dir.path());
     let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).branch("main"))
+    root.configure(GitClone::new(url(&repo)).branch("main"))
         .unwrap();
     assert!(root.deploy().unwrap());
 
@@ -144,7 +144,7 @@ fn a_dirty_working_copy_is_refused_unless_clobber() {
     assert_eq!(read(work.join("a.txt")), "local change", "untouched");
 
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).branch("main").clobber(true))
+    root.configure(GitClone::new(url(&repo)).branch("main").clobber(true))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(read(work.join("a.txt")), "2");
@@ -166,7 +166,7 @@ fn vcs_update_false_leaves_an_existing_clone() {
     let (repo, _) = upstream(dir.path());
     let work = dir.path().join("work/git_clone");
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).branch("main").vcs_update(false))
+    root.configure(GitClone::new(url(&repo)).branch("main").vcs_update(false))
         .unwrap();
     assert!(root.deploy().unwrap());
     commit(&repo, "a.txt", "3");
@@ -182,7 +182,7 @@ fn foreign_content_another_origin_and_bad_configuration() {
     std::fs::create_dir_all(work.join("site")).unwrap();
     std::fs::write(work.join("site/index.html"), "not ours").unwrap();
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).target("site").branch("main"))
+    root.configure(GitClone::new(url(&repo)).target("site").branch("main"))
         .unwrap();
     let out = text(&root.deploy().unwrap_err());
     assert!(
@@ -213,11 +213,11 @@ fn foreign_content_another_origin_and_bad_configuration() {
         ],
     );
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).target("code").branch("main"))
+    root.configure(GitClone::new(url(&repo)).target("code").branch("main"))
         .unwrap();
     assert!(root.deploy().unwrap());
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&mirror)).target("code").branch("main"))
+    root.configure(GitClone::new(url(&mirror)).target("code").branch("main"))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(
@@ -227,19 +227,19 @@ fn foreign_content_another_origin_and_bad_configuration() {
 
     for (clone, message) in [
         (
-            Clone::new(url(&repo)).branch("main").tag("v1"),
+            GitClone::new(url(&repo)).branch("main").tag("v1"),
             "needs exactly one of revision, branch or tag",
         ),
         (
-            Clone::new(url(&repo)),
+            GitClone::new(url(&repo)),
             "needs exactly one of revision, branch or tag",
         ),
         (
-            Clone::new(url(&repo)).branch("--upload-pack=touch /tmp/x"),
+            GitClone::new(url(&repo)).branch("--upload-pack=touch /tmp/x"),
             "invalid branch \"--upload-pack=touch /tmp/x\"",
         ),
         (
-            Clone::new("--evil").branch("main"),
+            GitClone::new("--evil").branch("main"),
             "Clone: invalid URL \"--evil\"",
         ),
     ] {
@@ -260,7 +260,7 @@ fn submodules_are_checked_out() {
     git(&repo, &["submodule", "add", "-q", &url(&lib), "vendor/lib"]);
     git(&repo, &["commit", "-q", "-m", "submodule"]);
     let mut root = TestRoot::new(dir.path());
-    root.configure(Clone::new(url(&repo)).branch("main"))
+    root.configure(GitClone::new(url(&repo)).branch("main"))
         .unwrap();
     assert!(root.deploy().unwrap());
     assert_eq!(

@@ -289,6 +289,9 @@ impl AtomicFile {
     /// created private (0600, never through a link, never an existing
     /// file) and gets `mode` before any data is written.
     pub fn create(dest: &Path, mode: u32) -> io::Result<AtomicFile> {
+        // What an interrupted earlier run left there goes first (once per
+        // directory and process).
+        remove_stale_temps(dest);
         let tmp = temp_name(dest, TEMP_MARKER);
         let file = OpenOptions::new()
             .write(true)

@@ -16,6 +16,10 @@ pub const BUILDOUT_VERSION: &str = "3.3";
 /// setuptools for the Buildout test.
 pub const BUILDOUT_SETUPTOOLS: &str = "68.0.0";
 
+/// The setuptools release the Supervisor component pins
+/// (`batou_stdlib::supervisor::SETUPTOOLS`).
+pub const SUPERVISOR_SETUPTOOLS: &str = "80.10.2";
+
 /// The pip release an AppEnv test installs over the venv's own.
 pub const PIP_VERSION: &str = "24.0";
 
@@ -36,6 +40,7 @@ pub fn supervisor_wheels() -> PathBuf {
         .unwrap_or_default();
     let have = [
         format!("supervisor-{SUPERVISOR_VERSION}-"),
+        format!("setuptools-{SUPERVISOR_SETUPTOOLS}-"),
         format!("pip-{PIP_VERSION}-"),
         format!("zc.buildout-{BUILDOUT_VERSION}-"),
     ]

@@ -124,6 +124,32 @@ fn the_front_page_example_runs_converges_and_upgrades_only_what_changed() {
     );
     let supervisord = live_pid(&supervisor.join("supervisord.pid")).expect("supervisord runs");
     let first = ctl(&supervisor, &["pid", "myapp"]);
+    // The wheels hold the newest setuptools (without pkg_resources) too:
+    // the component's pin is what is installed, and supervisor can use it.
+    assert!(
+        std::fs::read_dir(supervisor_wheels())
+            .unwrap()
+            .flatten()
+            .any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("setuptools-")
+                    && !n.contains(batou_tests::python::SUPERVISOR_SETUPTOOLS)
+            }),
+        "the newest setuptools is among the wheels"
+    );
+    let setuptools = Command::new(supervisor.join("bin/python"))
+        .args([
+            "-c",
+            "import pkg_resources, setuptools; print(setuptools.__version__)",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&setuptools.stdout).trim(),
+        batou_tests::python::SUPERVISOR_SETUPTOOLS,
+        "{}",
+        String::from_utf8_lossy(&setuptools.stderr)
+    );
 
     let again = p.batou(&["deploy", "test"]);
     assert!(again.status.success(), "{}", stdout(&again));
@@ -229,6 +255,27 @@ const EXTRAS: &str = r##"
 use batou::prelude::*;
 use batou_stdlib::file::File;
 use batou_stdlib::supervisor::Eventlistener;
+
+/// An event listener that cannot start: it says why on stderr and exits.
+#[component]
+pub struct Deaf;
+
+impl Component for Deaf {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(
+            Eventlistener::new("deaf")
+                .command("/bin/sh")
+                .command_absolute(false)
+                .args("-c 'echo \"cannot hear in $(pwd)\" >&2; exit 3'")
+                .directory("/tmp")
+                .options(std::collections::BTreeMap::from([(
+                    "startsecs".to_string(),
+                    "1".to_string(),
+                )])),
+        );
+        Ok(())
+    }
+}
 
 /// An event listener speaking supervisor's protocol (READY, RESULT).
 #[component]
@@ -346,6 +393,37 @@ fn supervisor_listeners_checks_logrotate_cold_deployment_and_shutdown() {
     let ran = Command::new(&check).output().unwrap();
     assert_eq!(ran.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&ran.stdout).starts_with("CRITICAL - myapp"));
+
+    // A listener that exits at once: the error shows its stderr, from the
+    // log its section names, and its directory is the one given.
+    p.write(
+        "environments/deaf/environment.cfg",
+        &environment(
+            "local",
+            "localhost",
+            "myapp, supervisor, deaf",
+            &wheels,
+            "1.1",
+        ),
+    );
+    let out = p.batou(&["deploy", "deaf"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Eventlistener \"deaf\" did not start up (deaf"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the end of {}:",
+            supervisor.join("var/log/deaf.log").display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("cannot hear in /tmp"), "{text}");
+    let section = std::fs::read_to_string(supervisor.join("etc/supervisor.d/deaf.conf")).unwrap();
+    assert!(section.contains("directory = /tmp\n"), "{section}");
+    ctl(&supervisor, &["stop", "deaf"]);
 
     // Disabled: supervisord is shut down.
     let pid = live_pid(&supervisor.join("supervisord.pid")).expect("supervisord runs");

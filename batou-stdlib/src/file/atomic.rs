@@ -45,7 +45,6 @@ pub struct Attributes {
 /// Starts replacing `path`: a private temp file that already has its final
 /// mode and owner (see [`Attributes`]) before any data is written.
 pub fn replace(path: &Path, attrs: Attributes) -> std::io::Result<AtomicFile> {
-    remove_stale_temps(path);
     let existing = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let mode = match &existing {
         Some(m) => m.mode() & 0o7777,
