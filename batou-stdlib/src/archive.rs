@@ -11,7 +11,7 @@
 //!
 //! impl Component for App {
 //!     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
-//!         cx.add(Download::new("https://example.com/app-1.0.tar.gz").checksum("sha256:…"));
+//!         cx.add(Download::new("https://example.com/app-1.0.tar.gz", "sha256:…"));
 //!         // Into work/app/app-1.0, without the archive's top directory.
 //!         cx.add(Extract::new("app-1.0.tar.gz").strip(1));
 //!         Ok(())

@@ -202,11 +202,7 @@ impl Component for Build {
             )));
         };
         let source_dir = source_dir.to_string();
-        cx.add(
-            Download::new(self.uri.clone())
-                .checksum(self.checksum.clone())
-                .target(name.clone()),
-        );
+        cx.add(Download::new(self.uri.clone(), self.checksum.clone()).target(name.clone()));
         cx.add(Extract::new(name).strip(1));
         cx.add(
             Configure::new(source_dir.clone())

@@ -11,8 +11,10 @@
 //! impl Component for Zlib {
 //!     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
 //!         cx.add(
-//!             Download::new("https://zlib.net/zlib-1.3.1.tar.gz")
-//!                 .checksum("sha256:9a93b2b7dfdac77ceba5a558a580e74667dd6fede4585b91eefb60f03b72df23"),
+//!             Download::new(
+//!                 "https://zlib.net/zlib-1.3.1.tar.gz",
+//!                 "sha256:9a93b2b7dfdac77ceba5a558a580e74667dd6fede4585b91eefb60f03b72df23",
+//!             ),
 //!         );
 //!         Ok(())
 //!     }
@@ -49,7 +51,7 @@ enum Scheme {
 /// path, in the workdir) and checks it against `checksum`
 /// (`algorithm:hex`, e.g. `sha256:…`; md5, sha1, sha224, sha256, sha384
 /// and sha512 are known).
-#[component(namevar = uri)]
+#[component(namevar = uri, args = [checksum])]
 pub struct Download {
     /// The URL: `http://`, `https://` or `file://`.
     uri: String,

@@ -12,7 +12,7 @@
 //! impl Component for MyApp {
 //!     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
 //!         cx.add(VirtualEnv::new("3").package(Package::new("myapp").version("1.0")));
-//!         cx.add(Program::new("myapp").command("bin/myapp"));
+//!         cx.add(Program::new("myapp", "bin/myapp"));
 //!         Ok(())
 //!     }
 //! }
@@ -154,8 +154,9 @@ fn tail(path: &Path, n: usize) -> String {
 /// The resource every [`Program`] requires on its host.
 pub const SUPERVISOR: Resource<SupervisorInfo> = Resource::new("supervisor");
 
-/// The newest setuptools that still has `pkg_resources`.
-pub const SETUPTOOLS: &str = "80.10.2";
+/// The newest setuptools that has `pkg_resources` without warning about it
+/// on every `supervisorctl` (80 prints a UserWarning, 81 dropped it).
+pub const SETUPTOOLS: &str = "79.0.1";
 
 /// How long a reload or start may take until supervisord answers.
 const MASTER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -684,7 +685,7 @@ impl Spec {
 
 /// A program supervisor runs, with its output in `var/log/<name>.log` of
 /// the supervisor.
-#[component(namevar = name)]
+#[component(namevar = name, args = [command])]
 #[derive(Debug)]
 pub struct Program {
     /// The program's name in supervisor.
@@ -730,7 +731,7 @@ impl Program {
 /// An event listener (`[eventlistener:name]`); a relative command is
 /// resolved against the supervisor's workdir, where plugins such as
 /// superlance are installed.
-#[component(namevar = name)]
+#[component(namevar = name, args = [command])]
 #[derive(Debug)]
 pub struct Eventlistener {
     /// The program's name in supervisor.

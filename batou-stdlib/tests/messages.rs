@@ -189,22 +189,17 @@ fn supervisor_components_refuse_bad_values() {
         "Supervisor: `address` needs a port (localhost:9001)",
     );
     assert_has(
-        refused(with_supervisor(d), Program::new("myapp")),
+        refused(with_supervisor(d), Program::new("myapp", "")),
         "`command` option missing for program myapp",
     );
     assert_has(
-        refused(
-            with_supervisor(d),
-            Program::new("my app").command("bin/app"),
-        ),
+        refused(with_supervisor(d), Program::new("my app", "bin/app")),
         "Program: \"my app\" is not a supervisor program name (letters, digits, `.`, `_`, `-`)",
     );
     assert_has(
         refused(
             with_supervisor(d),
-            Program::new("myapp")
-                .command("bin/app")
-                .args("--a\n[program:evil]"),
+            Program::new("myapp", "bin/app").args("--a\n[program:evil]"),
         ),
         "Program(myapp): values must be one line",
     );
@@ -212,27 +207,21 @@ fn supervisor_components_refuse_bad_values() {
     assert_has(
         refused(
             with_supervisor(d),
-            Program::new("myapp")
-                .command("bin/app")
-                .options(options("a=b", "1")),
+            Program::new("myapp", "bin/app").options(options("a=b", "1")),
         ),
         "Program(myapp): an option name is empty or has `=`",
     );
     assert_has(
         refused(
             with_supervisor(d),
-            Program::new("myapp")
-                .command("bin/app")
-                .options(options("startsecs", "soon")),
+            Program::new("myapp", "bin/app").options(options("startsecs", "soon")),
         ),
         "Program(myapp): startsecs must be a number of seconds",
     );
     assert_has(
         refused(
             with_supervisor(d),
-            Eventlistener::new("memmon")
-                .command("bin/memmon")
-                .events(vec!["TICK\n60".to_string()]),
+            Eventlistener::new("memmon", "bin/memmon").events(vec!["TICK\n60".to_string()]),
         ),
         "Eventlistener(memmon): values must be one line",
     );

@@ -18,7 +18,7 @@ pub const BUILDOUT_SETUPTOOLS: &str = "68.0.0";
 
 /// The setuptools release the Supervisor component pins
 /// (`batou_stdlib::supervisor::SETUPTOOLS`).
-pub const SUPERVISOR_SETUPTOOLS: &str = "80.10.2";
+pub const SUPERVISOR_SETUPTOOLS: &str = "79.0.1";
 
 /// The pip release an AppEnv test installs over the venv's own.
 pub const PIP_VERSION: &str = "24.0";

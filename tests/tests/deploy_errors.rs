@@ -166,6 +166,10 @@ fn component_failures_are_reported_clearly() {
         "{text}"
     );
     assert!(text.contains("     Attributes: address"), "{text}");
+    assert!(
+        text.contains(" Hint: set `address = …` in [component:needy] of the environment"),
+        "{text}"
+    );
 
     let out = p.batou(&["deploy", "-c", "templated"]);
     let text = stdout(&out);

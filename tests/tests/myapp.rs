@@ -189,7 +189,7 @@ fn the_front_page_example_runs_converges_and_upgrades_only_what_changed() {
          #[component]\npub struct Broken;\n\n\
          impl Component for Broken {\n    \
          fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {\n        \
-         cx.add(Program::new(\"broken\").command(\"/bin/sh\").command_absolute(false)\n            \
+         cx.add(Program::new(\"broken\", \"/bin/sh\").command_absolute(false)\n            \
          .args(\"-c 'echo broken-start; exit 3'\")\n            \
          .options([(\"startsecs\".to_string(), \"1\".to_string())].into_iter().collect::<std::collections::BTreeMap<_, _>>()));\n        \
          Ok(())\n    }\n}\n",
@@ -263,8 +263,7 @@ pub struct Deaf;
 impl Component for Deaf {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
         cx.add(
-            Eventlistener::new("deaf")
-                .command("/bin/sh")
+            Eventlistener::new("deaf", "/bin/sh")
                 .command_absolute(false)
                 .args("-c 'echo \"cannot hear in $(pwd)\" >&2; exit 3'")
                 .directory("/tmp")
@@ -294,8 +293,7 @@ impl Component for Extras {
         ));
         let script = cx.workdir().join("listener.py");
         cx.add(
-            Eventlistener::new("ticker")
-                .command("/bin/sh")
+            Eventlistener::new("ticker", "/bin/sh")
                 .command_absolute(false)
                 .args(format!("-c 'exec python3 {}'", script.display()))
                 .events(vec!["TICK_5".to_string()])

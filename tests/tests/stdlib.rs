@@ -26,8 +26,7 @@ pub struct App {
 impl Component for App {
     fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
         cx.add(
-            Download::new(self.url.clone())
-                .checksum(self.checksum.clone())
+            Download::new(self.url.clone(), self.checksum.clone())
                 .target("pkg.tar.gz"),
         );
         cx.add(Extract::new("pkg.tar.gz").target("pkg").strip(1));

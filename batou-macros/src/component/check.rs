@@ -46,6 +46,21 @@ pub fn check(c: &Component, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+    for arg in &c.args {
+        let is_attribute = c
+            .fields
+            .iter()
+            .any(|f| &f.ident == arg && f.attribute.is_some());
+        if !is_attribute || c.namevar.as_ref() == Some(arg) {
+            errors.push(syn::Error::new(
+                arg.span(),
+                format!(
+                    "`{arg}` in `args` must be an #[attribute] field of `{}` other than the namevar",
+                    c.ident
+                ),
+            ));
+        }
+    }
     for f in &c.fields {
         let name = f.ident.unraw().to_string();
         if RESERVED.contains(&name.as_str()) {

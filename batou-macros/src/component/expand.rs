@@ -85,17 +85,10 @@ pub fn generate(c: &Component) -> TokenStream {
     let mut set_arms = Vec::new();
     let mut values = Vec::new();
     let mut namevar_value = quote!(::core::option::Option::None);
-    let mut ctor = quote! {
-        /// Creates the component with its default attribute values.
-        pub fn new() -> Self {
-            Self::__batou_with_defaults()
-        }
-    };
-    let mut default_impl = quote! {
-        impl ::core::default::Default for #ident {
-            fn default() -> Self { Self::__batou_with_defaults() }
-        }
-    };
+    // `new()`'s parameters: the namevar, then `args`.
+    let mut params = Vec::new();
+    let mut assigns = Vec::new();
+    let mut param_names = Vec::new();
     for (i, (f, _o)) in attrs.iter().enumerate() {
         let fid = &f.ident;
         let ty = &f.ty;
@@ -110,37 +103,67 @@ pub fn generate(c: &Component) -> TokenStream {
             ),
         });
         values.push(quote! { (#aname, #p::ConfigValue::to_template(&self.#fid)) });
+        let assign = quote! {
+            match #p::IntoAttribute::<#ty>::into_attribute(#fid) {
+                ::core::result::Result::Ok(v) => { this.#fid = v; this.__batou.mark(#i); }
+                ::core::result::Result::Err(e) => this.__batou.push_error(#aname, e),
+            }
+        };
         if is_namevar {
             namevar_value =
                 quote!(::core::option::Option::Some(#p::ConfigValue::to_template(&self.#fid)));
-            let doc = format!("Creates the component with its namevar `{aname}`.");
-            ctor = quote! {
+            params.insert(0, quote!(#fid: impl #p::IntoAttribute<#ty>));
+            assigns.insert(0, assign);
+            param_names.insert(0, format!("`{aname}`"));
+            continue;
+        }
+        if c.args.contains(fid) {
+            params.push(quote!(#fid: impl #p::IntoAttribute<#ty>));
+            assigns.push(assign);
+            param_names.push(format!("`{aname}`"));
+        }
+        let doc = format!("Sets the attribute `{aname}`.");
+        setters.push(quote! {
+            #[doc = #doc]
+            #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
+            pub fn #fid(mut self, value: impl #p::IntoAttribute<#ty>) -> Self {
+                match #p::IntoAttribute::<#ty>::into_attribute(value) {
+                    ::core::result::Result::Ok(v) => { self.#fid = v; self.__batou.mark(#i); }
+                    ::core::result::Result::Err(e) => self.__batou.push_error(#aname, e),
+                }
+                self
+            }
+        });
+    }
+    let (ctor, default_impl) = if params.is_empty() {
+        (
+            quote! {
+                /// Creates the component with its default attribute values.
+                pub fn new() -> Self {
+                    Self::__batou_with_defaults()
+                }
+            },
+            quote! {
+                impl ::core::default::Default for #ident {
+                    fn default() -> Self { Self::__batou_with_defaults() }
+                }
+            },
+        )
+    } else {
+        let doc = format!("Creates the component with {}.", param_names.join(", "));
+        (
+            quote! {
                 #[doc = #doc]
-                pub fn new(#fid: impl #p::IntoAttribute<#ty>) -> Self {
+                #[allow(clippy::too_many_arguments)]
+                pub fn new(#(#params),*) -> Self {
                     let mut this = Self::__batou_with_defaults();
-                    match #p::IntoAttribute::<#ty>::into_attribute(#fid) {
-                        ::core::result::Result::Ok(v) => { this.#fid = v; this.__batou.mark(#i); }
-                        ::core::result::Result::Err(e) => this.__batou.push_error(#aname, e),
-                    }
+                    #(#assigns)*
                     this
                 }
-            };
-            default_impl = quote!();
-        } else {
-            let doc = format!("Sets the attribute `{aname}`.");
-            setters.push(quote! {
-                #[doc = #doc]
-                #[allow(clippy::wrong_self_convention, clippy::should_implement_trait)]
-                pub fn #fid(mut self, value: impl #p::IntoAttribute<#ty>) -> Self {
-                    match #p::IntoAttribute::<#ty>::into_attribute(value) {
-                        ::core::result::Result::Ok(v) => { self.#fid = v; self.__batou.mark(#i); }
-                        ::core::result::Result::Err(e) => self.__batou.push_error(#aname, e),
-                    }
-                    self
-                }
-            });
-        }
-    }
+            },
+            quote!(),
+        )
+    };
 
     // The compile-time override check macro.
     let check_macro = format_ident!("__batou_component_{}", name, span = Span::call_site());

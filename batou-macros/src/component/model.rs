@@ -14,6 +14,9 @@ pub struct Component {
     pub name_span: Span,
     /// The namevar field, if any.
     pub namevar: Option<Ident>,
+    /// `args = [field, ...]`: attributes `new()` takes after the namevar,
+    /// so that leaving out a required value fails the build.
+    pub args: Vec<Ident>,
     /// `platform = "name"`: attached to `base` on hosts of that platform.
     pub platform: Option<LitStr>,
     /// `base = Type`: the component a platform component belongs to.
@@ -56,6 +59,7 @@ impl Component {
         let mut name = ident.to_string().to_lowercase();
         let mut name_span = ident.span();
         let mut namevar = None;
+        let mut ctor_args = Vec::new();
         let mut platform = None;
         let mut base = None;
         let mut features = Vec::new();
@@ -64,6 +68,22 @@ impl Component {
             if meta.path.is_ident("namevar") {
                 let value: Ident = meta.value()?.parse()?;
                 namevar = Some(value);
+                Ok(())
+            } else if meta.path.is_ident("args") {
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                for e in list.elems {
+                    match e {
+                        Expr::Path(p) if p.path.get_ident().is_some() => {
+                            ctor_args.extend(p.path.get_ident().cloned())
+                        }
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "args are attribute fields: `args = [checksum]`",
+                            ))
+                        }
+                    }
+                }
                 Ok(())
             } else if meta.path.is_ident("platform") {
                 platform = Some(meta.value()?.parse::<LitStr>()?);
@@ -95,7 +115,7 @@ impl Component {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown #[component] option; expected `namevar = field`, `name = \"...\"`, `features = [...]`, `platform = \"...\"` or `base = Type`",
+                    "unknown #[component] option; expected `namevar = field`, `args = [field, ...]`, `name = \"...\"`, `features = [...]`, `platform = \"...\"` or `base = Type`",
                 ))
             }
         });
@@ -197,6 +217,7 @@ impl Component {
             name,
             name_span,
             namevar,
+            args: ctor_args,
             platform,
             base,
             features,

@@ -686,6 +686,25 @@ impl Scope<'_> {
             .map(|(_, a)| a.name)
             .collect();
         if !missing.is_empty() {
+            // A root's values come from its [component:NAME] section; a
+            // sub-component's from the code that adds it.
+            let hint = if parent.is_none() {
+                format!(
+                    "set {} in [component:{}] of the environment",
+                    missing
+                        .iter()
+                        .map(|m| format!("`{m} = …`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    component.component_name()
+                )
+            } else {
+                format!(
+                    "set {} where the component is added (`.{}(…)`)",
+                    missing.join(", "),
+                    missing[0]
+                )
+            };
             errors.push(
                 Report::new(
                     "No override and no default given for required attributes",
@@ -693,6 +712,7 @@ impl Scope<'_> {
                 )
                 .field("Component", crumbs)
                 .field("Attributes", missing.join(", "))
+                .field("Hint", hint)
                 .on_host(&host)
                 .sort_by(vec![host.clone(), crumbs.to_string()]),
             );

@@ -34,7 +34,7 @@ impl Component for MyApp {
                     .install_options(self.pip_options.clone()),
             ),
         );
-        cx.add(Program::new("myapp").command("bin/myapp"));
+        cx.add(Program::new("myapp", "bin/myapp"));
         Ok(())
     }
 }
