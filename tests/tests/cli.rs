@@ -410,3 +410,73 @@ fn completions_graph_version_and_exit_codes() {
         "migrate is idempotent"
     );
 }
+
+const SHOW: &str = r##"
+use batou::prelude::*;
+use batou_stdlib::file::File;
+
+/// Shows what it was configured with.
+#[component]
+pub struct Show {
+    #[attribute(default = "", expand = false)]
+    raw: String,
+    #[attribute(default = "")]
+    cooked: String,
+}
+
+impl Component for Show {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        let env = cx.expand(self, "platform={{ environment.platform }} timeout={{ environment.timeout }}")?;
+        let text = format!("{env}\nraw={}\ncooked={}\n", self.raw, self.cooked);
+        cx.add(File::new("shown").is_template(false).content(text));
+        Ok(())
+    }
+}
+
+/// Attached to Show on hosts of the platform `debian`.
+#[component(platform = "debian", base = Show)]
+pub struct ShowDebian;
+
+impl Component for ShowDebian {
+    fn configure(&mut self, cx: &mut Configure) -> batou::Result<()> {
+        cx.add(File::new("debian-only").content("yes\n"));
+        Ok(())
+    }
+}
+"##;
+
+/// `-p` and `-t` win over the environment (the platform also attaches
+/// platform components), and `#[attribute(expand = false)]` takes an
+/// override as written.
+#[test]
+fn platform_and_timeout_flags_and_unexpanded_attributes() {
+    let p = Project::generate("cli-platform");
+    p.write("components/tick/component.rs", SHOW);
+    p.write(
+        "environments/local/environment.cfg",
+        "[environment]\nconnect_method = local\nplatform = base\ntimeout = 3\n\n[hosts]\nlocalhost = show\n\n\
+         [component:show]\nraw = {{ host.name }}\ncooked = {{ host.name }}\n",
+    );
+    p.build_ok();
+    let out = p.batou(&["deploy", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        p.read("work/show/shown"),
+        "platform=base timeout=3\nraw={{ host.name }}\ncooked=localhost\n"
+    );
+    assert!(!p.path.join("work/show/debian-only").exists());
+
+    let out = p.batou(&["deploy", "-p", "debian", "-t", "9", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        p.read("work/show/shown"),
+        "platform=debian timeout=9\nraw={{ host.name }}\ncooked=localhost\n"
+    );
+    assert_eq!(p.read("work/show/debian-only"), "yes\n");
+    let out = p.batou(&["deploy", "--platform", "base", "--timeout", "4", "local"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        p.read("work/show/shown"),
+        "platform=base timeout=4\nraw={{ host.name }}\ncooked=localhost\n"
+    );
+}

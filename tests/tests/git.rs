@@ -208,4 +208,38 @@ fn hg_bundle() {
     let out = p.batou(&["deploy", "bundle"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(node(&remote), node(&p.path));
+
+    // hg-pull: the host pulls from `repository_url` (the local repository
+    // has no default path), a repository another user owns.
+    let origin_dir = tempfile::tempdir().unwrap();
+    let origin = origin_dir.path().join("origin");
+    hg(origin_dir.path(), &["init", origin.to_str().unwrap()]);
+    hg(&p.path, &["push", "-q", origin.to_str().unwrap()]);
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(origin_dir.path())
+        .status()
+        .unwrap();
+    p.write(
+        "environments/pull/environment.cfg",
+        &format!(
+            "[environment]\nconnect_method = ssh\nupdate_method = hg-pull\nrepository_url = {}\n\
+             target_directory = ~/pulled\n\n[hosts]\ng2 = tick\n",
+            origin.display()
+        ),
+    );
+    hg(&p.path, &["commit", "-q", "-u", "test", "-A", "-m", "pull environment"]);
+    hg(&p.path, &["push", "-q", origin.to_str().unwrap()]);
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(origin_dir.path())
+        .status()
+        .unwrap();
+    let out = p.batou(&["deploy", "pull"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let pulled = lab.hosts[0].path("pulled");
+    assert_eq!(node(&pulled), node(&p.path));
+    assert!(std::fs::read_to_string(pulled.join("work/tick/tick.sh"))
+        .unwrap()
+        .contains("date -u"));
 }

@@ -17,6 +17,15 @@ pub struct Child<C> {
     _type: PhantomData<fn() -> C>,
 }
 
+impl<C> Child<C> {
+    /// Its position among its parent's sub-components, as
+    /// [`Deploy::assert_component_is_current`](super::Deploy::assert_component_is_current)
+    /// takes it.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
 impl<C> Clone for Child<C> {
     fn clone(&self) -> Self {
         *self

@@ -399,7 +399,9 @@ impl<'a> Deploy<'a> {
     }
 
     /// `verify` helper: this component (its `last_updated`, passed in) must
-    /// be at least as new as the given sub-components.
+    /// be at least as new as the given sub-components (their
+    /// [`Child::index`](super::Child::index)es), by their own
+    /// `last_updated`.
     pub fn assert_component_is_current(
         &self,
         mine: Option<f64>,
