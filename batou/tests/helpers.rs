@@ -74,9 +74,15 @@ fn last_updated_decides_with_assert_component_is_current_and_children_are_reache
     assert!(root.deploy().unwrap(), "first build");
     let out = root.take_output().join("\n");
     assert!(out.contains("child Some(\"input\") changed: true"), "{out}");
-    assert!(!root.deploy().unwrap(), "converged: result is newer than input");
+    assert!(
+        !root.deploy().unwrap(),
+        "converged: result is newer than input"
+    );
     let out = root.take_output().join("\n");
-    assert!(out.contains("child Some(\"input\") changed: false"), "{out}");
+    assert!(
+        out.contains("child Some(\"input\") changed: false"),
+        "{out}"
+    );
 
     // The input is touched later than the result: built again.
     let work = dir.path().join("work/builder");
@@ -94,7 +100,10 @@ fn set_workdir_moves_a_component_and_what_it_writes() {
         .unwrap();
     assert!(root.deploy().unwrap());
     // Relative to the workdir it would have had.
-    assert!(dir.path().join("work/stamp/elsewhere/deeper/here").is_file());
+    assert!(dir
+        .path()
+        .join("work/stamp/elsewhere/deeper/here")
+        .is_file());
     assert!(!dir.path().join("work/stamp/here").exists());
     assert!(!root.deploy().unwrap());
 }

@@ -214,12 +214,6 @@ fn hg_bundle() {
     let origin_dir = tempfile::tempdir().unwrap();
     let origin = origin_dir.path().join("origin");
     hg(origin_dir.path(), &["init", origin.to_str().unwrap()]);
-    hg(&p.path, &["push", "-q", origin.to_str().unwrap()]);
-    Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(origin_dir.path())
-        .status()
-        .unwrap();
     p.write(
         "environments/pull/environment.cfg",
         &format!(
@@ -228,7 +222,10 @@ fn hg_bundle() {
             origin.display()
         ),
     );
-    hg(&p.path, &["commit", "-q", "-u", "test", "-A", "-m", "pull environment"]);
+    hg(
+        &p.path,
+        &["commit", "-q", "-u", "test", "-A", "-m", "pull environment"],
+    );
     hg(&p.path, &["push", "-q", origin.to_str().unwrap()]);
     Command::new("chmod")
         .args(["-R", "a+rX"])

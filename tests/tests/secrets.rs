@@ -811,6 +811,15 @@ fn a_second_edit_of_existing_secrets_is_refused_also_while_python_batou_holds_th
         .unwrap();
     wait_for(&keys.path().join("started"), "the editor start");
     let late = editor_writing(keys.path(), "late", &secrets_text(&public, "age"));
+    let first_edit_stands = || {
+        let args = [
+            "secrets",
+            "decrypttostdout",
+            "environments/prod/secrets.cfg.age",
+        ];
+        let shown = ok(&run(&mut age_cmd(&p, &key, keys.path(), &args)));
+        assert!(shown.contains("password = the-first-edit-wins"), "{shown}");
+    };
     let second =
         run(age_cmd(&p, &key, keys.path(), &["secrets", "edit", "prod"]).env("EDITOR", &late));
     assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
@@ -820,17 +829,7 @@ fn a_second_edit_of_existing_secrets_is_refused_also_while_python_batou_holds_th
     );
     std::fs::write(keys.path().join("release"), "").unwrap();
     ok(&first.wait_with_output().unwrap());
-    let shown = ok(&run(&mut age_cmd(
-        &p,
-        &key,
-        keys.path(),
-        &[
-            "secrets",
-            "decrypttostdout",
-            "environments/prod/secrets.cfg.age",
-        ],
-    )));
-    assert!(shown.contains("password = the-first-edit-wins"), "{shown}");
+    first_edit_stands();
 
     // Python batou's lock: `fcntl.lockf` held by another process.
     let held = keys.path().join("python-holds");
@@ -858,17 +857,7 @@ fn a_second_edit_of_existing_secrets_is_refused_also_while_python_batou_holds_th
         "{}",
         stderr(&refused)
     );
-    let shown = ok(&run(&mut age_cmd(
-        &p,
-        &key,
-        keys.path(),
-        &[
-            "secrets",
-            "decrypttostdout",
-            "environments/prod/secrets.cfg.age",
-        ],
-    )));
-    assert!(shown.contains("password = the-first-edit-wins"), "{shown}");
+    first_edit_stands();
 }
 
 #[test]

@@ -615,27 +615,21 @@ fn an_agent_out_of_memory_or_killed_is_reported_with_the_cause() {
         }
     }
     p.build_ok();
+    let fails_with = |env: &str, error: &str| {
+        let out = p.batou(&["deploy", env]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{env}: {text}{}", stderr(&out));
+        assert!(text.contains(error), "{env}: {text}{}", stderr(&out));
+    };
     for env in envs {
         let host = if env == "local" { "localhost" } else { "om" };
-        let out = p.batou(&["deploy", &format!("{env}-greedy")]);
-        let text = stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{env}: {text}{}", stderr(&out));
-        assert!(
-            text.contains(&format!(
-                "ERROR: {host}: the agent ran out of memory (memory allocation of 8589934592 bytes failed)"
-            )),
-            "{env}: {text}{}",
-            stderr(&out)
+        fails_with(
+            &format!("{env}-greedy"),
+            &format!("ERROR: {host}: the agent ran out of memory (memory allocation of 8589934592 bytes failed)"),
         );
-        let out = p.batou(&["deploy", &format!("{env}-killed")]);
-        let text = stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{env}: {text}{}", stderr(&out));
-        assert!(
-            text.contains(&format!(
-                "ERROR: {host}: the agent was killed (SIGKILL): on a host short of memory this is the kernel's out-of-memory killer"
-            )),
-            "{env}: {text}{}",
-            stderr(&out)
+        fails_with(
+            &format!("{env}-killed"),
+            &format!("ERROR: {host}: the agent was killed (SIGKILL): on a host short of memory this is the kernel's out-of-memory killer"),
         );
     }
 }
