@@ -251,7 +251,7 @@ impl Component for Clone {
     }
 }
 
-/// [`Clone`] under a name that can be imported next to the `Clone` trait.
+/// [`Clone`](struct@Clone) under a name that can be imported next to the `Clone` trait.
 ///
 /// ```
 /// use batou::prelude::*;

@@ -196,6 +196,6 @@ impl Component for Clone {
     }
 }
 
-/// [`Clone`] under a name that can be imported next to the `Clone` trait
+/// [`Clone`](struct@Clone) under a name that can be imported next to the `Clone` trait
 /// (`use batou_stdlib::mercurial::HgClone;`).
 pub type HgClone = Clone;

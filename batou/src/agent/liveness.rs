@@ -9,7 +9,8 @@
 //!   a frame ([`watch`]): it exits, which releases the host's
 //!   `.batou-lock`. Every change is atomic, so the next run converges.
 //! - The controller's ssh client sends keep-alives at the same interval
-//!   and gives up after the same silence (see [`crate::transport`]).
+//!   and gives up after the same silence (`transport::ssh` and
+//!   `transport::russh`).
 //!
 //! While an agent hears its controller it refreshes the lock file's time
 //! ([`crate::lock::ProjectLock::refresh`]), so a refusal can tell a
