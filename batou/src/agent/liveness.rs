@@ -78,7 +78,9 @@ impl LastHeard {
 /// per heartbeat. Runs until the process ends.
 pub fn watch(last: Arc<LastHeard>, heartbeat: u64, lock: Arc<Mutex<Option<ProjectLock>>>) {
     let limit = silence_limit(heartbeat);
-    let tick = Duration::from_millis(250);
+    // A quarter heartbeat, between 250 ms and 1 s: the limit is kept to
+    // within a tick, and a fleet of idle agents hardly wakes up.
+    let tick = Duration::from_millis((heartbeat.max(1) * 250).min(1000));
     let mut refreshed = Instant::now();
     loop {
         std::thread::sleep(tick);
