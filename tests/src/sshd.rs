@@ -143,8 +143,10 @@ impl SshLab {
             // accounts even for key logins).
             run(Command::new("usermod").args(["-p", "*"]).arg(&user));
             let home = PathBuf::from(format!("/home/{user}"));
-            let _ = fs::remove_dir_all(home.join("deployment"));
-            let _ = fs::remove_dir_all(home.join("other"));
+            // Target directories the tests deploy to, from earlier runs.
+            for dir in ["deployment", "other", "pulled"] {
+                let _ = fs::remove_dir_all(home.join(dir));
+            }
             let ssh_dir = home.join(".ssh");
             fs::create_dir_all(&ssh_dir).expect("~/.ssh");
             fs::write(ssh_dir.join("authorized_keys"), &client_pub).expect("authorized_keys");
