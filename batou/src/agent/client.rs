@@ -455,7 +455,11 @@ impl AgentConnection {
             ..
         } = self;
         let child = Arc::new(Mutex::new(child));
-        let watched = child.clone();
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watched = Watched {
+            child: child.clone(),
+            closing: closing.clone(),
+        };
         let reader_thread = std::thread::spawn(move || loop {
             let mut batch = vec![next_agent_event(&mut reader, &watched)];
             // Frames already read from the channel come along.
@@ -475,6 +479,7 @@ impl AgentConnection {
             child,
             writer,
             _pinger: pinger,
+            closing,
             reader_thread: Some(reader_thread),
         }
     }
@@ -500,12 +505,18 @@ fn read_answer(
 /// Events forwarded in one message at most.
 const MAX_BATCH: usize = 1024;
 
-/// Reads the agent's next answer in the deployment phase; at the end of
-/// the channel, `child` says why.
-fn next_agent_event(
-    reader: &mut BufReader<Box<dyn Read + Send>>,
-    child: &Mutex<ChildGuard>,
-) -> AgentEvent {
+/// What the deployment phase's reader knows of the agent's end.
+struct Watched {
+    child: Arc<Mutex<ChildGuard>>,
+    /// Set before `Bye`: the end of the channel is then the agent's
+    /// normal end, with nothing to explain.
+    closing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Reads the agent's next answer in the deployment phase; at an
+/// unexpected end of the channel, the child says why.
+fn next_agent_event(reader: &mut BufReader<Box<dyn Read + Send>>, watched: &Watched) -> AgentEvent {
+    let child = &watched.child;
     let heard = lock(child).heard.clone();
     match read_answer(reader, &heard) {
         Ok(Some(Response::Event { id, event })) => AgentEvent::Event { id, event },
@@ -523,6 +534,9 @@ fn next_agent_event(
         Ok(Some(Response::Failed { message })) => AgentEvent::Lost { message },
         Ok(Some(other)) => AgentEvent::Lost {
             message: format!("unexpected answer during deployment: {other:?}"),
+        },
+        Ok(None) if watched.closing.load(std::sync::atomic::Ordering::SeqCst) => AgentEvent::Lost {
+            message: "the agent ended after Bye".into(),
         },
         Ok(None) => AgentEvent::Lost {
             message: lock(child).why_lost("the channel ended"),
@@ -575,6 +589,8 @@ pub struct Deployer {
     child: Arc<Mutex<ChildGuard>>,
     writer: SharedWriter,
     _pinger: Option<Pinger>,
+    /// Set by [`Self::close`] before `Bye`.
+    closing: Arc<std::sync::atomic::AtomicBool>,
     reader_thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -596,6 +612,8 @@ impl Deployer {
 
     /// Says goodbye and waits for the agent (and its running deployments).
     pub fn close(mut self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = write_frame(&mut *lock(&self.writer), &Request::Bye);
         let _ = lock(&self.child).wait_status();
         if let Some(t) = self.reader_thread.take() {
